@@ -1,0 +1,1 @@
+"""Console command ``nerf-widgets``: thin argument parsing over the library."""
