@@ -1,0 +1,1 @@
+"""Store layer: SQLite (WAL) with migrations (``db``, ``migrations``), repositories and project locks."""

@@ -1,0 +1,205 @@
+"""``Project``: one project's Python API (the seed's ``/projects/{id}/...`` endpoints).
+
+A ``Project`` is a light handle (studio + id + the row read when it was opened). ``state`` and
+``history`` are read live from the database, because a background job or another kernel may move
+the project on. Later layers add thin methods here that delegate to their package (poses, jobs,
+export); they get ``self.db``, ``self.settings``, ``self.dir``, ``self.lock(...)`` and
+``self.transition(...)`` to work with.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nerf_widgets.core.errors import NotFoundError
+from nerf_widgets.core.ids import validate_id
+from nerf_widgets.core.paths import safe_join
+from nerf_widgets.domain import lifecycle
+from nerf_widgets.domain.records import HistoryEntry, ImageRecord, ProjectRecord
+from nerf_widgets.store import images as image_store
+from nerf_widgets.store import projects as project_store
+from nerf_widgets.store.locks import project_lock
+
+if TYPE_CHECKING:
+    from nerf_widgets.core.settings import Settings
+    from nerf_widgets.ingest.results import UploadResult
+    from nerf_widgets.store.db import Database
+    from nerf_widgets.studio.studio import Studio
+
+PROJECT_SUBDIRS = ("originals", "images", "thumbs", "poses", "runs", "exports")
+UPLOAD_LOCK_WAIT_S = 10.0
+
+Progress = Callable[[int, int, str], None]
+
+
+class Project:
+    """Handle on one project. Obtain it from ``Studio.create_project`` / ``project`` / ``projects``."""
+
+    def __init__(self, studio: Studio, record: ProjectRecord) -> None:
+        self.studio = studio
+        self._record = record
+
+    # --- identity and live state -------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def description(self) -> str:
+        return self._record.description
+
+    @property
+    def created_at(self) -> float:
+        return self._record.created_at
+
+    @property
+    def db(self) -> Database:
+        return self.studio.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.studio.settings
+
+    @property
+    def dir(self) -> Path:
+        """The project folder ``<home>/projects/<id>`` (layout in ARCHITECTURE.md)."""
+        return self.studio.project_dir(self.id)
+
+    @property
+    def state(self) -> str:
+        """Current lifecycle state (a ``lifecycle.State`` value), read from the database."""
+        return project_store.get_project_state(db=self.db, project_id=self.id)
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """Every recorded transition, oldest first."""
+        return project_store.list_history(db=self.db, project_id=self.id)
+
+    def allowed_transitions(self) -> list[str]:
+        """Lifecycle steps possible now (what a UI may offer)."""
+        return lifecycle.allowed_transitions(self.state)
+
+    def refresh(self) -> Project:
+        """Re-read name/description (``NotFoundError`` if the project was deleted meanwhile)."""
+        self._record = project_store.get_project(db=self.db, project_id=self.id)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._record.to_dict(), "state": self.state}
+
+    def __repr__(self) -> str:
+        return f"Project(id={self.id!r}, name={self.name!r}, state={self.state!r})"
+
+    # --- helpers for the layers built on top ------------------------------------------------
+    def transition(self, name: str, reason: str = "") -> str:
+        """Apply a lifecycle transition (see ``domain.lifecycle``); returns the new state."""
+        return lifecycle.transition(db=self.db, project_id=self.id, name=name, reason=reason).value
+
+    @contextmanager
+    def lock(self, purpose: str, timeout: float = 0.0) -> Iterator[None]:
+        """The inter-process project lock (``store.locks.project_lock``)."""
+        with project_lock(self.dir, purpose=purpose, timeout=timeout):
+            yield
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the project folder, checked to stay inside it."""
+        return safe_join(self.dir, *parts)
+
+    # --- images ---------------------------------------------------------------------------------
+    def images(self) -> list[ImageRecord]:
+        """Working images in upload order."""
+        return image_store.list_images(db=self.db, project_id=self.id)
+
+    def image(self, image_id: str) -> ImageRecord:
+        validate_id(image_id, "img")
+        return image_store.get_image(db=self.db, project_id=self.id, image_id=image_id)
+
+    def image_path(self, image_id: str, kind: str = "working") -> Path:
+        """File of an image: ``working`` (RGB JPEG or RGBA PNG), ``thumbnail`` (JPEG) or ``original``."""
+        rec = self.image(image_id)
+        files = {"working": ("images", rec.working_file), "thumbnail": ("thumbs", f"{rec.id}.jpg"),
+                 "original": ("originals", rec.original_file)}
+        if kind not in files:
+            raise ValueError(f"kind must be one of {sorted(files)}")
+        return self.path(*files[kind])
+
+    def thumbnail(self, image_id: str) -> bytes:
+        """JPEG bytes of the thumbnail (long side <= ``Settings.thumbnail_size``)."""
+        path = self.image_path(image_id, "thumbnail")
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"The thumbnail of image {image_id!r} is missing on disk.") from None
+
+    def upload_images(self, items: Any, *, progress: Progress | None = None) -> list[UploadResult]:
+        """Ingest photos or videos; returns one ``UploadResult`` per stored image or rejected file.
+
+        ``items``: a path (file or folder), ``bytes``, a ``(name, bytes | path)`` pair, or a list of
+        these. A folder contributes its regular, non-hidden files in name order, not recursively; files
+        that are not images or videos are reported as rejected. Client names are metadata only. A
+        video yields one result per kept frame. ``progress(done, total, name)`` is called in this
+        thread after each input file. Raises ``StateConflictError`` (training running) or
+        ``ValidationError`` (batch over ``max_batch_bytes``) before anything is written.
+        """
+        from nerf_widgets.ingest.batch import ingest_batch
+
+        lifecycle.check_transition(db=self.db, project_id=self.id, name="upload_images")
+        with self.lock("image upload", timeout=UPLOAD_LOCK_WAIT_S):
+            committer = _UploadCommitter(self)
+            return ingest_batch(
+                items, settings=self.settings, project_dir=self.dir, commit=committer.commit,
+                known_hash=committer.known_hash, progress=progress,
+            )
+
+    def remove_image(self, image_id: str) -> None:
+        """Delete an image and its files. Invalidates poses; refused while training (``StateConflictError``)."""
+        validate_id(image_id, "img")
+        with self.lock("image removal", timeout=UPLOAD_LOCK_WAIT_S), self.db.transaction():
+            rec = image_store.delete_image_row(db=self.db, project_id=self.id, image_id=image_id)
+            left = image_store.count_images(db=self.db, project_id=self.id)
+            name = "images_removed" if left else "images_cleared"
+            self.transition(name, f"removed {rec.original_name!r}; {left} image(s) left")
+            orphan_source = rec.source_id is not None and image_store.count_source_users(
+                db=self.db, source_id=rec.source_id) == 0
+        self.path("images", rec.working_file).unlink(missing_ok=True)
+        self.path("thumbs", f"{rec.id}.jpg").unlink(missing_ok=True)
+        if rec.source_id is None or orphan_source:
+            self.path("originals", rec.original_file).unlink(missing_ok=True)
+
+
+class _UploadCommitter:
+    """Inserts ingested images one by one; the first insert of a batch also records ``upload_images``.
+
+    Each insert re-checks the state inside its transaction, so a training started by another kernel
+    mid-upload stops the remaining files (they are reported as rejected and their files removed).
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._lock = threading.Lock()
+        self._transitioned = False
+
+    def known_hash(self, sha256: str) -> str | None:
+        return image_store.find_image_by_hash(db=self.project.db, project_id=self.project.id, sha256=sha256)
+
+    def commit(self, values: dict[str, Any]) -> ImageRecord:
+        db, pid = self.project.db, self.project.id
+        with self._lock:
+            with db.transaction():
+                lifecycle.check_transition(db=db, project_id=pid, name="upload_images")
+                rec = image_store.insert_image(db=db, values={**values, "project_id": pid})
+                if not self._transitioned:
+                    self.project.transition("upload_images", "images added")
+            self._transitioned = True
+        return rec
+
+
+__all__ = ["PROJECT_SUBDIRS", "Project"]

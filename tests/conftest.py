@@ -1,0 +1,28 @@
+"""Shared fixtures: a real studio home in a temp folder (real SQLite file, real files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty studio home; also exported as NERF_WIDGETS_HOME would be, but passed explicitly."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def studio(home: Path) -> Iterator[object]:
+    from nerf_widgets.studio import Studio
+
+    s = Studio(home)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def project(studio: object) -> object:
+    return studio.create_project("Test scene", "made by a test")  # type: ignore[attr-defined]
