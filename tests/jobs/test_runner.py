@@ -1,0 +1,136 @@
+"""Runner with plain job functions: states, pause/resume, cancel, retry, resource waits, metrics store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jobs_helpers  # noqa: F401  (registers the test job type)
+import pytest
+from jobs_helpers import make_project
+
+from nerf_widgets.core.errors import ResourceUnavailableError, StateConflictError, ValidationError
+from nerf_widgets.jobs import Cursor, Job, JobRunner, JobState
+from nerf_widgets.store import jobs as job_store
+from nerf_widgets.store.db import Database
+
+
+def submit(runner: JobRunner, project_id: str, tmp_path: Path, **params: object) -> Job:
+    run_dir = tmp_path / f"run{time.monotonic_ns()}"
+    run_dir.mkdir()
+    job_id = runner.submit(project_id=project_id, type="test_count", params=dict(params), run_dir=run_dir)
+    return Job(runner, job_id)
+
+
+def wait_until(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_job_runs_to_success_and_stores_metrics(runner: JobRunner, project_id: str, tmp_path: Path) -> None:
+    job = submit(runner, project_id, tmp_path, steps=40, sleep=0.002)
+    row = job.wait(20)
+    assert row.state == "succeeded" and row.error is None
+    assert row.started_at and row.finished_at and row.finished_at >= row.started_at
+    assert row.progress["result"] == {"final_step": 40} and row.progress["step"] == 40
+    series = job.metrics()
+    assert [p[0] for p in series["psnr"]] == list(range(1, 41))
+    assert series["psnr"][-1][2] > series["psnr"][0][2]
+    assert [a.state for a in job.attempts()] == ["succeeded"]
+    states = [e.data["state"] for e in job.bus.events_after(Cursor(job.bus.epoch, 0)) or [] if e.kind == "state"]
+    assert states == ["queued", "running", "succeeded"]
+
+
+def test_pause_blocks_progress_and_resume_continues(runner: JobRunner, project_id: str, tmp_path: Path) -> None:
+    job = submit(runner, project_id, tmp_path, steps=400, sleep=0.005)
+    wait_until(lambda: job.progress.get("step", 0) >= 5)
+    job.pause()
+    assert job.state is JobState.PAUSED
+    time.sleep(0.1)
+    held = job.progress["step"]
+    time.sleep(0.3)
+    assert job.progress["step"] == held  # no step while paused
+    with pytest.raises(StateConflictError, match="pause"):
+        job.pause()
+    job.resume()
+    assert job.state is JobState.RUNNING
+    wait_until(lambda: job.progress.get("step", 0) > held + 5)
+    job.cancel(wait=True)
+    assert job.state is JobState.CANCELLED
+
+
+def test_cancel_running_job(runner: JobRunner, project_id: str, tmp_path: Path) -> None:
+    job = submit(runner, project_id, tmp_path, steps=10_000, sleep=0.005)
+    wait_until(lambda: job.progress.get("step", 0) >= 3)
+    t0 = time.monotonic()
+    job.cancel(wait=True, timeout=5)
+    assert time.monotonic() - t0 < 1.0
+    row = job.record()
+    assert row.state == "cancelled" and row.finished_at is not None
+    assert not runner.is_live(job.id) and runner.pool.holders() == {}
+    with pytest.raises(StateConflictError, match="cancelled"):
+        job.pause()
+
+
+def test_retry_after_forced_failure_continues_from_checkpoint(runner: JobRunner, project_id: str,
+                                                               tmp_path: Path) -> None:
+    job = submit(runner, project_id, tmp_path, steps=60, sleep=0.002, fail_at=35, ckpt_every=10)
+    row = job.wait(20)
+    assert row.state == "failed"
+    assert row.error == "RuntimeError: forced failure at step 35"
+    assert "Traceback" in (row.traceback or "") and "forced failure" in row.traceback
+    assert any(a["code"] == "job_failed" and a["severity"] == "critical" for a in job.alerts())
+    job.retry()
+    row = job.wait(20)
+    assert row.state == "succeeded" and row.attempts == 2 and row.error is None
+    attempts = job.attempts()
+    assert [(a.number, a.state) for a in attempts] == [(1, "failed"), (2, "succeeded")]
+    assert attempts[1].start_step == 34 and row.progress["resumed_from"] == 30  # step kept, checkpoint at 30
+    assert [p[0] for p in job.metrics()["psnr"]] == list(range(1, 61))  # replayed steps overwrite
+    with pytest.raises(StateConflictError, match="succeeded"):
+        job.retry()
+
+
+def test_second_job_waits_for_resources_until_first_ends(runner: JobRunner, project_id: str, db: Database,
+                                                         tmp_path: Path) -> None:
+    first = submit(runner, project_id, tmp_path, steps=10_000, sleep=0.005)
+    wait_until(lambda: first.state is JobState.RUNNING)
+    second = submit(runner, make_project(db), tmp_path, steps=20, sleep=0.001)
+    wait_until(lambda: second.state is JobState.WAITING_FOR_RESOURCES)
+    assert "busy with job" in second.progress["waiting_for"]
+    time.sleep(0.3)
+    assert second.state is JobState.WAITING_FOR_RESOURCES and second.progress.get("step") is None
+    first.cancel(wait=True)
+    assert second.wait(20).state == "succeeded"
+
+
+def test_cancel_waiting_job_and_impossible_memory(runner: JobRunner, project_id: str, tmp_path: Path) -> None:
+    first = submit(runner, project_id, tmp_path, steps=10_000, sleep=0.005)
+    second = submit(runner, project_id, tmp_path, steps=5)
+    wait_until(lambda: second.state is JobState.WAITING_FOR_RESOURCES)
+    second.cancel()
+    assert second.state is JobState.CANCELLED and second.record().error == "Cancelled before it started."
+    first.cancel(wait=True)
+    before = len(job_store.list_jobs(db=runner.db))
+    with pytest.raises(ResourceUnavailableError, match="in total"):
+        submit(runner, project_id, tmp_path, steps=5, memory=1 << 60)
+    with pytest.raises(ValidationError, match="Unknown job type"):
+        runner.submit(project_id=project_id, type="nope", params={})
+    assert len(job_store.list_jobs(db=runner.db)) == before  # nothing written for refused jobs
+
+
+def test_stall_alert_raised_once(db: Database, project_id: str, tmp_path: Path) -> None:
+    from nerf_widgets.jobs import AlertThresholds
+
+    runner = JobRunner(db, tmp_path / "home", monitor_interval=0.05, thresholds=AlertThresholds(stall_s=0.3))
+    try:
+        job = submit(runner, project_id, tmp_path, steps=3, sleep=1.2)
+        job.wait(10)
+    finally:
+        runner.shutdown()
+    codes = [a["code"] for a in job.alerts()]
+    assert 1 <= codes.count("stalled") <= 3  # once per stall (each 1.2 s step), not once per 0.05 s tick
+    stalled = next(a for a in job.alerts() if a["code"] == "stalled")
+    assert stalled["severity"] == "warning" and "No training step" in stalled["message"]
