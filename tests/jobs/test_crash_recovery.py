@@ -1,0 +1,83 @@
+"""A job in another process is killed with SIGKILL; a new runner sees it interrupted and resumes it
+from its last checkpoint (the step count continues, it does not restart at 0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jobs_helpers  # noqa: F401
+from jobs_helpers import make_project
+
+from nerf_widgets.jobs import Job, JobRunner
+from nerf_widgets.store import jobs as job_store
+from nerf_widgets.store.db import Database
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {helpers!r})
+    import jobs_helpers
+    from pathlib import Path
+    from nerf_widgets.jobs import JobRunner
+    from nerf_widgets.store.db import open_db
+    db = open_db({home!r})
+    runner = JobRunner(db, Path({home!r}), monitor_interval=0.05, heartbeat_interval=0.1)
+    job_id = runner.submit(project_id={project!r}, type="test_count", run_dir=Path({run_dir!r}),
+                           params={{"steps": 100000, "sleep": 0.002, "ckpt_every": 25}})
+    print(job_id, flush=True)
+    time.sleep(600)
+""")
+
+
+def test_sigkill_then_resume_continues_from_checkpoint(db: Database, tmp_path: Path) -> None:
+    home = db.path.parent
+    project = make_project(db)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    script = CHILD.format(helpers=str(Path(jobs_helpers.__file__).parent), home=str(home), project=project,
+                          run_dir=str(run_dir))
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        job_id = child.stdout.readline().strip()  # type: ignore[union-attr]
+        deadline = time.monotonic() + 30
+        while job_store.get_job(db=db, job_id=job_id).progress.get("checkpoint_step", 0) < 75:
+            assert time.monotonic() < deadline and child.poll() is None, "child made no progress"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    before = job_store.get_job(db=db, job_id=job_id)
+    assert before.state == "running"  # nobody could write anything on the way down
+    ckpt = before.progress["checkpoint_step"]
+    on_disk = json.loads((run_dir / "ckpt.json").read_text())["step"]  # may be ahead of the last flush
+
+    runner = JobRunner(db, home, monitor_interval=0.05)
+    try:
+        assert runner.recover_interrupted() == [job_id]
+        job = Job(runner, job_id)
+        row = job.record()
+        assert row.state == "failed" and row.error.startswith("Interrupted")
+        assert f"checkpoint at step {ckpt}" in row.error
+        seen_before = job.metrics(max_points=10**6)["psnr"][-1][0]
+        job.resume()
+        deadline = time.monotonic() + 20
+        while job.progress.get("step", 0) < ckpt + 30:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        job.cancel(wait=True)
+    finally:
+        runner.shutdown()
+    row = job.record()
+    attempts = job.attempts()
+    assert [a.state for a in attempts] == ["failed", "cancelled"] and attempts[0].pid == child.pid
+    assert row.progress["resumed_from"] == on_disk >= ckpt > 0
+    steps = [p[0] for p in job.metrics(max_points=10**6)["psnr"]]
+    assert steps == list(range(1, steps[-1] + 1))  # no gap, no duplicate across the crash
+    assert steps[-1] >= ckpt + 30 and seen_before >= ckpt - 25
