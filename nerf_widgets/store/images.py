@@ -24,7 +24,7 @@ class DuplicateImageError(Exception):
 
 
 def insert_image(*, db: Database, values: dict[str, Any]) -> ImageRecord:
-    """Insert one image row; ``position`` and ``created_at`` are filled in here.
+    """Insert one image row; ``created_at`` is filled in here, ``position`` too unless given.
 
     Raises ``DuplicateImageError`` when the content hash is already in the project (checked under the
     write lock, so two kernels uploading the same photo cannot both store it).
@@ -33,9 +33,9 @@ def insert_image(*, db: Database, values: dict[str, Any]) -> ImageRecord:
         existing = find_image_by_hash(db=db, project_id=values["project_id"], sha256=values["sha256"])
         if existing is not None:
             raise DuplicateImageError(existing)
-        pos = conn.execute(
-            "SELECT COALESCE(MAX(position), -1) + 1 FROM images WHERE project_id = ?", (values["project_id"],)
-        ).fetchone()[0]
+        pos = values.get("position")
+        if pos is None:
+            pos = next_position(db=db, project_id=values["project_id"])
         row = {**values, "position": pos, "created_at": utc_now()}
         missing = set(_COLUMNS) - set(row)
         if missing:
@@ -45,6 +45,12 @@ def insert_image(*, db: Database, values: dict[str, Any]) -> ImageRecord:
             [row[c] for c in _COLUMNS],
         )
     return get_image(db=db, project_id=values["project_id"], image_id=values["id"])
+
+
+def next_position(*, db: Database, project_id: str) -> int:
+    """One past the largest ``position`` in the project (0 when empty)."""
+    row = db.query_one("SELECT COALESCE(MAX(position), -1) + 1 AS p FROM images WHERE project_id = ?", (project_id,))
+    return int(row["p"]) if row else 0
 
 
 def find_image_by_hash(*, db: Database, project_id: str, sha256: str) -> str | None:
@@ -60,8 +66,9 @@ def get_image(*, db: Database, project_id: str, image_id: str) -> ImageRecord:
 
 
 def list_images(*, db: Database, project_id: str) -> list[ImageRecord]:
-    """Images in upload order."""
-    rows = db.query("SELECT * FROM images WHERE project_id = ? ORDER BY position", (project_id,))
+    """Images in upload order (a video's frames in time order)."""
+    rows = db.query("SELECT * FROM images WHERE project_id = ? ORDER BY position, frame_time, created_at",
+                    (project_id,))
     return [ImageRecord.from_row(r) for r in rows]
 
 
@@ -93,4 +100,5 @@ __all__ = [
     "get_image",
     "insert_image",
     "list_images",
+    "next_position",
 ]

@@ -143,9 +143,11 @@ class Project:
         """Ingest photos or videos; returns one ``UploadResult`` per stored image or rejected file.
 
         ``items``: a path (file or folder), ``bytes``, a ``(name, bytes | path)`` pair, or a list of
-        these. A folder contributes its regular, non-hidden files in name order, not recursively; files
-        that are not images or videos are reported as rejected. Client names are metadata only. A
-        video yields one result per kept frame. ``progress(done, total, name)`` is called in this
+        these. A folder contributes its regular, non-hidden files in natural name order (``r_2``
+        before ``r_10``), not recursively; files that are not images or videos are reported as
+        rejected. Client names are metadata only (``../../x.jpg`` is stored as ``x.jpg``; names with
+        control characters are refused). Identical content is stored once: later copies come back
+        as ``duplicate``. A video yields one result per kept frame. ``progress(done, total, name)`` is called in this
         thread after each input file. Raises ``StateConflictError`` (training running) or
         ``ValidationError`` (batch over ``max_batch_bytes``) before anything is written.
         """
@@ -186,6 +188,7 @@ class _UploadCommitter:
         self.project = project
         self._lock = threading.Lock()
         self._transitioned = False
+        self._base = image_store.next_position(db=project.db, project_id=project.id)
 
     def known_hash(self, sha256: str) -> str | None:
         return image_store.find_image_by_hash(db=self.project.db, project_id=self.project.id, sha256=sha256)
@@ -195,7 +198,9 @@ class _UploadCommitter:
         with self._lock:
             with db.transaction():
                 lifecycle.check_transition(db=db, project_id=pid, name="upload_images")
-                rec = image_store.insert_image(db=db, values={**values, "project_id": pid})
+                row = {k: v for k, v in values.items() if k != "order"}
+                row.update(project_id=pid, position=self._base + int(values["order"]))
+                rec = image_store.insert_image(db=db, values=row)
                 if not self._transitioned:
                     self.project.transition("upload_images", "images added")
             self._transitioned = True

@@ -1,0 +1,75 @@
+"""Writing outputs without half-written files: temp names in the target folder, renamed when all are done."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import IO
+
+from PIL import Image
+
+JPEG_QUALITY = 95
+THUMB_QUALITY = 85
+PNG_COMPRESS = 3  # zlib level: ~2x faster than the default 6 for a few % more bytes
+THUMB_BACKGROUND = (255, 255, 255)
+
+
+class Staged:
+    """Files written under ``.<name>.part-<random>``; ``publish()`` renames them, ``discard()`` removes all."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+        self._published: list[Path] = []
+
+    def temp_for(self, final: Path) -> Path:
+        tmp = final.with_name(f".{final.name}.part-{secrets.token_hex(4)}")
+        self._pending.append((tmp, final))
+        return tmp
+
+    def publish(self) -> None:
+        for tmp, final in self._pending:
+            os.replace(tmp, final)
+            self._published.append(final)
+        self._pending = []
+
+    def discard(self) -> None:
+        for path in [tmp for tmp, _ in self._pending] + self._published:
+            path.unlink(missing_ok=True)
+        self._pending, self._published = [], []
+
+
+def resized(img: Image.Image, long_side: int) -> Image.Image:
+    """A copy whose longest side is at most ``long_side`` px (Lanczos; never upscales)."""
+    if max(img.size) <= long_side:
+        return img
+    scale = long_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def save_working(img: Image.Image, path: Path) -> None:
+    """RGBA -> PNG (keeps the mask), RGB -> JPEG q95."""
+    if img.mode == "RGBA":
+        img.save(path, format="PNG", compress_level=PNG_COMPRESS)
+    else:
+        img.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+
+
+def save_thumbnail(working: Image.Image, path: Path, size: int) -> None:
+    """JPEG, long side <= ``size``; transparent areas shown on white."""
+    thumb = resized(working, size)
+    if thumb.mode == "RGBA":
+        flat = Image.new("RGB", thumb.size, THUMB_BACKGROUND)
+        flat.paste(thumb, mask=thumb.getchannel("A"))
+        thumb = flat
+    thumb.save(path, format="JPEG", quality=THUMB_QUALITY)
+
+
+def copy_stream(src: IO[bytes], dst: Path) -> None:
+    with open(dst, "wb") as out:
+        shutil.copyfileobj(src, out, length=1024 * 1024)
+
+
+__all__ = ["Staged", "copy_stream", "resized", "save_thumbnail", "save_working"]
