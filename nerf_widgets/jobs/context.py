@@ -89,6 +89,12 @@ class JobContext:
         if self._cancel.is_set():
             raise CancelledError(f"Job {self.job_id} was cancelled.", job_id=self.job_id)
 
+    def wait_while_paused(self) -> None:
+        """Block while paused without raising (the engine stops through ``should_stop`` instead)."""
+        if not self._run.is_set():
+            self._run.wait()
+            self.tracker.last_step_at = time.monotonic()
+
     def report_progress(self, **fields: Any) -> None:
         """stage, fraction (0..1), step, max_steps, eta_s, elapsed_s, or anything JSON-able."""
         with self._lock:

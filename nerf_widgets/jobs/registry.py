@@ -1,6 +1,6 @@
 """Job types: how the runner turns a stored job row back into something it can run.
 
-A job type is registered once with a factory ``(JobRow) -> JobSpec``; because the spec is rebuilt
+A job type is registered once with a factory ``(JobRow, Database) -> JobSpec``; because the spec is rebuilt
 from the row (type + params), a job interrupted by a kernel restart can be resumed by a new kernel.
 The runner never cares what the function computes.
 """
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.jobs.context import JobContext
 from nerf_widgets.jobs.resources import ResourceRequest
+from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow
 
 __all__ = ["JobFn", "JobHooks", "JobSpec", "NoHooks", "job_factory", "register_job_type", "registered_types"]
@@ -47,7 +48,7 @@ class JobSpec:
     hooks: JobHooks = field(default_factory=NoHooks)
 
 
-JobFactory = Callable[[JobRow], JobSpec]
+JobFactory = Callable[[JobRow, Database], JobSpec]
 _TYPES: dict[str, JobFactory] = {}
 _lock = threading.Lock()
 

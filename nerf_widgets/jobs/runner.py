@@ -83,7 +83,7 @@ class JobRunner:
         job_id = job_id or new_id("job")
         draft = JobRow(job_id, project_id, type, params, JobState.QUEUED.value, 0, {}, None, None, 0.0, None, None,
                        None, str(run_dir) if run_dir else None)
-        spec = factory(draft)
+        spec = factory(draft, self.db)
         self.pool.check_possible(spec.resources)
         spec.hooks.before_queue(draft, retry=False)
         with self._state_lock:
@@ -129,7 +129,7 @@ class JobRunner:
         with self._state_lock:
             row = job_store.get_job(db=self.db, job_id=job_id)
             check_transition(row.state, JobState.QUEUED, job_id=job_id)
-            spec = job_factory(row.type)(row)
+            spec = job_factory(row.type)(row, self.db)
             spec.hooks.before_queue(row, retry=True)
             self._set_state(job_id, JobState.QUEUED, spec=spec)
             self._enqueue(job_id, spec)
@@ -199,7 +199,7 @@ class JobRunner:
             new = job_store.get_job(db=self.db, job_id=job_id)
             self.bus(job_id).publish("state", {"state": target.value, "error": error, "attempts": new.attempts})
         live = self._live.get(job_id)
-        hooks = (spec or (live.spec if live else job_factory(row.type)(row))).hooks
+        hooks = (spec or (live.spec if live else job_factory(row.type)(row, self.db))).hooks
         try:
             hooks.on_state(new, row.state, target.value, live.ctx if live else None)
         except Exception:

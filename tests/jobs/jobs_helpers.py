@@ -38,7 +38,7 @@ def counting_job(ctx: JobContext) -> dict[str, Any]:
     return {"final_step": p["steps"]}
 
 
-def counting_factory(row: JobRow) -> JobSpec:
+def counting_factory(row: JobRow, db: Database) -> JobSpec:
     return JobSpec(counting_job, ResourceRequest(device="cpu", memory_bytes=int(row.params.get("memory", 0))))
 
 

@@ -1,0 +1,198 @@
+"""The training job type: engine training on a runner thread, wired to the job's bus, the store and the
+project lifecycle.
+
+The engine only sees ``TrainCallbacks``; this module turns its ``StepInfo``/``EvalInfo`` into job
+reports, blocks in ``on_step`` while paused, answers ``should_stop`` on cancel, and moves the project
+through TrainingStarted -> TrainingInProgress -> TrainingCompleted | TrainingFailed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nerf_widgets.core.errors import StateConflictError, ValidationError
+from nerf_widgets.domain import lifecycle
+from nerf_widgets.jobs.context import JobContext
+from nerf_widgets.jobs.registry import JobSpec, register_job_type
+from nerf_widgets.jobs.resources import ResourceRequest
+from nerf_widgets.jobs.states import JobState
+from nerf_widgets.store import projects as project_store
+from nerf_widgets.store.db import Database
+from nerf_widgets.store.jobs import JobRow, list_jobs
+from nerf_widgets.store.locks import project_lock
+
+__all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "run_training", "validate_training_params"]
+
+log = logging.getLogger(__name__)
+MiB = 1024 * 1024
+DEFAULT_MEMORY_MB = {"cpu": 1024, "cuda": 2048}
+Trainer = Callable[..., Any]  # engine.train(data_dir, run_dir, config, callbacks=None, resume=True)
+
+
+def validate_training_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Check budgets and choices at the boundary so a bad call writes nothing."""
+    out = dict(params)
+    for key in ("max_minutes", "max_steps"):
+        value = out.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
+            raise ValidationError(f"{key} must be a positive number, got {value!r}.")
+    device = out.get("device") or "cpu"
+    out["device"] = "cuda:0" if device == "cuda" else device
+    ResourceRequest(device=out["device"])  # validates the device name
+    return out
+
+
+class JobTrainCallbacks:
+    """``TrainCallbacks`` for one job attempt (called on the training thread: keep it lean)."""
+
+    def __init__(self, ctx: JobContext, *, on_first_step: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self._first = on_first_step
+
+    def on_step(self, info: Any) -> None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            first()
+        self.ctx.report_step(
+            info.step, info.elapsed_s,
+            {"loss": info.loss, "psnr": info.psnr, "lr": info.lr, "steps_per_s": info.steps_per_s,
+             "rays_per_s": info.rays_per_s},
+            max_steps=info.max_steps, eta_s=info.eta_s, fraction=min(1.0, info.step / max(1, info.max_steps)),
+        )
+        if self.ctx.paused:
+            self.ctx.report_progress(stage="paused")
+            self.ctx.wait_while_paused()
+            self.ctx.report_progress(stage="train")
+
+    def on_eval(self, info: Any) -> None:
+        self.ctx.report_eval(info.step, info.elapsed_s, {"psnr": info.psnr, "ssim": info.ssim, "lpips": info.lpips})
+        rendered, truth = _png(info.rendered), _png(info.ground_truth)
+        if self.ctx.run_dir is not None:
+            renders = self.ctx.run_dir / "renders"
+            renders.mkdir(parents=True, exist_ok=True)
+            (renders / "preview_rendered.png").write_bytes(rendered)
+            (renders / "preview_truth.png").write_bytes(truth)
+        self.ctx.publish("preview", {"step": info.step, "rendered_png": rendered, "truth_png": truth})
+
+    def on_checkpoint(self, step: int, path: str) -> None:
+        self.ctx.report_progress(checkpoint_step=step, checkpoint=str(path))
+
+    def should_stop(self) -> bool:
+        return self.ctx.should_stop()
+
+
+def _png(image: Any) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class TrainingHooks:
+    """Keeps the project lifecycle in step with the job's states."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def before_queue(self, job: JobRow, *, retry: bool) -> None:
+        state = lifecycle.State(project_store.get_project_state(db=self.db, project_id=job.project_id))
+        name = {lifecycle.State.TRAINING_FAILED: "retry", lifecycle.State.POSES_ESTIMATED: "start_training",
+                lifecycle.State.TRAINING_COMPLETED: "retrain", lifecycle.State.MODEL_EXPORTED: "retrain"}.get(state)
+        if name is None:
+            raise StateConflictError(
+                f"Cannot start training: the project is {state.value}. "
+                + ("Estimate or import camera poses first." if state in (lifecycle.State.CREATED,
+                   lifecycle.State.IMAGES_UPLOADED) else "Wait for the current training to end or cancel it."),
+                state=state.value)
+        lifecycle.transition(db=self.db, project_id=job.project_id, name=name,
+                             reason=f"job {job.id}" + (" (new attempt)" if retry else ""))
+
+    def on_state(self, job: JobRow, old: str, new: str, ctx: JobContext | None) -> None:
+        name = {JobState.SUCCEEDED.value: "training_completed", JobState.FAILED.value: "training_failed"}.get(new)
+        if new == JobState.CANCELLED.value:
+            name = "training_stopped" if self._has_model(job) else "training_cancelled"
+        if name is None:
+            return
+        reason = f"job {job.id}" + (f": {job.error}" if job.error and new == JobState.FAILED.value else "")
+        try:
+            lifecycle.transition(db=self.db, project_id=job.project_id, name=name, reason=reason)
+        except StateConflictError:
+            log.warning("job %s %s but the project could not follow (%s)", job.id, new, name)
+
+    def first_step(self, job_id: str, project_id: str) -> None:
+        try:
+            lifecycle.transition(db=self.db, project_id=project_id, name="training_progress", reason=f"job {job_id}")
+        except StateConflictError:
+            pass  # already in progress (a resumed attempt)
+
+    def _has_model(self, job: JobRow) -> bool:
+        """A usable model exists: this run has a checkpoint, or an earlier training of the project succeeded."""
+        ckpts = Path(job.run_dir or "/nonexistent") / "checkpoints"
+        if ckpts.is_dir() and any(ckpts.iterdir()):
+            return True
+        done = list_jobs(db=self.db, project_id=job.project_id, states=[JobState.SUCCEEDED.value])
+        return any(j.type == job.type for j in done)
+
+
+def engine_config(params: dict[str, Any]) -> Any:
+    """The engine's config for these job parameters (method, preset, budgets, device, overrides)."""
+    from nerf_widgets import engine
+
+    budgets = {k: params[k] for k in ("max_steps", "max_minutes", "device") if params.get(k) is not None}
+    return engine.make_config(params.get("method", "fast"), params.get("preset", "preview"),
+                              **budgets, **params.get("overrides", {}))
+
+
+def run_training(ctx: JobContext, *, hooks: TrainingHooks, trainer: Trainer | None = None,
+                 config_builder: Callable[[dict[str, Any]], Any] = engine_config) -> dict[str, Any]:
+    """Job function: hold the project lock, build the config, train (resuming from the run's checkpoint)."""
+    if ctx.run_dir is None:
+        raise ValidationError(f"Training job {ctx.job_id} has no run folder.")
+    run_dir = ctx.run_dir
+    project_dir = run_dir.parent.parent
+    if trainer is None:
+        from nerf_widgets import engine
+
+        trainer = engine.train
+    config = config_builder(ctx.params)
+    ctx.report_progress(stage="train", resumed_from=ctx.tracker.step)
+    callbacks = JobTrainCallbacks(ctx, on_first_step=lambda: hooks.first_step(ctx.job_id, ctx.project_id))
+    with project_lock(project_dir, purpose=f"training job {ctx.job_id}"):
+        result = trainer(project_dir / "poses", run_dir, config, callbacks=callbacks, resume=True)
+    return _summary(result)
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, dict):
+        return result
+    fields = getattr(result, "__dataclass_fields__", {})
+    return {k: getattr(result, k) for k in fields if isinstance(getattr(result, k), int | float | str | bool)}
+
+
+def make_training_factory(trainer: Trainer | None = None,
+                          config_builder: Callable[[dict[str, Any]], Any] = engine_config
+                          ) -> Callable[[JobRow, Database], JobSpec]:
+    """Factory for a training job type (``trainer``/``config_builder`` replace the engine's, e.g. in tests)."""
+
+    def factory(row: JobRow, db: Database) -> JobSpec:
+        params = validate_training_params(row.params)
+        device = params["device"]
+        memory_mb = params.get("memory_mb") or DEFAULT_MEMORY_MB["cpu" if device == "cpu" else "cuda"]
+        hooks = TrainingHooks(db)
+        return JobSpec(
+            fn=lambda ctx: run_training(ctx, hooks=hooks, trainer=trainer, config_builder=config_builder),
+            resources=ResourceRequest(device=device, memory_bytes=int(memory_mb * MiB)),
+            hooks=hooks,
+        )
+
+    return factory
+
+
+register_job_type("train", make_training_factory())

@@ -1,0 +1,49 @@
+"""A stand-in for ``engine.train`` that honours the engine's callback contract exactly.
+
+Used to test the training wiring (lifecycle, pause in ``on_step``, ``should_stop``, checkpoints,
+resume) without the cost of real training; the real engine has its own test with a tiny scene.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nerf_widgets.engine.callbacks import EvalInfo, NullCallbacks, StepInfo
+
+
+def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks: Any = None,
+               resume: bool = True) -> dict[str, Any]:
+    cb = callbacks or NullCallbacks()
+    ckpts = Path(run_dir) / "checkpoints"
+    ckpts.mkdir(parents=True, exist_ok=True)
+    done = sorted(int(p.stem.split("_")[1]) for p in ckpts.glob("step_*.ckpt")) if resume else []
+    start = done[-1] if done else 0
+    max_steps = int(config.get("max_steps", 200))
+    if config.get("overrides", {}).get("fail_at") == start + 1:
+        raise RuntimeError("the fake trainer was told to fail")
+    sleep, t0 = float(config.get("overrides", {}).get("sleep", 0.002)), time.monotonic()
+    step = start
+    for step in range(start + 1, max_steps + 1):
+        if cb.should_stop():
+            break
+        time.sleep(sleep)
+        psnr = 12 + 15 * (1 - math.exp(-step / 80))
+        elapsed = time.monotonic() - t0
+        cb.on_step(StepInfo(step, max_steps, 10 ** (-psnr / 10), psnr, 1e-2, 4096 / sleep, 1 / sleep, elapsed,
+                            (max_steps - step) * sleep))
+        if step % 20 == 0:
+            (ckpts / f"step_{step:06d}.ckpt").write_text(str(step))
+            cb.on_checkpoint(step, str(ckpts / f"step_{step:06d}.ckpt"))
+        if step % 50 == 0:
+            img = np.full((8, 8, 3), step % 255, np.uint8)
+            cb.on_eval(EvalInfo(step, psnr - 1, 0.8, elapsed, img, img, 0.2))
+    return {"final_step": step, "resumed_from": start}
+
+
+def fake_config(params: dict[str, Any]) -> dict[str, Any]:
+    return dict(params)
