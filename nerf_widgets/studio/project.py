@@ -27,6 +27,7 @@ from nerf_widgets.store.locks import project_lock
 if TYPE_CHECKING:
     from nerf_widgets.core.settings import Settings
     from nerf_widgets.ingest.results import UploadResult
+    from nerf_widgets.jobs.handle import Job
     from nerf_widgets.store.db import Database
     from nerf_widgets.studio.studio import Studio
 
@@ -176,6 +177,39 @@ class Project:
         if rec.source_id is None or orphan_source:
             self.path("originals", rec.original_file).unlink(missing_ok=True)
 
+
+    # --- training jobs (delegates to nerf_widgets.jobs) ------------------------------------------
+    def start_training(self, method: str = "fast", preset: str = "preview", *, max_minutes: float | None = None,
+                       max_steps: int | None = None, device: str | None = None, **overrides: Any) -> Job:
+        """Queue training on a background thread of this kernel; returns the ``Job`` at once.
+
+        ``job.wait()``, ``job.metrics()``, ``job.pause()``/``resume()``/``cancel()``/``retry()``.
+        """
+        from nerf_widgets.jobs.api import start_training
+
+        return start_training(db=self.db, home=self.studio.home, project_id=self.id, project_dir=self.dir,
+                              method=method, preset=preset, max_minutes=max_minutes, max_steps=max_steps,
+                              device=device, **overrides)
+
+    def jobs(self) -> list[Job]:
+        """This project's jobs, newest first (a job whose kernel died shows as failed "Interrupted ...")."""
+        from nerf_widgets.jobs.api import list_project_jobs
+
+        return list_project_jobs(db=self.db, home=self.studio.home, project_id=self.id)
+
+    def job(self, job_id: str) -> Job:
+        from nerf_widgets.jobs.api import get_project_job
+
+        return get_project_job(db=self.db, home=self.studio.home, project_id=self.id, job_id=job_id)
+
+    def metrics(self, job_id: str | None = None, *, max_points: int = 2000) -> dict[str, list[tuple[int, float, float]]]:
+        """Metric series of a training job (default: the newest), downsampled to ``max_points``."""
+        if job_id is not None:
+            return self.job(job_id).metrics(max_points=max_points)
+        trains = [j for j in self.jobs() if j.record().type == "train"]
+        if not trains:
+            raise NotFoundError("This project has no training job yet.")
+        return trains[0].metrics(max_points=max_points)
 
 class _UploadCommitter:
     """Inserts ingested images one by one; the first insert of a batch also records ``upload_images``.
