@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nerf_widgets.ingest.results import Rejection
 
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # we enforce our own limit
+ORIENTATION = 0x0112
 _heif_lock = threading.Lock()
 _heif_ready = False
 
@@ -38,6 +39,7 @@ class Decoded:
     image: Image.Image
     has_alpha: bool
     exif: Image.Exif
+    pristine: bool  # pixels exactly as stored in the file (no rotation, no mode change)
 
 
 def pixel_limit_reason(width: int, height: int, max_pixels: int) -> str | None:
@@ -70,11 +72,11 @@ def decode(data: bytes, fmt: str, max_pixels: int) -> Decoded:
     try:
         img.load()
         exif = img.getexif()
-        img = ImageOps.exif_transpose(img) or img
+        upright = ImageOps.exif_transpose(img) if exif.get(ORIENTATION, 1) not in (1, None) else img
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise Rejection(f"The file is truncated or corrupt ({err}).") from None
-    rgb, has_alpha = to_rgb_or_rgba(img)
-    return Decoded(rgb, has_alpha, exif)
+    rgb, has_alpha = to_rgb_or_rgba(upright)
+    return Decoded(rgb, has_alpha, exif, pristine=rgb is img)
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

@@ -12,7 +12,7 @@ from PIL import Image
 
 JPEG_QUALITY = 95
 THUMB_QUALITY = 85
-PNG_COMPRESS = 3  # zlib level: ~2x faster than the default 6 for a few % more bytes
+PNG_COMPRESS = 1  # zlib level: ~3x faster than the default 6 for ~15 % more bytes
 THUMB_BACKGROUND = (255, 255, 255)
 
 
@@ -58,13 +58,12 @@ def save_working(img: Image.Image, path: Path) -> None:
 
 
 def save_thumbnail(working: Image.Image, path: Path, size: int) -> None:
-    """JPEG, long side <= ``size``; transparent areas shown on white."""
-    thumb = resized(working, size)
-    if thumb.mode == "RGBA":
-        flat = Image.new("RGB", thumb.size, THUMB_BACKGROUND)
-        flat.paste(thumb, mask=thumb.getchannel("A"))
-        thumb = flat
-    thumb.save(path, format="JPEG", quality=THUMB_QUALITY)
+    """JPEG, long side <= ``size``; transparent areas shown on white (flattened first: RGB resizes ~2x faster)."""
+    if working.mode == "RGBA":
+        flat = Image.new("RGB", working.size, THUMB_BACKGROUND)
+        flat.paste(working, mask=working.getchannel("A"))
+        working = flat
+    resized(working, size).save(path, format="JPEG", quality=THUMB_QUALITY)
 
 
 def copy_stream(src: IO[bytes], dst: Path) -> None:

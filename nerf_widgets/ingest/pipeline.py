@@ -76,6 +76,7 @@ class Prepared:
     camera: CameraInfo = NO_CAMERA
     source_id: str | None = None
     frame_time: float | None = None
+    reusable: bool = False  # the original file can serve as the working copy if no resize is needed
 
 
 def display_name(raw: str) -> str:
@@ -122,7 +123,8 @@ def _process(src: Source, name: str, ctx: IngestContext, order: int) -> list[Upl
     if dup is not None:
         return [dup]
     decoded = decode(data, det.format, ctx.settings.max_pixels)
-    prep = Prepared(name, decoded.image, sha, det.format, det.ext, len(data), order, camera_info(decoded.exif))
+    prep = Prepared(name, decoded.image, sha, det.format, det.ext, len(data), order, camera_info(decoded.exif),
+                    reusable=decoded.pristine and det.format in ("jpeg", "png"))
     return [store_prepared(prep, ctx, original=data)]
 
 
@@ -135,7 +137,11 @@ def store_prepared(prep: Prepared, ctx: IngestContext, original: bytes | None) -
     working_ext = "png" if work.mode == "RGBA" else "jpg"
     staged = Staged()
     try:
-        save_working(work, staged.temp_for(ctx.out("images", f"{image_id}.{working_ext}")))
+        working_path = staged.temp_for(ctx.out("images", f"{image_id}.{working_ext}"))
+        if original is not None and prep.reusable and work is prep.image and prep.original_ext == working_ext:
+            working_path.write_bytes(original)  # same pixels, same format: no re-encoding (and no JPEG loss)
+        else:
+            save_working(work, working_path)
         save_thumbnail(work, staged.temp_for(ctx.out("thumbs", f"{image_id}.jpg")), s.thumbnail_size)
         if original is not None:
             staged.temp_for(ctx.out("originals", f"{image_id}.{prep.original_ext}")).write_bytes(original)

@@ -33,6 +33,13 @@ def test_jpeg_exif_orientation_is_applied_and_metadata_read(project: Project) ->
     assert project.image_path(rec.id, "original").read_bytes() == jpeg_with_orientation_6()
 
 
+def test_unchanged_jpeg_is_not_re_encoded(project: Project, jpeg_bytes: bytes) -> None:
+    res = only(project.upload_images(("plain.jpg", jpeg_bytes)))
+    assert project.image_path(res.image_id).read_bytes() == jpeg_bytes  # no generation loss
+    rotated = only(project.upload_images(("phone.jpg", jpeg_with_orientation_6())))
+    assert project.image_path(rotated.image_id).read_bytes() != jpeg_with_orientation_6()
+
+
 def test_png_alpha_is_kept_as_mask(project: Project) -> None:
     res = only(project.upload_images(("scene.png", png_rgba())))
     rec = project.image(res.image_id)
