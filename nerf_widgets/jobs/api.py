@@ -18,7 +18,7 @@ __all__ = ["get_project_job", "list_project_jobs", "start_training"]
 
 
 def start_training(*, db: Database, home: Path, project_id: str, project_dir: Path, method: str = "fast",
-                   preset: str = "preview", max_minutes: float | None = None, max_steps: int | None = None,
+                   preset: str = "quick", max_minutes: float | None = None, max_steps: int | None = None,
                    device: str | None = None, memory_mb: int | None = None, job_type: str = "train",
                    **overrides: Any) -> Job:
     """Queue a training job (it starts when its device is free); returns its handle at once.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from nerf_widgets.core.errors import NotFoundError
 from nerf_widgets.jobs.bus import Batch, Cursor, EventBus, Subscription
 from nerf_widgets.jobs.runner import JobRunner
 from nerf_widgets.jobs.states import TERMINAL, JobState
@@ -79,6 +81,15 @@ class Job:
 
     def attempts(self) -> list[AttemptRow]:
         return job_store.list_attempts(db=self.runner.db, job_id=self.id)
+
+    def render_view(self, azimuth: float = 30.0, elevation: float = 20.0, size: int = 128) -> bytes:
+        """PNG of the job's latest checkpoint seen from an orbit position (degrees); size <= 256 px."""
+        row = self.record()
+        if not row.run_dir:
+            raise NotFoundError(f"Job {self.id} has no run folder to render from.")
+        from nerf_widgets.jobs.preview import render_orbit_view
+
+        return render_orbit_view(Path(row.run_dir), azimuth=azimuth, elevation=elevation, size=size)
 
     @property
     def bus(self) -> EventBus:

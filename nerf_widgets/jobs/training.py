@@ -24,6 +24,7 @@ from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow, list_jobs
 from nerf_widgets.store.locks import project_lock
+from nerf_widgets.sysmetrics import gpu_samples
 
 __all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "run_training", "validate_training_params"]
 
@@ -40,10 +41,20 @@ def validate_training_params(params: dict[str, Any]) -> dict[str, Any]:
         value = out.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
             raise ValidationError(f"{key} must be a positive number, got {value!r}.")
-    device = out.get("device") or "cpu"
-    out["device"] = "cuda:0" if device == "cuda" else device
-    ResourceRequest(device=out["device"])  # validates the device name
+    device = out.get("device")
+    if device in (None, "auto"):
+        out.pop("device", None)
+    else:
+        out["device"] = "cuda:0" if device == "cuda" else device
+        ResourceRequest(device=out["device"])  # validates the device name
     return out
+
+
+def job_device(params: dict[str, Any]) -> str:
+    """The device the job's resource check reserves: the one asked for, else the first GPU, else the CPU."""
+    if params.get("device"):
+        return str(params["device"])
+    return "cuda:0" if gpu_samples() else "cpu"
 
 
 class JobTrainCallbacks:
@@ -144,7 +155,7 @@ def engine_config(params: dict[str, Any]) -> Any:
     from nerf_widgets import engine
 
     budgets = {k: params[k] for k in ("max_steps", "max_minutes", "device") if params.get(k) is not None}
-    return engine.make_config(params.get("method", "fast"), params.get("preset", "preview"),
+    return engine.make_config(params.get("method", "fast"), params.get("preset", "quick"),
                               **budgets, **params.get("overrides", {}))
 
 
@@ -159,7 +170,7 @@ def run_training(ctx: JobContext, *, hooks: TrainingHooks, trainer: Trainer | No
         from nerf_widgets import engine
 
         trainer = engine.train
-    config = config_builder(ctx.params)
+    config = config_builder(validate_training_params(ctx.params))
     ctx.report_progress(stage="train", resumed_from=ctx.tracker.step)
     callbacks = JobTrainCallbacks(ctx, on_first_step=lambda: hooks.first_step(ctx.job_id, ctx.project_id))
     with project_lock(project_dir, purpose=f"training job {ctx.job_id}"):
@@ -183,7 +194,8 @@ def make_training_factory(trainer: Trainer | None = None,
 
     def factory(row: JobRow, db: Database) -> JobSpec:
         params = validate_training_params(row.params)
-        device = params["device"]
+        config_builder(params)  # a bad method/preset/override is refused here, before anything is written
+        device = job_device(params)
         memory_mb = params.get("memory_mb") or DEFAULT_MEMORY_MB["cpu" if device == "cpu" else "cuda"]
         hooks = TrainingHooks(db)
         return JobSpec(

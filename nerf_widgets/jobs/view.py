@@ -28,7 +28,7 @@ __all__ = ["MAX_ALERTS", "MAX_SERIES_POINTS", "copy_view", "initial_view", "redu
 MAX_SERIES_POINTS = 4000
 MAX_ALERTS = 100
 STEP_METRICS = ("loss", "psnr", "lr", "steps_per_s", "rays_per_s")
-_PROGRESS_KEYS = ("step", "max_steps", "eta_s", "elapsed_s", "steps_per_s", "rays_per_s")
+_PROGRESS_KEYS = ("step", "max_steps", "fraction", "eta_s", "elapsed_s", "steps_per_s", "rays_per_s")
 
 
 def _append(series: dict[str, list[tuple[int, float, float]]], name: str, point: tuple[int, float, float]) -> None:

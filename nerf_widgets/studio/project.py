@@ -153,9 +153,12 @@ class Project:
         ``ValidationError`` (batch over ``max_batch_bytes``) before anything is written.
         """
         from nerf_widgets.ingest.batch import ingest_batch
+        from nerf_widgets.ingest.files import remove_stale_parts
 
         lifecycle.check_transition(db=self.db, project_id=self.id, name="upload_images")
         with self.lock("image upload", timeout=UPLOAD_LOCK_WAIT_S):
+            for sub in ("originals", "images", "thumbs"):
+                remove_stale_parts(self.path(sub))
             committer = _UploadCommitter(self)
             return ingest_batch(
                 items, settings=self.settings, project_dir=self.dir, commit=committer.commit,
@@ -179,7 +182,7 @@ class Project:
 
 
     # --- training jobs (delegates to nerf_widgets.jobs) ------------------------------------------
-    def start_training(self, method: str = "fast", preset: str = "preview", *, max_minutes: float | None = None,
+    def start_training(self, method: str = "fast", preset: str = "quick", *, max_minutes: float | None = None,
                        max_steps: int | None = None, device: str | None = None, **overrides: Any) -> Job:
         """Queue training on a background thread of this kernel; returns the ``Job`` at once.
 

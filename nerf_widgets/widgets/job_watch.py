@@ -1,0 +1,68 @@
+"""``JobWatch``: a widget's registration with a job's event bus (the seed's "register / remove connection").
+
+It keeps the widget's own copy of the job view (snapshot, then events folded in with the same reducer
+the bus uses) and the cursor of the last event applied, so re-attaching continues after it with no gap
+and no duplicate. ``on_change(view, batch)`` runs on the subscription's thread at most ~10 times a
+second; widgets update their traitlets there (ipywidgets sends comm messages from any thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nerf_widgets.jobs.bus import Batch, Cursor, Subscription
+from nerf_widgets.jobs.view import reduce_job_event
+
+if TYPE_CHECKING:
+    from nerf_widgets.jobs.handle import Job
+
+__all__ = ["JobWatch"]
+
+OnChange = Callable[[dict[str, Any], Batch], None]
+
+
+class JobWatch:
+    def __init__(self, on_change: OnChange, *, name: str = "widget", max_rate_hz: float = 10.0) -> None:
+        self.on_change = on_change
+        self.name = name
+        self.max_rate_hz = max_rate_hz
+        self.job: Job | None = None
+        self.view: dict[str, Any] = {}
+        self.cursor: Cursor | None = None
+        self._sub: Subscription | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def attached(self) -> bool:
+        return self._sub is not None and not self._sub.closed
+
+    def attach(self, job: Job | None) -> None:
+        """Watch ``job`` (None: watch nothing); the same job again continues from the last cursor."""
+        same = job is not None and self.job is not None and job.id == self.job.id
+        self.detach()
+        if not same:
+            self.view, self.cursor = {}, None
+        self.job = job
+        if job is not None:
+            self._sub = job.watch(self._on_batch, after=self.cursor, max_rate_hz=self.max_rate_hz,
+                                  name=f"{self.name}:{job.id}")
+
+    def detach(self) -> None:
+        """Unregister from the bus (called when the widget closes)."""
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            sub.close()
+
+    def _on_batch(self, batch: Batch) -> None:
+        sub = self._sub
+        with self._lock:
+            if batch.snapshot is not None:
+                self.view = batch.snapshot.state
+            for event in batch.events:
+                reduce_job_event(self.view, event)
+            if sub is not None:
+                self.cursor = Cursor(sub.bus.epoch, batch.last_seq)
+            view = self.view
+        self.on_change(view, batch)
