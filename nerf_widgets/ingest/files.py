@@ -40,6 +40,15 @@ class Staged:
         self._pending, self._published = [], []
 
 
+def remove_stale_parts(folder: Path) -> int:
+    """Delete temp files a crashed upload left in ``folder``; call only while holding the project lock."""
+    count = 0
+    for path in folder.glob(".*.part-*"):
+        path.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
 def resized(img: Image.Image, long_side: int) -> Image.Image:
     """A copy whose longest side is at most ``long_side`` px (Lanczos; never upscales)."""
     if max(img.size) <= long_side:
@@ -71,4 +80,4 @@ def copy_stream(src: IO[bytes], dst: Path) -> None:
         shutil.copyfileobj(src, out, length=1024 * 1024)
 
 
-__all__ = ["Staged", "copy_stream", "resized", "save_thumbnail", "save_working"]
+__all__ = ["Staged", "copy_stream", "remove_stale_parts", "resized", "save_thumbnail", "save_working"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from os import PathLike
@@ -34,48 +35,62 @@ def utc_now() -> float:
     return time.time()
 
 
+class _Slot:
+    """A thread's connection and transaction depth; closing happens when the thread (and so the slot) goes."""
+
+    __slots__ = ("conn", "depth", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn, self.depth = conn, 0
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
 class Database:
     """Connection factory for ``<home>/studio.db``; cheap to share between threads and objects."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()  # live threads' slots, for close()
+        self._slots_lock = threading.Lock()
+
+    def _slot(self) -> _Slot:
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = _Slot(_connect(self.path))
+            self._local.slot = slot
+            with self._slots_lock:
+                self._slots.add(slot)
+        return slot
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (created on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            self._local.conn = conn
-            self._local.depth = 0
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
+        """This thread's connection (created on first use, closed when the thread ends)."""
+        return self._slot().conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); nested calls join the outer one."""
-        conn = self.connection()
-        if self._local.depth:
-            self._local.depth += 1
+        slot = self._slot()
+        if slot.depth:
+            slot.depth += 1
             try:
-                yield conn
+                yield slot.conn
             finally:
-                self._local.depth -= 1
+                slot.depth -= 1
             return
-        _begin_immediate(conn)
-        self._local.depth = 1
+        _begin_immediate(slot.conn)
+        slot.depth = 1
         try:
-            yield conn
+            yield slot.conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            slot.conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            slot.conn.execute("COMMIT")
         finally:
-            self._local.depth = 0
+            slot.depth = 0
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Run a read and return all rows."""
@@ -95,10 +110,10 @@ class Database:
 
     def close(self) -> None:
         """Close every connection this object made (call when the Studio is discarded)."""
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+        with self._slots_lock:
+            slots, self._slots = list(self._slots), weakref.WeakSet()
+        for slot in slots:
+            slot.conn.close()
         self._local = threading.local()
 
 

@@ -66,13 +66,14 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
-def video_mp4(path: Path, seconds: float = 2.0, fps: int = 10, size: tuple[int, int] = (64, 48)) -> Path:
-    """MPEG-4 video; in each second the middle frame is sharp and the others are heavily blurred."""
+def video_mp4(path: Path, seconds: float = 2.0, fps: int = 10, size: tuple[int, int] = (64, 48),
+              container: str = "mp4", codec: str = "mpeg4") -> Path:
+    """A video; in each second the middle frame is sharp and the others are heavily blurred."""
     import av
     from PIL import ImageFilter
 
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("mpeg4", rate=fps)
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.bit_rate = 2_000_000
         for i in range(int(seconds * fps)):

@@ -103,6 +103,13 @@ def test_remove_image_deletes_files_and_invalidates_poses(project: Project) -> N
     assert [h.transition for h in project.history][-2:] == ["images_removed", "images_cleared"]
 
 
+def test_temp_files_left_by_a_crash_are_swept_on_the_next_upload(project: Project) -> None:
+    stale = project.dir / "images" / ".img_0123456789abcdef.jpg.part-1a2b3c4d"
+    stale.write_bytes(b"half a file")
+    project.upload_images(photos(1))
+    assert not stale.exists() and len(list((project.dir / "images").iterdir())) == 1
+
+
 def test_thumbnail_is_jpeg_bytes(project: Project) -> None:
     (res,) = project.upload_images(photos(1))
     data = project.thumbnail(res.image_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import video_mp4
 
 from nerf_widgets.studio import Project, Studio
@@ -28,6 +29,15 @@ def test_video_yields_the_sharpest_frame_per_window(home: Path, tmp_path: Path) 
     assert (p.dir / "originals" / originals[0].name).exists()
     p.remove_image(recs[1].id)
     assert list((p.dir / "originals").iterdir()) == []
+
+
+@pytest.mark.parametrize(("container", "codec", "fmt"), [("mov", "mpeg4", "mov"), ("webm", "libvpx", "webm")])
+def test_mov_and_webm_are_detected_by_content(project: Project, tmp_path: Path, container: str, codec: str,
+                                              fmt: str) -> None:
+    clip = video_mp4(tmp_path / "clip", seconds=1.0, fps=10, container=container, codec=codec)
+    results = project.upload_images(clip)
+    assert [r.status for r in results] == ["accepted"] * 2, [r.reason for r in results]  # default 2 frames/s
+    assert {i.format for i in project.images()} == {fmt}
 
 
 def test_same_video_twice_gives_duplicates_and_no_second_original(project: Project, tmp_path: Path) -> None:

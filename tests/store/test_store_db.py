@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -57,14 +59,24 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     assert db.query("SELECT * FROM projects") == []
 
 
-def test_one_connection_per_thread(tmp_path: Path) -> None:
+def test_one_connection_per_thread_closed_when_the_thread_ends(tmp_path: Path) -> None:
     db = open_db(tmp_path)
-    seen: list[int] = []
-    t = threading.Thread(target=lambda: seen.append(id(db.connection())))
-    t.start()
-    t.join()
-    assert id(db.connection()) == id(db.connection())
-    assert seen and seen[0] != id(db.connection())
+    seen: list[sqlite3.Connection] = []
+    for _ in range(5):
+        t = threading.Thread(target=lambda: seen.append(db.connection()))
+        t.start()
+        t.join()
+    assert db.connection() is db.connection()
+    assert len({id(c) for c in seen}) == 5 and all(c is not db.connection() for c in seen)
+    gc.collect()
+    for conn in seen:  # finished threads do not leak open connections (ingest uses short-lived pools)
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")
+    main = db.connection()
+    db.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        main.execute("SELECT 1")
+    assert db.connection().execute("SELECT 1").fetchone()[0] == 1  # reopened lazily
 
 
 _CHILD = """
