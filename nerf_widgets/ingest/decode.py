@@ -39,7 +39,8 @@ class Decoded:
     image: Image.Image
     has_alpha: bool
     exif: Image.Exif
-    pristine: bool  # pixels exactly as stored in the file (no rotation, no mode change)
+    pristine: bool  # pixels exactly as stored in the file (no rotation, no mode change, no draft scaling)
+    full_size: tuple[int, int]  # (width, height) px of the upright image at full resolution
 
 
 def pixel_limit_reason(width: int, height: int, max_pixels: int) -> str | None:
@@ -66,9 +67,22 @@ def open_checked(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     return img
 
 
-def decode(data: bytes, fmt: str, max_pixels: int) -> Decoded:
-    """Header check, full decode (truncation shows here), orientation, then 8-bit RGB or RGBA."""
+def _draft(img: Image.Image, long_side: int) -> None:
+    """Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while staying >= ``long_side`` (a 12 MP photo decodes ~3x
+    faster and the later resize has less to do)."""
+    if img.format == "JPEG" and long_side > 0 and max(img.size) > 2 * long_side:
+        scale = long_side / max(img.size)
+        img.draft(img.mode, (int(img.width * scale + 1), int(img.height * scale + 1)))
+
+
+def decode(data: bytes, fmt: str, max_pixels: int, long_side: int = 0) -> Decoded:
+    """Header check, decode (truncation shows here), orientation, then 8-bit RGB or RGBA.
+
+    ``long_side`` > 0 allows a JPEG to be decoded at reduced scale, never below that many px.
+    """
     img = open_checked(data, fmt, max_pixels)
+    full = img.size
+    _draft(img, long_side)
     try:
         img.load()
         exif = img.getexif()
@@ -76,7 +90,9 @@ def decode(data: bytes, fmt: str, max_pixels: int) -> Decoded:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise Rejection(f"The file is truncated or corrupt ({err}).") from None
     rgb, has_alpha = to_rgb_or_rgba(upright)
-    return Decoded(rgb, has_alpha, exif, pristine=rgb is img)
+    if upright is not img:
+        full = full[::-1] if exif.get(ORIENTATION) in (5, 6, 7, 8) else full
+    return Decoded(rgb, has_alpha, exif, pristine=rgb is img and img.size == full, full_size=(full[0], full[1]))
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

@@ -77,6 +77,7 @@ class Prepared:
     source_id: str | None = None
     frame_time: float | None = None
     reusable: bool = False  # the original file can serve as the working copy if no resize is needed
+    full_size: tuple[int, int] | None = None  # upright (w, h) px at full resolution, if ``image`` was decoded smaller
 
 
 def display_name(raw: str) -> str:
@@ -122,9 +123,9 @@ def _process(src: Source, name: str, ctx: IngestContext, order: int) -> list[Upl
     dup = ctx.check_duplicate(sha, name)
     if dup is not None:
         return [dup]
-    decoded = decode(data, det.format, ctx.settings.max_pixels)
+    decoded = decode(data, det.format, ctx.settings.max_pixels, ctx.settings.working_long_side)
     prep = Prepared(name, decoded.image, sha, det.format, det.ext, len(data), order, camera_info(decoded.exif),
-                    reusable=decoded.pristine and det.format in ("jpeg", "png"))
+                    reusable=decoded.pristine and det.format in ("jpeg", "png"), full_size=decoded.full_size)
     return [store_prepared(prep, ctx, original=data)]
 
 
@@ -165,7 +166,8 @@ def _row_values(prep: Prepared, image_id: str, work: Image.Image, working_ext: s
     return {
         "id": image_id, "original_name": prep.name, "source_id": prep.source_id, "format": prep.fmt,
         "original_ext": prep.original_ext, "working_ext": working_ext, "size_bytes": prep.size_bytes,
-        "orig_width": prep.image.width, "orig_height": prep.image.height, "width": work.width,
+        "orig_width": (prep.full_size or prep.image.size)[0], "orig_height": (prep.full_size or prep.image.size)[1],
+        "width": work.width,
         "height": work.height, "has_alpha": int(work.mode == "RGBA"), "focal_mm": prep.camera.focal_mm,
         "focal_35mm": prep.camera.focal_35mm, "camera_make": prep.camera.make, "camera_model": prep.camera.model,
         "sha256": prep.sha256, "sharpness": score, "blurry": int(score < blur_threshold),

@@ -87,6 +87,15 @@ def test_working_copy_and_thumbnail_are_capped(home: Path) -> None:
     assert Image.open(p.image_path(rec.id, "original")).size == (300, 150)
 
 
+def test_large_jpeg_is_decoded_at_reduced_scale_but_records_full_size(home: Path) -> None:
+    p = Studio(home, working_long_side=100).create_project("draft")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90 deg counter-clockwise to view
+    res = only(p.upload_images(("big.jpg", encode(textured(1600, 400), "JPEG", exif=exif))))
+    rec = p.image(res.image_id)
+    assert (rec.orig_width, rec.orig_height, rec.width, rec.height) == (400, 1600, 25, 100)
+
+
 def test_sharpness_flags_blurry_images(home: Path) -> None:
     p = Studio(home, blur_threshold=60.0).create_project("blur")
     sharp = encode(textured(96, 96, seed=7), "PNG")
