@@ -138,14 +138,7 @@ def store_prepared(prep: Prepared, ctx: IngestContext, original: bytes | None) -
     working_ext = "png" if work.mode == "RGBA" else "jpg"
     staged = Staged()
     try:
-        working_path = staged.temp_for(ctx.out("images", f"{image_id}.{working_ext}"))
-        if original is not None and prep.reusable and work is prep.image and prep.original_ext == working_ext:
-            working_path.write_bytes(original)  # same pixels, same format: no re-encoding (and no JPEG loss)
-        else:
-            save_working(work, working_path)
-        save_thumbnail(work, staged.temp_for(ctx.out("thumbs", f"{image_id}.jpg")), s.thumbnail_size)
-        if original is not None:
-            staged.temp_for(ctx.out("originals", f"{image_id}.{prep.original_ext}")).write_bytes(original)
+        _write_outputs(staged, prep, ctx, image_id, work, working_ext, original)
         staged.publish()
         values = _row_values(prep, image_id, work, working_ext, score, s.blur_threshold)
         ctx.commit(values)
@@ -153,12 +146,28 @@ def store_prepared(prep: Prepared, ctx: IngestContext, original: bytes | None) -
         staged.discard()
         return UploadResult(prep.name, "duplicate", "The project already holds this image.",
                             duplicate_of=dup.existing_id)
+    except OSError as err:
+        staged.discard()
+        raise Rejection(f"The image could not be saved in the studio home ({err.strerror or err}).") from err
     except BaseException:
         staged.discard()
         raise
     return UploadResult(prep.name, "accepted", None, image_id=image_id, blurry=bool(values["blurry"]),
                         sharpness=score, has_alpha=work.mode == "RGBA", width=work.width, height=work.height,
                         frame_time=prep.frame_time)
+
+
+def _write_outputs(staged: Staged, prep: Prepared, ctx: IngestContext, image_id: str, work: Image.Image,
+                   working_ext: str, original: bytes | None) -> None:
+    """Working copy, thumbnail and original under temp names (``staged`` publishes or discards them)."""
+    working_path = staged.temp_for(ctx.out("images", f"{image_id}.{working_ext}"))
+    if original is not None and prep.reusable and work is prep.image and prep.original_ext == working_ext:
+        working_path.write_bytes(original)  # same pixels, same format: no re-encoding (and no JPEG loss)
+    else:
+        save_working(work, working_path)
+    save_thumbnail(work, staged.temp_for(ctx.out("thumbs", f"{image_id}.jpg")), ctx.settings.thumbnail_size)
+    if original is not None:
+        staged.temp_for(ctx.out("originals", f"{image_id}.{prep.original_ext}")).write_bytes(original)
 
 
 def _row_values(prep: Prepared, image_id: str, work: Image.Image, working_ext: str, score: float,

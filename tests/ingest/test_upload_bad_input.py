@@ -102,6 +102,16 @@ def test_html_name_is_kept_verbatim_as_text(project: Project, jpeg_bytes: bytes)
     assert all("<" not in f for files in disk(project).values() for f in files)
 
 
+def test_a_failed_write_leaves_no_partial_outputs(project: Project, jpeg_bytes: bytes) -> None:
+    """The thumbnail cannot be written (its folder is a file): the working copy written before it is removed."""
+    (project.dir / "thumbs").rmdir()
+    (project.dir / "thumbs").write_text("not a folder")
+    (res,) = project.upload_images(("a.jpg", jpeg_bytes))
+    assert res.status == "rejected" and "could not be saved" in str(res.reason)
+    assert list((project.dir / "images").iterdir()) == [] and list((project.dir / "originals").iterdir()) == []
+    assert project.images() == [] and project.state == "Created"
+
+
 def test_mixed_batch_keeps_the_good_files_only(project: Project, jpeg_bytes: bytes) -> None:
     good = encode(textured(30, 20, seed=9), "PNG")
     results = project.upload_images([("a.jpg", jpeg_bytes), ("bad.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 30),
