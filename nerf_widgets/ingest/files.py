@@ -35,8 +35,12 @@ class Staged:
         self._pending = []
 
     def discard(self) -> None:
+        """Best effort: every file is tried even if one cannot be removed (the error being cleaned up may be why)."""
         for path in [tmp for tmp, _ in self._pending] + self._published:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
         self._pending, self._published = [], []
 
 
