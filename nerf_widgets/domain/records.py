@@ -9,9 +9,12 @@ from typing import Any, TypeVar
 R = TypeVar("R")
 
 
-def _from_row(cls: type[R], row: sqlite3.Row) -> R:
+def _from_row(cls: type[R], row: sqlite3.Row, bools: tuple[str, ...] = ()) -> R:
+    """Build ``cls`` from the columns it declares; SQLite's 0/1 integers in ``bools`` become ``bool``."""
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: row[k] for k in row.keys() if k in names})
+    values = {k: row[k] for k in row.keys() if k in names}
+    values.update({k: bool(values[k]) for k in bools if k in values})
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,7 @@ class ImageRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ImageRecord:
-        rec = _from_row(cls, row)
-        return _replace_bools(rec)
+        return _from_row(cls, row, bools=("has_alpha", "blurry"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,12 +76,6 @@ class ImageRecord:
     @property
     def original_file(self) -> str:
         return f"{self.source_id or self.id}.{self.original_ext}"
-
-
-def _replace_bools(rec: ImageRecord) -> ImageRecord:
-    object.__setattr__(rec, "has_alpha", bool(rec.has_alpha))
-    object.__setattr__(rec, "blurry", bool(rec.blurry))
-    return rec
 
 
 @dataclass(frozen=True)
