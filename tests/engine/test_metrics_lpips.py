@@ -76,6 +76,29 @@ def test_model_is_loaded_once_per_net_and_device_even_from_threads() -> None:
     assert get_lpips_model("vgg") is not seen[0] and not any(p.requires_grad for p in seen[0].parameters())
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error() -> None:
+    with pytest.raises(ResourceUnavailableError, match="no CUDA device"):
+        get_lpips_model("alex", "cuda")
+
+
+def test_model_first_built_under_inference_mode_still_serves_autograd_inputs() -> None:
+    pred, target = _reference_pair()
+    with torch.inference_mode():
+        lpips(pred, target, net="alex")  # may be the call that builds the cached model
+    x = torch.from_numpy(pred).permute(2, 0, 1)[None].requires_grad_(True)
+    model = get_lpips_model("alex")
+    value = model(x, torch.from_numpy(target).permute(2, 0, 1)[None])
+    value.sum().backward()  # usable as a perceptual loss
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_tensors_give_the_cpu_values() -> None:
+    pred, target = (torch.from_numpy(x) for x in _reference_pair())
+    assert lpips(pred.cuda(), target.cuda(), net="vgg") == pytest.approx(lpips(pred, target, net="vgg"), abs=1e-4)
+
+
 def test_embeddings_can_be_cached_and_compared() -> None:
     pred, target = _reference_pair()
     model = get_lpips_model("vgg")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nerf_widgets.core.errors import ValidationError
+from nerf_widgets.core.errors import ResourceUnavailableError, ValidationError
 from nerf_widgets.engine.metrics._image import ImageLike, image_pair, to_nchw
 from nerf_widgets.engine.metrics.lpips_weights import check_net, load_lpips_params
 
@@ -134,16 +134,18 @@ _CACHE_LOCK = threading.Lock()
 
 def _device_key(device: torch.device | str) -> torch.device:
     device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ResourceUnavailableError("LPIPS was asked to run on CUDA, but no CUDA device is available")
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
     return device
 
 
 def get_lpips_model(net: str = "vgg", device: torch.device | str = "cpu") -> LpipsModel:
-    """The cached pretrained model for (net, device); loaded on first use (~0.5 s for VGG), then shared."""
+    """The cached pretrained model for (net, device); loaded on first use (~1 s for VGG), then shared by threads."""
     dev = _device_key(device)
     key = (check_net(net), str(dev))
-    with _CACHE_LOCK:
+    with _CACHE_LOCK, torch.inference_mode(False):  # real parameters, even when first asked for under inference mode
         if key not in _CACHE:
             _CACHE[key] = LpipsModel.pretrained(net, dev)
         return _CACHE[key]
@@ -156,7 +158,10 @@ def _check_size(p: torch.Tensor) -> None:
 
 @torch.inference_mode()
 def lpips(pred: ImageLike, target: ImageLike, net: str = "vgg") -> float:
-    """LPIPS distance of two [H, W, 3] images in [0, 1], computed on pred's device (0 = identical)."""
+    """LPIPS distance of two [H, W, 3] images in [0, 1], computed on pred's device (0 = identical).
+
+    Raises ResourceUnavailableError when the weights are not installed (check ``lpips_available`` to skip).
+    """
     p, t = image_pair(pred, target, ndim=3, channels=3)
     _check_size(p)
     model = get_lpips_model(net, p.device)
