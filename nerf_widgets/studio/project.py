@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from nerf_widgets.core.settings import Settings
     from nerf_widgets.ingest.results import UploadResult
     from nerf_widgets.jobs.handle import Job
+    from nerf_widgets.poses.types import PoseReport
     from nerf_widgets.store.db import Database
     from nerf_widgets.studio.studio import Studio
 
@@ -180,6 +181,42 @@ class Project:
         if rec.source_id is None or orphan_source:
             self.path("originals", rec.original_file).unlink(missing_ok=True)
 
+
+    # --- poses (delegates to nerf_widgets.poses) ---------------------------------------------------
+    def estimate_poses(self, *, matcher: str = "auto", mapper: str = "auto", progress: Any = None,
+                       should_stop: Callable[[], bool] | None = None) -> PoseReport:
+        """COLMAP on the working images -> ``poses/`` (transforms.json, points3D.ply, report.json); -> PosesEstimated.
+
+        Runs in this thread (``progress(PoseProgress)``, ``should_stop() -> bool``); raises
+        ``ValidationError`` listing images and reasons when fewer than 3 can be posed (nothing written).
+        """
+        from nerf_widgets.poses import estimate_poses
+
+        lifecycle.check_transition(db=self.db, project_id=self.id, name="estimate_poses")
+        with self.lock("pose estimation"):
+            paths = [self.path("images", rec.working_file) for rec in self.images()]
+            report = estimate_poses(paths, self.path("poses"), matcher=matcher, mapper=mapper, progress=progress,
+                                    should_stop=should_stop)
+            self.transition("estimate_poses", f"{report.num_registered}/{report.num_images} images posed")
+        return report
+
+    def import_poses(self, file: str | Path, *, normalize: bool = True) -> PoseReport:
+        """Poses from transforms.json / Blender splits / COLMAP model / poses_bounds.npy, matched to images by
+        their upload names; -> PosesEstimated (``manual_poses``). Images without a frame are listed, not used."""
+        from nerf_widgets.poses import import_poses
+
+        lifecycle.check_transition(db=self.db, project_id=self.id, name="manual_poses")
+        with self.lock("pose import"):
+            mapping = {rec.original_name: self.path("images", rec.working_file) for rec in self.images()}
+            report = import_poses(file, mapping, self.path("poses"), normalize=normalize)
+            self.transition("manual_poses", f"{report.num_registered} poses imported ({report.source})")
+        return report
+
+    def pose_report(self) -> PoseReport:
+        """The last pose estimation / import report (``NotFoundError`` if there is none)."""
+        from nerf_widgets.poses import load_report
+
+        return load_report(self.path("poses"))
 
     # --- training jobs (delegates to nerf_widgets.jobs) ------------------------------------------
     def start_training(self, method: str = "fast", preset: str = "quick", *, max_minutes: float | None = None,
