@@ -1,0 +1,244 @@
+"""export_field: density/colour callables + bounds -> mesh file(s), stage by stage.
+
+Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> write -> compress -> package.
+Everything is written in a hidden work folder beside the output and moved into place only at the end,
+so a failure or a cancellation leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nerf_widgets.core.errors import CancelledError
+from nerf_widgets.export import bake, formats, grid, mesh, tools, uv
+from nerf_widgets.export.query import FieldQuery
+from nerf_widgets.export.request import STAGES, ExportRequest, make_request
+
+__all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_files"]
+
+# share of the total wall time each stage usually takes, for an overall fraction
+_WEIGHTS = {"sample": 0.35, "mesh": 0.05, "cleanup": 0.1, "unwrap": 0.1, "bake": 0.3, "write": 0.05,
+            "compress": 0.04, "package": 0.01}
+COARSE_RESOLUTION = 64
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """One progress report: the stage, how far into it (0..1) and overall (0..1)."""
+
+    stage: str
+    stage_fraction: float
+    overall: float
+
+
+@dataclass
+class ExportResult:
+    """What was written: files (final paths), their sizes in bytes, mesh counts and per-stage seconds."""
+
+    format: str
+    files: list[Path]
+    sizes: dict[str, int]
+    vertices: int
+    faces: int
+    iso: float
+    texture: int
+    uv_method: str
+    compress: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    archive: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        """The main file (the one to open)."""
+        return self.files[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["files"] = [str(p) for p in self.files]
+        out["archive"] = str(self.archive) if self.archive else None
+        return out
+
+
+class _Stages:
+    """Progress reporting, timing and cancellation between stages."""
+
+    def __init__(self, progress: Callable[[ExportProgress], None] | None, should_stop: Callable[[], bool] | None):
+        self.progress, self.should_stop = progress, should_stop
+        self.seconds: dict[str, float] = {}
+        self.current, self._t0 = "", 0.0
+
+    def start(self, stage: str) -> None:
+        self.finish()
+        if self.should_stop is not None and self.should_stop():
+            raise CancelledError(f"export cancelled before stage {stage!r}", stage=stage)
+        self.current, self._t0 = stage, time.perf_counter()
+        self.report(0.0)
+
+    def report(self, fraction: float) -> None:
+        if self.progress is None or not self.current:
+            return
+        done = sum(_WEIGHTS[s] for s in STAGES[: STAGES.index(self.current)])
+        self.progress(ExportProgress(self.current, fraction, min(1.0, done + _WEIGHTS[self.current] * fraction)))
+
+    def finish(self) -> None:
+        if self.current:
+            self.report(1.0)
+            self.seconds[self.current] = round(time.perf_counter() - self._t0, 3)
+            self.current = ""
+
+
+def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Coarse grid -> occupied box -> fine grid -> iso -> marching cubes. Returns verts, faces, iso, voxel."""
+    st.start("sample")
+    lo, hi = req.aabb[0], req.aabb[1]
+    coarse = grid.sample_grid(query, lo, hi, min(COARSE_RESOLUTION, req.resolution), lambda f: st.report(0.1 * f))
+    box = grid.occupied_box(coarse, req.iso or grid.auto_iso(coarse))
+    fine = grid.sample_grid(query, box[0], box[1], req.resolution, lambda f: st.report(0.1 + 0.9 * f))
+    st.start("mesh")
+    iso = float(req.iso) if req.iso is not None else grid.auto_iso(fine)
+    verts, faces = mesh.extract_surface(fine, iso, lo, hi)
+    return verts, faces, iso, fine.voxel
+
+
+def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, st: _Stages) -> tuple[np.ndarray, np.ndarray]:
+    st.start("cleanup")
+    faces = mesh.orient_outward(verts, faces)
+    verts, faces = mesh.keep_large_components(verts, faces, req.min_component)
+    verts = mesh.taubin_smooth(verts, faces, req.smooth)
+    if req.format == "points":
+        return verts, faces
+    return mesh.decimate(verts, faces, req.faces)
+
+
+def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float,
+                st: _Stages) -> tuple[formats.MeshData, str]:
+    """Texture through a UV layout when the format carries one, else per-vertex colours."""
+    normals = mesh.vertex_normals(verts, faces)
+    if not req.textured:
+        st.start("bake")
+        colors = bake.shade_points(query, verts.astype(np.float32), normals.astype(np.float32), req.bake, reach, st.report)
+        return formats.MeshData(verts, faces, normals, colors=(colors * 255 + 0.5).astype(np.uint8)), "none"
+    st.start("unwrap")
+    layout = uv.unwrap(verts, faces, req.texture, req.unwrap)
+    v, n = verts[layout.vmap], normals[layout.vmap]
+    st.start("bake")
+    image = bake.bake_texture(query, v, n, layout.uv, layout.faces, req.texture, req.bake, reach, st.report)
+    return formats.MeshData(v, layout.faces, n, uv=layout.uv, image=image, image_format=req.texture_format,
+                            jpeg_quality=req.jpeg_quality), layout.method
+
+
+def _points(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float, st: _Stages,
+            work: Path) -> list[Path]:
+    """Area-weighted samples on the cleaned surface, coloured like texels."""
+    st.start("bake")
+    rng = np.random.default_rng(0)
+    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    cross = np.cross(b - a, c - a)
+    area = np.linalg.norm(cross, axis=1)
+    pick = rng.choice(len(faces), size=req.points, p=area / area.sum())
+    r1, r2 = np.sqrt(rng.random(req.points)), rng.random(req.points)
+    pts = (1 - r1)[:, None] * a[pick] + (r1 * (1 - r2))[:, None] * b[pick] + (r1 * r2)[:, None] * c[pick]
+    nrm = (cross[pick] / np.maximum(area[pick], 1e-12)[:, None]).astype(np.float32)
+    rgb = bake.shade_points(query, pts.astype(np.float32), nrm, req.bake, reach, st.report)
+    st.start("write")
+    return formats.write_points(pts, nrm, (rgb * 255 + 0.5).astype(np.uint8), work / req.out_path.name)
+
+
+def _write(req: ExportRequest, data: formats.MeshData, work: Path, st: _Stages) -> list[Path]:
+    st.start("write")
+    target = work / req.out_path.name
+    if req.format == "fbx":
+        obj_dir = work / "obj"
+        obj_dir.mkdir()
+        formats.write_obj(data, obj_dir / (req.out_path.stem + ".obj"))
+        tools.run_blender_fbx(obj_dir / (req.out_path.stem + ".obj"), target)
+        shutil.rmtree(obj_dir)
+        return [target]
+    writer = {"glb": formats.write_glb, "gltf": formats.write_gltf, "obj": formats.write_obj, "ply": formats.write_ply}
+    files = writer[req.format](data, target)
+    if req.compress == "none":
+        return files
+    st.start("compress")
+    packed = work / "packed"
+    packed.mkdir()
+    tools.compress_gltf(target, packed / target.name, req.compress)
+    for f in files:
+        f.unlink()
+    moved = []
+    for p in sorted(packed.iterdir(), key=lambda p: p.name != target.name):  # main file first
+        shutil.move(str(p), str(work / p.name))
+        moved.append(work / p.name)
+    return moved
+
+
+def zip_files(files: list[Path], zip_path: Path) -> Path:
+    """Pack ``files`` (flat, by name) into ``zip_path``; the main file first."""
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            zf.write(f, arcname=f.name)
+    return zip_path
+
+
+def _publish(req: ExportRequest, files: list[Path], work: Path, st: _Stages) -> tuple[list[Path], Path | None]:
+    """Move the finished files from the work folder next to out_path (and zip them when asked)."""
+    st.start("package")
+    archive = zip_files(files, work / (req.out_path.stem + ".zip")) if req.zip else None
+    dest = req.out_path.parent
+    final = []
+    for f in files + ([archive] if archive else []):
+        shutil.move(str(f), str(dest / f.name))
+        final.append(dest / f.name)
+    return (final[:-1], final[-1]) if archive else (final, None)
+
+
+def run_export(req: ExportRequest, density: Callable, color: Callable,
+               progress: Callable[[ExportProgress], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> ExportResult:
+    """Run a validated request (see ``make_request``); checks the external tool exists before any work."""
+    if req.format == "fbx":
+        tools.blender_command()
+    if req.compress != "none":
+        tools.gltf_transform_command()
+    st = _Stages(progress, should_stop)
+    query = FieldQuery(density, color, should_stop=should_stop)
+    req.out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out_path.parent) as tmp:
+        work = Path(tmp)
+        verts, faces, iso, voxel = _surface(req, query, st)
+        verts, faces = _cleanup(req, verts, faces, st)
+        reach = 2.0 * voxel
+        if req.format == "points":
+            files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
+        else:
+            data, method = _appearance(req, query, verts, faces, reach, st)
+            files, counts = _write(req, data, work, st), (len(data.verts), len(data.faces))
+        files, archive = _publish(req, files, work, st)
+        st.finish()
+    sizes = {p.name: p.stat().st_size for p in files + ([archive] if archive else [])}
+    texture = req.texture if req.textured else 0
+    return ExportResult(req.format, files, sizes, counts[0], counts[1], iso, texture, method, req.compress,
+                        st.seconds, archive)
+
+
+def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | Path, *, format: str,
+                 progress: Callable[[ExportProgress], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None, **options: Any) -> ExportResult:
+    """Export a radiance field as a mesh or point cloud file.
+
+    density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
+    aabb [2,3] bounds the export (world units, Z up). Options: resolution=256, faces=200_000,
+    texture=2048 (0 = vertex colours), texture_format="png"|"jpeg", compress="none"|"draco"|"meshopt",
+    iso=None (automatic), smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"pairs",
+    points=500_000, zip=False. Invalid requests raise ValidationError before any work.
+    """
+    req = make_request(format, out_path, aabb, **options)
+    return run_export(req, density, color, progress, should_stop)

@@ -1,0 +1,154 @@
+"""What an export may ask for, checked before any work starts.
+
+Every limit lives here so the CLI, the studio API and the widgets reject the same requests with the
+same messages (``ValidationError``, nothing written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nerf_widgets.core.errors import ValidationError
+
+__all__ = [
+    "BAKE_MODES",
+    "COMPRESSIONS",
+    "FORMATS",
+    "FormatSpec",
+    "ExportRequest",
+    "LIMITS",
+    "STAGES",
+    "TEXTURE_FORMATS",
+    "make_request",
+]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One output format: file suffix, whether it writes several files, whether it carries a texture."""
+
+    name: str
+    suffix: str
+    multi_file: bool
+    textured: bool
+    description: str
+
+
+FORMATS: dict[str, FormatSpec] = {
+    "glb": FormatSpec("glb", ".glb", False, True, "binary glTF 2.0, texture embedded"),
+    "gltf": FormatSpec("gltf", ".gltf", True, True, "glTF 2.0 JSON + .bin + texture image"),
+    "obj": FormatSpec("obj", ".obj", True, True, "Wavefront OBJ + MTL + texture image"),
+    "ply": FormatSpec("ply", ".ply", False, False, "binary PLY mesh with vertex colours"),
+    "fbx": FormatSpec("fbx", ".fbx", False, True, "binary FBX (written by Blender), texture embedded"),
+    "points": FormatSpec("points", ".ply", False, False, "binary PLY coloured point cloud"),
+}
+COMPRESSIONS = ("none", "draco", "meshopt")
+TEXTURE_FORMATS = ("png", "jpeg")
+BAKE_MODES = ("rays", "surface")
+UNWRAP_METHODS = ("auto", "xatlas", "pairs")
+# Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
+STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "write", "compress", "package")
+
+# name -> (min, max); texture 0 means "no texture, per-vertex colours".
+LIMITS: dict[str, tuple[float, float]] = {
+    "resolution": (32, 512),
+    "faces": (500, 5_000_000),
+    "texture": (64, 8192),
+    "points": (1_000, 20_000_000),
+    "smooth": (0, 50),
+    "min_component": (0.0, 1.0),
+    "jpeg_quality": (1, 100),
+}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A validated export: build it with :func:`make_request`, never by hand."""
+
+    format: str
+    out_path: Path
+    aabb: np.ndarray  # [2, 3] float64, min row then max row, world units
+    resolution: int = 256  # grid cells along the longest side of the occupied box
+    faces: int = 200_000  # target face count after quadric decimation
+    texture: int = 2048  # texture side in texels; 0 = per-vertex colours only
+    texture_format: str = "png"
+    jpeg_quality: int = 90
+    compress: str = "none"
+    iso: float | None = None  # density level; None = calibrated from the grid (see grid.auto_iso)
+    smooth: int = 0  # Taubin iterations (0 = off)
+    min_component: float = 0.05  # drop components with fewer faces than this fraction of the largest
+    bake: str = "rays"
+    unwrap: str = "auto"
+    points: int = 500_000  # samples for format="points"
+    zip: bool = False  # also pack the files into out_path.with_suffix(".zip")
+
+    @property
+    def spec(self) -> FormatSpec:
+        return FORMATS[self.format]
+
+    @property
+    def textured(self) -> bool:
+        return self.spec.textured and self.texture > 0
+
+
+def _check_range(name: str, value: Any, integer: bool = True) -> None:
+    lo, hi = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+        raise ValidationError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}", field=name)
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}", field=name, value=value)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
+    if value not in choices:
+        raise ValidationError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}", field=name, value=value)
+
+
+def _check_aabb(aabb: Any) -> np.ndarray:
+    try:
+        box = np.asarray(aabb.detach().cpu() if hasattr(aabb, "detach") else aabb, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValidationError(f"aabb must be a [2, 3] array of numbers: {err}", field="aabb") from err
+    if box.shape != (2, 3) or not np.all(np.isfinite(box)) or not np.all(box[1] > box[0]):
+        raise ValidationError("aabb must be [[xmin, ymin, zmin], [xmax, ymax, zmax]] with max > min", field="aabb")
+    return box
+
+
+def _check_out_path(out_path: Any, spec: FormatSpec) -> Path:
+    path = Path(out_path)
+    if path.suffix.lower() != spec.suffix:
+        raise ValidationError(
+            f"format {spec.name!r} writes a {spec.suffix} file; out path {str(path)!r} has another suffix",
+            field="out_path",
+        )
+    if path.exists() and path.is_dir():
+        raise ValidationError(f"out path {str(path)!r} is a directory", field="out_path")
+    return path
+
+
+def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -> ExportRequest:
+    """Check every option and return a frozen request; raises ``ValidationError`` on the first bad one."""
+    _check_choice("format", format, list(FORMATS))
+    known = set(ExportRequest.__dataclass_fields__) - {"format", "out_path", "aabb"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValidationError(f"unknown export option(s): {', '.join(unknown)}", field=unknown[0])
+    req = replace(ExportRequest(format, _check_out_path(out_path, FORMATS[format]), _check_aabb(aabb)), **options)
+    for name in ("resolution", "faces", "points", "smooth", "jpeg_quality"):
+        _check_range(name, getattr(req, name))
+    if req.texture != 0:
+        _check_range("texture", req.texture)
+    _check_range("min_component", req.min_component, integer=False)
+    _check_choice("compress", req.compress, COMPRESSIONS)
+    _check_choice("texture format", req.texture_format, TEXTURE_FORMATS)
+    _check_choice("bake mode", req.bake, BAKE_MODES)
+    _check_choice("unwrap method", req.unwrap, UNWRAP_METHODS)
+    if req.compress != "none" and req.format not in ("glb", "gltf"):
+        raise ValidationError(f"compression {req.compress!r} applies to glb/gltf only, not {req.format!r}", field="compress")
+    if req.iso is not None and not (isinstance(req.iso, (int, float)) and np.isfinite(req.iso) and req.iso > 0):
+        raise ValidationError(f"iso must be a positive number, got {req.iso!r}", field="iso")
+    return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture))
