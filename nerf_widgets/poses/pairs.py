@@ -82,7 +82,7 @@ def retrieval_pairs(descriptors: list[NDArray[np.uint8]], k: int = 20, words: in
     subsets = [d[rng.permutation(len(d))[:1000]].astype(np.float32) for d in descriptors]
     sample = np.concatenate([s[:max(10, 60000 // max(1, len(subsets)))] for s in subsets if len(s)])
     words = max(2, min(words, len(sample) // 20))
-    codebook, _ = kmeans2(sample, words, iter=8, minit="++", seed=seed)
+    codebook, _ = kmeans2(sample, words, iter=8, minit="points", seed=seed)  # "++" init is a slow Python loop
     hist = np.zeros((len(subsets), words))
     for i, s in enumerate(subsets):
         if len(s):

@@ -2,7 +2,7 @@
 
 Prints one JSON line per (dataset, mapper): registered fraction, median/max rotation error (deg),
 median/max camera-position error as a fraction of the scene radius (after a Umeyama Sim3 alignment),
-wall time and peak RSS. Run: ``.venv/bin/python tests/bench/poses_lego.py [--mapper incremental global]``.
+wall time, process CPU time (the load-independent cost: on 2 idle cores wall ~ cpu/2) and peak RSS. Run: ``.venv/bin/python tests/bench/poses_lego.py [--mapper incremental global]``.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def run(name: str, mapper: str, matcher: str) -> dict[str, object]:
         row: dict[str, object] = {"dataset": name, "mapper": report.mapper, "matcher": report.matcher,
                                   "images": len(images), "registered": report.num_registered}
         row.update(compare(Path(tmp) / "poses", load_reference(DATA / ref_rel)))
-    row.update(wall_s=round(wall, 1), timings=report.timings, mean_reproj_px=report.mean_reprojection_error,
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    row.update(wall_s=round(wall, 1), cpu_s=round(usage.ru_utime + usage.ru_stime, 1), timings=report.timings, mean_reproj_px=report.mean_reprojection_error,
                points3D=report.num_points3D, mean_track_length=report.mean_track_length,
-               peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+               peak_rss_mib=round(usage.ru_maxrss / 1024),
                load_avg_1min=round(float(open("/proc/loadavg").read().split()[0]), 2))
     return row
 
