@@ -95,12 +95,16 @@ class ExportRequest:
         return self.spec.textured and self.texture > 0
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _check_range(name: str, value: Any, integer: bool = True) -> None:
     lo, hi = LIMITS[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
         raise ValidationError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}", field=name)
     if not lo <= value <= hi:
-        raise ValidationError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}", field=name, value=value)
+        raise ValidationError(f"{name} must be between {_num(lo)} and {_num(hi)}, got {value!r}", field=name, value=value)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
