@@ -1,0 +1,60 @@
+"""``nerf-widgets export RUN --format glb|gltf|obj|ply|fbx|points --out PATH [...]``.
+
+Options are validated before the run is loaded, so a bad request fails at once with nothing written.
+Progress goes to stderr, a JSON summary of the result to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nerf_widgets.core.errors import NotFoundError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nerf_widgets.export.request import BAKE_MODES, COMPRESSIONS, FORMATS, TEXTURE_FORMATS
+
+    parser.add_argument("run", type=Path, help="trained run folder (runs/<job_id>/ with config.json, checkpoints/)")
+    parser.add_argument("--format", required=True, choices=list(FORMATS), help="output format")
+    parser.add_argument("--out", required=True, type=Path, help="output file (suffix must match the format)")
+    parser.add_argument("--resolution", type=int, default=256, help="density grid cells along the longest side")
+    parser.add_argument("--faces", type=int, default=200_000, help="target face count after decimation")
+    parser.add_argument("--texture", type=int, default=2048, help="texture side in texels (0 = vertex colours)")
+    parser.add_argument("--texture-format", choices=TEXTURE_FORMATS, default="png")
+    parser.add_argument("--compress", choices=COMPRESSIONS, default="none", help="glTF/GLB geometry compression")
+    parser.add_argument("--iso", type=float, default=None, help="density iso-level (default: automatic)")
+    parser.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations")
+    parser.add_argument("--bake", choices=BAKE_MODES, default="rays", help="texel colour: short rays or surface")
+    parser.add_argument("--points", type=int, default=500_000, help="point count for --format points")
+    parser.add_argument("--zip", action="store_true", help="also pack the written files into a .zip")
+
+
+def _options(args: argparse.Namespace) -> dict:
+    keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _print_progress(p: object) -> None:
+    print(f"\r[{p.overall:6.1%}] {p.stage:<9s}", end="", file=sys.stderr, flush=True)  # type: ignore[attr-defined]
+
+
+def run(args: argparse.Namespace) -> int:
+    from nerf_widgets.export import export_field, make_request
+
+    options = _options(args)
+    make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], **options)  # fail fast, before loading
+    if not args.run.is_dir():
+        raise NotFoundError(f"run folder {str(args.run)!r} does not exist")
+    from nerf_widgets.engine import load_field
+
+    field = load_field(args.run)
+    result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,
+                          progress=_print_progress, **options)
+    print(file=sys.stderr)
+    print(json.dumps(result.to_dict()))
+    return 0
