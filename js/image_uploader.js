@@ -331,6 +331,7 @@ function render({ model, el }) {
     drawGrid();
   };
   model.on("change:project_id", onProject);
+  model.on("change:project_name", drawControls);
   model.on("change:busy", drawControls);
   model.on("change:error", drawControls);
   model.on("change:progress", drawProgress);
@@ -344,6 +345,7 @@ function render({ model, el }) {
   return () => {
     model.off("msg:custom", onMessage);
     model.off("change:project_id", onProject);
+    model.off("change:project_name", drawControls);
     model.off("change:busy", drawControls);
     model.off("change:error", drawControls);
     model.off("change:progress", drawProgress);

@@ -93,8 +93,8 @@ class StudioApp(w.VBox):
 
     def _on_project(self, change: dict[str, Any]) -> None:
         self._draw_header()
-        if change["new"] is not None and change["old"] is None and self.tabs.selected_index == 0 and len(self.panels) > 1:
-            self.tabs.selected_index = 1
+        if change["new"] is not None and self.tabs.selected_index == 0 and len(self.panels) > 1:
+            self.tabs.selected_index = 1  # opened from the Projects tab: go on to the next step
 
     def _draw_header(self) -> None:
         project = self.context.project

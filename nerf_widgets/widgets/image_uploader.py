@@ -66,13 +66,14 @@ class ImageUploader(anywidget.AnyWidget, PanelMixin):  # type: ignore[misc]
     def set_project(self, project: Project | None) -> None:
         self._discard_batches()
         self.project = project
-        self.project_id = project.id if project is not None else ""
-        self.project_name = project.name if project is not None else ""
-        self.results, self.progress, self.error = [], {}, ""
-        if project is not None:
-            self.max_file_bytes = project.settings.max_file_bytes
-            sweep_stale(project.studio.home)
-        self.refresh()
+        with self.hold_sync():  # one message, so the browser never sees a half-switched project
+            self.project_id = project.id if project is not None else ""
+            self.project_name = project.name if project is not None else ""
+            self.results, self.progress, self.error = [], {}, ""
+            if project is not None:
+                self.max_file_bytes = project.settings.max_file_bytes
+                sweep_stale(project.studio.home)
+            self.refresh()
 
     def refresh(self) -> None:
         try:
