@@ -9,6 +9,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "CameraPrior",
     "ImageOutcome",
     "Intrinsics",
     "PoseProgress",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "CameraPrior": "types",
     "ImageOutcome": "types",
     "Intrinsics": "types",
     "PoseProgress": "types",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +22,7 @@ from nerf_widgets.poses import pairs as pairing
 from nerf_widgets.poses import sfm
 from nerf_widgets.poses.colmap_io import intrinsics_from_colmap
 from nerf_widgets.poses.geometry import c2w_from_world_to_cam, normalize_scene
-from nerf_widgets.poses.types import ImageOutcome, PosedFrame, PoseProgress, PoseReport, ProgressFn, StopFn
+from nerf_widgets.poses.types import CameraPrior, ImageOutcome, PosedFrame, PoseProgress, PoseReport, ProgressFn, StopFn
 from nerf_widgets.poses.writer import staging_dir, write_outputs
 
 __all__ = ["CAMERA_MODELS", "MAPPERS", "estimate_poses", "failure"]
@@ -107,6 +107,20 @@ def _require_usable(items: list[sfm.InputImage], what: str) -> list[sfm.InputIma
     return usable
 
 
+def _apply_priors(items: list[sfm.InputImage], paths: list[Path], priors: Mapping[Any, CameraPrior] | None) -> None:
+    """Caller-known camera facts (e.g. EXIF kept by ingest when working copies have none) override the file's."""
+    if not priors:
+        return
+    table = {str(Path(k).resolve()): v for k, v in priors.items()}
+    for it, path in zip(items, paths, strict=True):
+        prior = table.get(str(path.resolve()))
+        if prior is None or it.problem is not None:
+            continue
+        it.camera_key = (prior.make, prior.model, prior.focal_35mm, (it.width, it.height))
+        if prior.focal_35mm:
+            it.focal_prior = prior.focal_35mm / 36.0 * max(it.width, it.height)
+
+
 def _extract(pc: ModuleType, db: Path, stage: Path, usable: list[sfm.InputImage], camera_model: str, token: Any,
              prog: _Progress, use_masks: bool) -> list[list[sfm.InputImage]]:
     groups: dict[tuple[Any, ...], list[sfm.InputImage]] = defaultdict(list)
@@ -189,10 +203,12 @@ def _points(rec: Any) -> tuple[np.ndarray, np.ndarray]:
 def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | PathLike[str], *,
                    matcher: str = "auto", mapper: str = "auto", masks: bool = True,
                    camera_model: str = "SIMPLE_RADIAL", progress: ProgressFn | None = None,
-                   should_stop: StopFn | None = None) -> PoseReport:
+                   should_stop: StopFn | None = None,
+                   camera_priors: Mapping[Any, CameraPrior] | None = None) -> PoseReport:
     """Estimate camera poses for ``image_paths`` and write transforms.json, points3D.ply, report.json to ``out_dir``.
 
-    ``masks``: use alpha channels as feature masks. Raises ValidationError (listing images and
+    ``masks``: use alpha channels as feature masks. ``camera_priors``: {image path: CameraPrior} for
+    images whose files lost their EXIF; images with the same make/model/focal and size share intrinsics. Raises ValidationError (listing images and
     reasons) when fewer than 3 images can be posed, CancelledError when ``should_stop()`` turns true.
     """
     paths = [Path(p) for p in image_paths]
@@ -204,6 +220,7 @@ def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | Pa
     with staging_dir(out) as stage, sfm.stop_watcher(token, should_stop):
         prog.start("check")
         items = sfm.inspect_images(paths, stage, use_masks=masks)
+        _apply_priors(items, paths, camera_priors)
         usable = _require_usable(items, "are readable and not blank")
         db = stage / "database.db"
         prog.start("extract")

@@ -61,6 +61,7 @@ class InputImage:
     height: int = 0
     camera_key: tuple[Any, ...] = ()
     has_mask: bool = False
+    focal_prior: float | None = None  # px, from a caller-supplied 35 mm-equivalent focal length
     problem: str | None = None
     thumb: NDArray[np.float32] | None = None  # [32*32] grey, for the sequence test
 
@@ -173,6 +174,7 @@ def extract_features(pc: ModuleType, db_path: Path, stage: Path, groups: list[li
     done = 0
     for group in groups:
         reader.existing_camera_id = -1
+        reader.camera_params = _prior_params(camera_model, group[0])
         for start in range(0, len(group), chunk):
             names = [im.name for im in group[start:start + chunk]]
             with _cancellable("extract", token):
@@ -184,6 +186,16 @@ def extract_features(pc: ModuleType, db_path: Path, stage: Path, groups: list[li
                     reader.existing_camera_id = db.read_image_with_name(names[0]).camera_id
             done += len(names)
             on_image(done)
+
+
+def _prior_params(model: str, item: InputImage) -> str:
+    """COLMAP's ``camera_params`` string for a known focal prior (empty: let COLMAP read EXIF / guess)."""
+    if item.focal_prior is None:
+        return ""
+    f, cx, cy = item.focal_prior, item.width / 2, item.height / 2
+    params = {"SIMPLE_PINHOLE": [f, cx, cy], "PINHOLE": [f, f, cx, cy], "SIMPLE_RADIAL": [f, cx, cy, 0.0],
+              "RADIAL": [f, cx, cy, 0.0, 0.0], "OPENCV": [f, f, cx, cy, 0.0, 0.0, 0.0, 0.0]}[model]
+    return ",".join(f"{v:.6f}" for v in params)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "CameraPrior",
     "ImageOutcome",
     "Intrinsics",
     "PosedFrame",
@@ -49,6 +50,15 @@ class Intrinsics:
         if self.w <= 0 or self.h <= 0:
             return f"image size must be positive (w={self.w}, h={self.h})"
         return None
+
+
+@dataclass(frozen=True)
+class CameraPrior:
+    """What is known about the camera of an image (EXIF): photos sharing all of it share intrinsics."""
+
+    make: str | None = None
+    model: str | None = None
+    focal_35mm: float | None = None  # 35 mm-equivalent focal length; f_px = focal_35mm / 36 * long side
 
 
 @dataclass

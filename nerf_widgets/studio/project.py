@@ -190,13 +190,14 @@ class Project:
         Runs in this thread (``progress(PoseProgress)``, ``should_stop() -> bool``); raises
         ``ValidationError`` listing images and reasons when fewer than 3 can be posed (nothing written).
         """
-        from nerf_widgets.poses import estimate_poses
+        from nerf_widgets.poses import CameraPrior, estimate_poses
 
         lifecycle.check_transition(db=self.db, project_id=self.id, name="estimate_poses")
         with self.lock("pose estimation"):
-            paths = [self.path("images", rec.working_file) for rec in self.images()]
-            report = estimate_poses(paths, self.path("poses"), matcher=matcher, mapper=mapper, progress=progress,
-                                    should_stop=should_stop)
+            recs = {self.path("images", rec.working_file): rec for rec in self.images()}
+            priors = {p: CameraPrior(r.camera_make, r.camera_model, r.focal_35mm) for p, r in recs.items()}
+            report = estimate_poses(list(recs), self.path("poses"), matcher=matcher, mapper=mapper, progress=progress,
+                                    should_stop=should_stop, camera_priors=priors)
             self.transition("estimate_poses", f"{report.num_registered}/{report.num_images} images posed")
         return report
 

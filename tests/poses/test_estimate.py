@@ -13,7 +13,7 @@ from conftest import noise_image, write_image
 from nerf_widgets.core.errors import CancelledError, ValidationError
 from nerf_widgets.poses.estimate import estimate_poses
 from nerf_widgets.poses.geometry import CAMERA_RADIUS, normalize_scene, rotation_error_deg, umeyama
-from nerf_widgets.poses.types import PoseProgress
+from nerf_widgets.poses.types import CameraPrior, PoseProgress
 from nerf_widgets.poses.writer import read_ply
 
 
@@ -37,7 +37,9 @@ def test_estimates_synthetic_scene_and_explains_the_bad_images(scene, tmp_path):
     stranger = write_image(tmp_path / "extra" / "stranger.png", noise_image(7))
     events: list[PoseProgress] = []
     out = tmp_path / "poses"
-    report = estimate_poses([*images, black, stranger], out, progress=events.append)
+    # two "camera bodies" with the true focal as a 35 mm-equivalent prior (220 px on a 200 px long side)
+    priors = {p: CameraPrior("Acme", "A" if k < 10 else "B", 220.0 * 36 / 200) for k, p in enumerate(images)}
+    report = estimate_poses([*images, black, stranger], out, progress=events.append, camera_priors=priors)
 
     truth = {p.name: c for p, c in zip(images, cams, strict=False)}
     assert report.num_registered >= 0.9 * len(images)
@@ -48,6 +50,8 @@ def test_estimates_synthetic_scene_and_explains_the_bad_images(scene, tmp_path):
     assert "no overlap" in reasons["stranger.png"]
     assert report.matcher == "exhaustive" and "21 images" in (report.matcher_reason or "")
     assert report.mapper == "incremental" and report.num_points3D > 100
+    shared = sorted((c["images"], c["params"][0]) for c in report.cameras)
+    assert [n for n, _ in shared][-2:] == [10, 10] and all(abs(f / 220.0 - 1) < 0.08 for _, f in shared[-2:]), shared
     assert 0 < (report.mean_reprojection_error or 0) < 1.5 and (report.mean_track_length or 0) > 2
 
     data = json.loads((out / "transforms.json").read_text())
