@@ -3,7 +3,7 @@
 // nerf_widgets/widgets/image_uploader.py. User data (file and project names, reasons) is only ever
 // written with textContent, never as HTML.
 
-const WINDOW = 4; // chunks in flight per file
+const WINDOW = 8; // chunks in flight (across files)
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -49,37 +49,46 @@ class Inbox {
   }
 }
 
-async function sendFile(model, inbox, bid, fid, file, onProgress) {
+// Sends every file in order with up to WINDOW chunks in flight across files, so small files do not
+// each wait a round trip. Resolves to a Map fid -> refusal reason; rejects if the batch failed.
+async function sendFiles(model, inbox, bid, rows) {
   const chunk = model.get("chunk_size") || 1048576;
-  let offset = 0;
+  const refused = new Map();
   let inflight = 0;
-  let refused = null;
+  let failed = null;
   let wake = null;
   const nap = () => new Promise((resolve) => (wake = resolve));
-  inbox.fileHandlers.set(bid + "/" + fid, (msg) => {
-    inflight -= 1;
-    if (msg.refused) refused = msg.refused;
-    if (typeof msg.received === "number") onProgress(msg.received);
-    if (wake) {
-      const w = wake;
-      wake = null;
-      w();
-    }
-  });
-  try {
-    while (offset < file.size && !refused) {
-      while (inflight >= WINDOW && !refused) await nap();
-      if (refused) break;
-      const end = Math.min(offset + chunk, file.size);
-      const buffer = await file.slice(offset, end).arrayBuffer();
-      model.send({ kind: "chunk", bid, fid, offset }, undefined, [buffer]);
-      inflight += 1;
-      offset = end;
-    }
-    while (inflight > 0 && !refused) await nap();
-  } finally {
-    inbox.fileHandlers.delete(bid + "/" + fid);
+  for (const r of rows) {
+    inbox.fileHandlers.set(bid + "/" + r.fid, (msg) => {
+      if (msg.kind === "failed") failed = msg.message;
+      if (msg.kind === "ack") inflight -= 1;
+      if (msg.refused) refused.set(r.fid, msg.refused);
+      if (typeof msg.received === "number") r.onProgress(msg.received);
+      if (wake) {
+        const w = wake;
+        wake = null;
+        w();
+      }
+    });
   }
+  try {
+    for (const r of rows) {
+      let offset = 0;
+      while (offset < r.file.size && !refused.has(r.fid) && !failed) {
+        while (inflight >= WINDOW && !failed) await nap();
+        if (failed) break;
+        const end = Math.min(offset + chunk, r.file.size);
+        const buffer = await r.file.slice(offset, end).arrayBuffer();
+        model.send({ kind: "chunk", bid, fid: r.fid, offset }, undefined, [buffer]);
+        inflight += 1;
+        offset = end;
+      }
+    }
+    while (inflight > 0 && !failed) await nap();
+  } finally {
+    for (const r of rows) inbox.fileHandlers.delete(bid + "/" + r.fid);
+  }
+  if (failed) throw new Error(failed);
   return refused;
 }
 
@@ -186,6 +195,7 @@ function render({ model, el }) {
       model.send({ kind: "begin", bid, files: entries });
       const answer = await begun;
       if (answer.kind === "failed") return;
+      const sending = [];
       for (const r of rows) {
         const refusedUpFront = answer.refused[r.fid];
         if (refusedUpFront) {
@@ -193,14 +203,19 @@ function render({ model, el }) {
           r.row.dataset.status = "rejected";
           continue;
         }
-        r.status.textContent = "sending";
-        const refused = await sendFile(model, inbox, bid, r.fid, r.file, (received) => {
+        r.onProgress = (received) => {
           r.bar.value = received;
-          r.status.textContent = mib(received) + " / " + mib(r.file.size);
-        });
-        r.bar.value = r.bar.max;
-        r.status.textContent = refused ? "rejected: " + refused : "sent";
+          r.status.textContent = received >= r.file.size ? "sent" : mib(received) + " / " + mib(r.file.size);
+        };
+        sending.push(r);
       }
+      const refused = await sendFiles(model, inbox, bid, sending);
+      for (const [fid, reason] of refused) {
+        const r = rows.find((x) => x.fid === fid);
+        r.status.textContent = "rejected: " + reason;
+        r.row.dataset.status = "rejected";
+      }
+      for (const r of sending) if (!refused.has(r.fid)) r.bar.value = r.bar.max;
       const done = inbox.wait(bid, ["done", "failed"]);
       model.send({ kind: "commit", bid });
       const result = await done;
