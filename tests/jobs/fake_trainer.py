@@ -47,3 +47,28 @@ def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks:
 
 def fake_config(params: dict[str, Any]) -> dict[str, Any]:
     return dict(params)
+
+
+def torch_busy_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks: Any = None,
+                     resume: bool = True) -> dict[str, Any]:
+    """Real torch work on all cores (an MLP over 4096 rays per step) with the engine's callbacks."""
+    import torch
+
+    cb = callbacks or NullCallbacks()
+    steps = int(config.get("max_steps", 100))
+    net = torch.nn.Sequential(torch.nn.Linear(63, 128), torch.nn.ReLU(), torch.nn.Linear(128, 4))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = torch.randn(4096, 63), torch.rand(4096, 4)
+    t0 = time.monotonic()
+    for step in range(1, steps + 1):
+        if cb.should_stop():
+            break
+        loss = torch.nn.functional.mse_loss(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        value = float(loss.detach())
+        elapsed = time.monotonic() - t0
+        cb.on_step(StepInfo(step, steps, value, -10 * math.log10(value), 1e-3, 4096 * step / elapsed,
+                            step / elapsed, elapsed, 0.0))
+    return {"final_step": steps}
