@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import logging
+import site
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +23,16 @@ from nerf_widgets.core.errors import NerfWidgetsError, ResourceUnavailableError
 log = logging.getLogger("nerf_widgets.widgets")
 T = TypeVar("T")
 
-# Installed wheels carry the modules in nerf_widgets/static/; a source checkout has them in <repo>/js/.
-_ASSET_DIRS = (Path(__file__).resolve().parents[1] / "static", Path(__file__).resolve().parents[2] / "js")
+# Where js/*.js and js/*.css are found: a source checkout or editable install reads <repo>/js/; a wheel
+# installs them as data files into <prefix>/share/nerf_widgets/js/ (pyproject: [tool.setuptools.data-files]);
+# nerf_widgets/static/ is kept for built files (package data).
+_PACKAGE = Path(__file__).resolve().parents[1]
+_ASSET_DIRS = (
+    _PACKAGE.parent / "js",
+    Path(sys.prefix) / "share" / "nerf_widgets" / "js",
+    Path(site.USER_BASE or "~").expanduser() / "share" / "nerf_widgets" / "js",
+    _PACKAGE / "static",
+)
 
 
 def esc(text: object) -> str:

@@ -50,3 +50,14 @@ def test_open_unknown_project_is_inline(home: Path) -> None:
 def test_home_and_studio_are_exclusive(studio: Studio, home: Path) -> None:
     with pytest.raises(TypeError):
         StudioApp(home, studio=studio)
+
+
+def test_front_end_files_are_found_and_missing_ones_named() -> None:
+    from nerf_widgets.core.errors import ResourceUnavailableError
+    from nerf_widgets.widgets.common import asset_path
+
+    esm = asset_path("image_uploader.js")
+    assert esm.is_file() and "export default" in esm.read_text()
+    assert str(ImageUploader._esm) == esm.read_text()  # anywidget got the module text, not a path string
+    with pytest.raises(ResourceUnavailableError, match="no_such.js"):
+        asset_path("no_such.js")
