@@ -1,0 +1,119 @@
+"""ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
+
+Standalone it exports a field object (``density``, ``color``, ``aabb``) into ``out_dir`` on a background
+thread through ``nerf_widgets.export.export_field``. Inside ``StudioApp`` it follows the open project;
+the project-level export (``project.export``) arrives with the jobs integration.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+
+from nerf_widgets.core.errors import StateConflictError
+from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
+from nerf_widgets.widgets.mesh_viewer import VIEWABLE, MeshViewer
+from nerf_widgets.widgets.panel import PanelMixin
+
+__all__ = ["ExportPanel"]
+
+INLINE_DOWNLOAD_BYTES = 150 * 1024 * 1024  # larger files are shown as a path instead of a data: link
+
+
+class ExportPanel(PanelMixin, ipywidgets.VBox):
+    """Choose a format and options, export, watch the stages, download and look at the result."""
+
+    def __init__(self, *, context: Any = None, field: Any = None, out_dir: str | Path | None = None) -> None:
+        from nerf_widgets.export.request import COMPRESSIONS, FORMATS, TEXTURE_FORMATS
+
+        self.field, self.out_dir = field, Path(out_dir) if out_dir is not None else None
+        self.format = ipywidgets.Dropdown(options=list(FORMATS), value="glb", description="Format")
+        self.resolution = ipywidgets.BoundedIntText(256, min=32, max=512, description="Grid")
+        self.faces = ipywidgets.BoundedIntText(200_000, min=500, max=5_000_000, step=10_000, description="Faces")
+        self.texture = ipywidgets.Dropdown(options=[0, 512, 1024, 2048, 4096], value=2048, description="Texture")
+        self.texture_format = ipywidgets.Dropdown(options=list(TEXTURE_FORMATS), value="png", description="Image")
+        self.compress = ipywidgets.Dropdown(options=list(COMPRESSIONS), value="none", description="Compress")
+        self.export_button = ipywidgets.Button(description="Export", button_style="primary", icon="download")
+        self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
+        self.progress = ipywidgets.FloatProgress(0.0, min=0.0, max=1.0, description="")
+        self.stage = ipywidgets.HTML("")
+        self.download = ipywidgets.HTML("")
+        self.notice = Notice()
+        self.viewer = MeshViewer(width=560, height=400)
+        self.result: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.export_button.on_click(guarded(self.notice, lambda _b: self.start()))
+        self.cancel_button.on_click(lambda _b: self._stop.set())
+        options = ipywidgets.VBox([ipywidgets.HBox([self.format, self.compress]),
+                                   ipywidgets.HBox([self.resolution, self.faces]),
+                                   ipywidgets.HBox([self.texture, self.texture_format])])
+        controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
+        super().__init__([options, controls, self.notice, self.download, self.viewer])
+        self.add_class("nw-export-panel")
+        self.bind(context)
+
+    def options(self) -> dict[str, Any]:
+        """The export options as chosen in the widgets (multi-file formats are always zipped for download)."""
+        return {"resolution": self.resolution.value, "faces": self.faces.value, "texture": self.texture.value,
+                "texture_format": self.texture_format.value, "compress": self.compress.value,
+                "zip": self.format.value in ("gltf", "obj")}
+
+    def start(self) -> threading.Thread:
+        """Validate, then export on a background thread (returned, so callers may join it)."""
+        from nerf_widgets.export import make_request
+        from nerf_widgets.export.request import FORMATS
+
+        if self._thread is not None and self._thread.is_alive():
+            raise StateConflictError("an export is already running")
+        if self.field is None or self.out_dir is None:
+            raise StateConflictError("nothing to export yet: train a model first (or pass field= and out_dir=)")
+        out = self.out_dir / f"model{FORMATS[self.format.value].suffix}"
+        request = make_request(self.format.value, out, self.field.aabb, **self.options())
+        self._stop.clear()
+        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
+        self._busy(True)
+        self._thread = threading.Thread(target=self._run, args=(request,), name="nw-export", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _run(self, request: Any) -> None:
+        from nerf_widgets.export import run_export
+
+        try:
+            self.result = run_export(request, self.field.density, self.field.color, self._on_progress, self._stop.is_set)
+            self._finished(self.result)
+        except Exception as err:  # noqa: BLE001 - shown inline, never raised into the cell
+            self.progress.bar_style = "danger"
+            self.notice.error(error_message(err))
+        finally:
+            self._busy(False)
+
+    def _on_progress(self, p: Any) -> None:
+        self.progress.value = p.overall
+        self.stage.value = f"{esc(p.stage)} {p.stage_fraction:.0%}"
+
+    def _busy(self, busy: bool) -> None:
+        self.export_button.disabled, self.cancel_button.disabled = busy, not busy
+
+    def _finished(self, result: Any) -> None:
+        self.progress.value, self.progress.bar_style = 1.0, "success"
+        self.stage.value = f"done in {sum(result.seconds.values()):.1f} s"
+        self.download.value = download_link(result.archive or result.path) + (
+            f" &middot; {result.vertices:,} vertices, {result.faces:,} faces")
+        if result.path.suffix.lower() in VIEWABLE:
+            self.viewer.show(result.path)
+
+
+def download_link(path: Path) -> str:
+    """An <a download> with the file inlined as a data: URL (works without a file server), or the path."""
+    size = path.stat().st_size
+    if size > INLINE_DOWNLOAD_BYTES:
+        return f"<code>{esc(path)}</code> ({size / 1e6:.1f} MB)"
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (f'<a download="{esc(path.name)}" href="data:application/octet-stream;base64,{data}">'
+            f"Download {esc(path.name)}</a> ({size / 1e6:.2f} MB)")

@@ -1,0 +1,152 @@
+"""MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs.
+
+Textured meshes are drawn unlit (the colour is baked, as in the file's KHR_materials_unlit material),
+vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. Works on its
+own (``MeshViewer("model.glb")``) or inside ``StudioApp`` (``show(path)`` from the ExportPanel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import numpy as np
+
+from nerf_widgets.core.errors import NotFoundError, ValidationError
+from nerf_widgets.widgets.common import Notice, error_message, esc
+from nerf_widgets.widgets.panel import PanelMixin
+
+__all__ = ["LoadedMesh", "MeshViewer", "load_mesh_file"]
+
+VIEWABLE = (".glb", ".gltf", ".obj", ".ply")
+
+
+@dataclass
+class LoadedMesh:
+    """Display-ready arrays in three.js' Y-up frame. faces is None for a point cloud; image row 0 = top."""
+
+    verts: np.ndarray  # [V,3] float32
+    faces: np.ndarray | None  # [F,3] uint32
+    uv: np.ndarray | None = None  # [V,2] v up
+    colors: np.ndarray | None = None  # [V,3] float32 in [0,1]
+    image: np.ndarray | None = None  # [H,W,3] uint8
+
+
+def _z_up_to_y_up(v: np.ndarray) -> np.ndarray:
+    return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)
+
+
+def load_mesh_file(path: str | Path) -> LoadedMesh:
+    """Read a file with trimesh; PLY (written Z-up) is turned to Y-up like glTF/OBJ."""
+    import trimesh
+
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"no file at {str(path)!r}")
+    if path.suffix.lower() not in VIEWABLE:
+        raise ValidationError(f"MeshViewer shows {', '.join(VIEWABLE)} files, not {path.suffix!r}")
+    loaded: Any = trimesh.load(path, force="mesh" if path.suffix.lower() != ".ply" else None)
+    is_ply = path.suffix.lower() == ".ply"
+    verts = np.asarray(loaded.vertices, np.float64)
+    verts = (_z_up_to_y_up(verts) if is_ply else verts).astype(np.float32)
+    if isinstance(loaded, trimesh.PointCloud):
+        colors = np.asarray(loaded.colors)[:, :3] / 255.0 if len(loaded.colors) else None
+        return LoadedMesh(verts, None, colors=None if colors is None else colors.astype(np.float32))
+    return _with_appearance(loaded, verts)
+
+
+def _with_appearance(mesh: Any, verts: np.ndarray) -> LoadedMesh:
+    out = LoadedMesh(verts, np.asarray(mesh.faces, np.uint32))
+    visual = mesh.visual
+    if visual.kind == "texture" and getattr(visual, "uv", None) is not None:
+        material = visual.material
+        image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
+        if image is not None:
+            out.uv, out.image = np.asarray(visual.uv, np.float32), np.asarray(image.convert("RGB"))
+    elif visual.kind == "vertex":
+        out.colors = (np.asarray(visual.vertex_colors)[:, :3] / 255.0).astype(np.float32)
+    return out
+
+
+class MeshViewer(PanelMixin, ipywidgets.VBox):
+    """Orbit view of a mesh file with a wireframe toggle and counts. ``show(path)`` swaps the file."""
+
+    def __init__(self, path: str | Path | None = None, *, context: Any = None, width: int = 640, height: int = 480):
+        self.width, self.height = width, height
+        self.wireframe = ipywidgets.ToggleButton(value=False, description="Wireframe", icon="cube")
+        self.counts = ipywidgets.HTML("")
+        self.notice = Notice()
+        self.view = ipywidgets.Box()
+        self.material: Any = None
+        self.geometry: Any = None
+        self.wireframe.observe(self._on_wireframe, "value")
+        super().__init__([ipywidgets.HBox([self.wireframe, self.counts]), self.notice, self.view])
+        self.add_class("nw-mesh-viewer")
+        self.bind(context)
+        if path is not None:
+            self.show(path)
+
+    def show(self, path: str | Path) -> bool:
+        """Load and display ``path``; errors are shown inline. Returns whether it worked."""
+        try:
+            mesh = load_mesh_file(path)
+        except Exception as err:  # noqa: BLE001 - shown to the person, never raised into the cell
+            self.notice.error(error_message(err))
+            return False
+        self.notice.clear()
+        self.view.children = [self._renderer(mesh)]
+        faces = 0 if mesh.faces is None else len(mesh.faces)
+        kind = "points" if mesh.faces is None else "vertices"
+        self.counts.value = f"<b>{esc(Path(path).name)}</b>: {len(mesh.verts):,} {kind}, {faces:,} faces"
+        return True
+
+    def _on_wireframe(self, change: dict) -> None:
+        if self.material is not None and hasattr(self.material, "wireframe"):
+            self.material.wireframe = bool(change["new"])
+
+    def _renderer(self, mesh: LoadedMesh) -> Any:
+        import pythreejs as p3
+
+        self.geometry = _geometry(mesh)
+        if mesh.faces is None:
+            self.material = p3.PointsMaterial(size=0.005, vertexColors="VertexColors" if mesh.colors is not None else "NoColors")
+            obj: Any = p3.Points(self.geometry, self.material)
+        else:
+            self.material = _material(mesh, self.wireframe.value)
+            obj = p3.Mesh(self.geometry, self.material)
+        center = (mesh.verts.min(0) + mesh.verts.max(0)) / 2
+        radius = float(np.linalg.norm(mesh.verts.max(0) - mesh.verts.min(0))) / 2 or 1.0
+        camera = p3.PerspectiveCamera(position=(center + np.array([0.0, 0.5, 2.2]) * radius).tolist(), fov=45,
+                                      aspect=self.width / self.height, near=radius / 100, far=radius * 100)
+        scene = p3.Scene(children=[obj, camera, p3.AmbientLight(intensity=1.0)], background="#ffffff")
+        controls = p3.OrbitControls(controlling=camera, target=center.tolist())
+        camera.lookAt(center.tolist())
+        return p3.Renderer(camera=camera, scene=scene, controls=[controls], width=self.width, height=self.height)
+
+
+def _geometry(mesh: LoadedMesh) -> Any:
+    import pythreejs as p3
+
+    attrs = {"position": p3.BufferAttribute(array=mesh.verts, normalized=False)}
+    if mesh.uv is not None:
+        attrs["uv"] = p3.BufferAttribute(array=mesh.uv, normalized=False)
+    if mesh.colors is not None:
+        attrs["color"] = p3.BufferAttribute(array=mesh.colors, normalized=False)
+    if mesh.faces is not None:
+        attrs["index"] = p3.BufferAttribute(array=mesh.faces.reshape(-1), normalized=False)
+    return p3.BufferGeometry(attributes=attrs)
+
+
+def _material(mesh: LoadedMesh, wireframe: bool) -> Any:
+    import pythreejs as p3
+
+    if mesh.image is not None:
+        rgba = np.concatenate([mesh.image, np.full((*mesh.image.shape[:2], 1), 255, np.uint8)], axis=2)
+        texture = p3.DataTexture(data=np.ascontiguousarray(rgba[::-1]), format="RGBAFormat", type="UnsignedByteType",
+                                 magFilter="LinearFilter", minFilter="LinearFilter")
+        return p3.MeshBasicMaterial(map=texture, wireframe=wireframe, side="DoubleSide")
+    if mesh.colors is not None:
+        return p3.MeshBasicMaterial(vertexColors="VertexColors", wireframe=wireframe, side="DoubleSide")
+    return p3.MeshNormalMaterial(wireframe=wireframe, side="DoubleSide")
