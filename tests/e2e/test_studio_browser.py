@@ -35,7 +35,16 @@ def files() -> list[dict[str, Any]]:
     return [*good,
             {"name": XSS, "mimeType": "image/png", "buffer": png(10)},
             {"name": "soft.png", "mimeType": "image/png", "buffer": png(11, blur=12.0)},
-            {"name": "notes.png", "mimeType": "image/png", "buffer": b"this is text, not a picture"}]
+            {"name": "notes.png", "mimeType": "image/png", "buffer": b"this is text, not a picture"},
+            {"name": "large.png", "mimeType": "image/png", "buffer": noise_png(1100, 900)}]  # ~2.8 MiB: 3 chunks
+
+
+def noise_png(width: int, height: int) -> bytes:
+    """Incompressible, so the PNG spans several 1 MiB chunks."""
+    pixels = np.random.default_rng(99).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=0)
+    return buf.getvalue()
 
 
 def test_studio_in_jupyterlab(tmp_path: Path) -> None:
@@ -43,6 +52,7 @@ def test_studio_in_jupyterlab(tmp_path: Path) -> None:
     with running_lab(tmp_path, [REPO / "notebooks" / "quickstart.ipynb"]) as lab, open_browser() as page:
         try:
             person_uses_the_studio(page, lab)
+            studio_renders_in_notebook7(page.context.browser.new_page(viewport={"width": 1400, "height": 1000}), lab)
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
             raise
@@ -64,10 +74,10 @@ def person_uses_the_studio(page: Any, lab: Any) -> None:
 
     uploader.locator("input.nw-file-input").set_input_files(files())
     thumbs = uploader.locator(".nw-thumb img.nw-thumb-img")
-    page.wait_for_function("document.querySelectorAll('.nw-studio .nw-thumb img.nw-thumb-img').length === 5",
+    page.wait_for_function("document.querySelectorAll('.nw-studio .nw-thumb img.nw-thumb-img').length === 6",
                            timeout=30_000)
     names = uploader.locator(".nw-thumb-name").all_inner_texts()
-    assert sorted(names) == sorted(["photo_0.png", "photo_1.png", "photo_2.png", XSS, "soft.png"])
+    assert sorted(names) == sorted(["photo_0.png", "photo_1.png", "photo_2.png", XSS, "soft.png", "large.png"])
     assert thumbs.first.evaluate("img => img.complete && img.naturalWidth") == 256
     assert page.locator("img[src='x']").count() == 0 and page.dialogs == []  # type: ignore[attr-defined]
     blurry = uploader.locator(".nw-thumb", has=page.locator(".nw-badge-blurry"))
@@ -85,3 +95,17 @@ def person_uses_the_studio(page: Any, lab: Any) -> None:
         assert sorted(i.original_name for i in project.images()) == sorted(names)
         assert project.state == "ImagesUploaded"
     assert not any((lab.home / "staging").iterdir())
+
+
+def studio_renders_in_notebook7(page: Any, lab: Any) -> None:
+    """The same notebook in Notebook 7's UI: running the first cell shows a working studio."""
+    page.goto(f"{lab.url}/notebooks/quickstart.ipynb?token={lab.token}")
+    first = page.locator(".jp-Notebook .jp-CodeCell").first
+    first.wait_for(timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached", timeout=60_000)
+    first.click()
+    page.keyboard.press("Shift+Enter")
+    page.locator(".nw-studio .nw-project-browser").wait_for(timeout=60_000)
+    names = page.locator(".nw-studio .nw-project-name").all_inner_texts()
+    assert "Browser <b>test</b>" in names and "Quickstart" in names
+    page.screenshot(path=str(ARTIFACTS / "e2e_notebook7.png"))
