@@ -92,6 +92,31 @@ async function sendFiles(model, inbox, bid, rows) {
   return refused;
 }
 
+// Files of a drop; dropped folders are walked (hidden files skipped). Entries must be taken
+// synchronously inside the drop event, hence before the first await.
+async function droppedFiles(dataTransfer) {
+  const entries = Array.from(dataTransfer.items || [])
+    .map((item) => (item.webkitGetAsEntry ? item.webkitGetAsEntry() : null))
+    .filter(Boolean);
+  if (!entries.length) return Array.from(dataTransfer.files || []);
+  const out = [];
+  async function walk(entry) {
+    if (entry.name.startsWith(".")) return;
+    if (entry.isFile) {
+      out.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child);
+      }
+    }
+  }
+  for (const entry of entries) await walk(entry);
+  return out;
+}
+
 function fileRow(file) {
   const row = h("div", "nw-file");
   const name = h("span", "nw-file-name", file.name);
@@ -259,7 +284,7 @@ function render({ model, el }) {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("nw-drag");
-    if (e.dataTransfer && e.dataTransfer.files) upload(e.dataTransfer.files);
+    if (e.dataTransfer) droppedFiles(e.dataTransfer).then(upload, (err) => (errorLine.textContent = "Drop failed: " + err));
   });
 
   function drawControls() {

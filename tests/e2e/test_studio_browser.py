@@ -86,15 +86,28 @@ def person_uses_the_studio(page: Any, lab: Any) -> None:
     assert "notes.png" in rejected.inner_text()
     assert uploader.locator(".nw-file[data-status='rejected'] .nw-file-name").inner_text() == "notes.png"
 
+    drop_a_file(page, uploader, "dropped.png", png(20))
+    page.wait_for_function("document.querySelectorAll('.nw-studio .nw-thumb img.nw-thumb-img').length === 7",
+                           timeout=30_000)
+
     studio_el.scroll_into_view_if_needed()
     studio_el.screenshot(path=str(ARTIFACTS / "e2e_studio.png"))
     page.screenshot(path=str(ARTIFACTS / "e2e_page.png"), full_page=True)
 
     with Studio(lab.home) as studio:
         (project,) = [p for p in studio.projects() if p.name == "Browser <b>test</b>"]
-        assert sorted(i.original_name for i in project.images()) == sorted(names)
+        assert sorted(i.original_name for i in project.images()) == sorted([*names, "dropped.png"])
         assert project.state == "ImagesUploaded"
     assert not any((lab.home / "staging").iterdir())
+
+
+def drop_a_file(page: Any, uploader: Any, name: str, data: bytes) -> None:
+    """Drag-and-drop as the browser delivers it: a drop event carrying a DataTransfer with a File."""
+    transfer = page.evaluate_handle(
+        """([name, bytes]) => { const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], name, { type: "image/png" })); return dt; }""",
+        [name, list(data)])
+    uploader.locator(".nw-drop").dispatch_event("drop", {"dataTransfer": transfer})
 
 
 def studio_renders_in_notebook7(page: Any, lab: Any) -> None:
