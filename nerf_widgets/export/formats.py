@@ -46,7 +46,7 @@ def encode_image(image: np.ndarray, fmt: str, quality: int = 90) -> bytes:
     if fmt == "jpeg":
         Image.fromarray(image).save(buf, format="JPEG", quality=quality, subsampling=0)
     else:
-        Image.fromarray(image).save(buf, format="PNG", compress_level=6)
+        Image.fromarray(image).save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
 
 
@@ -149,21 +149,30 @@ def write_obj(mesh: MeshData, path: Path) -> list[Path]:
         files[-1].write_bytes(encode_image(mesh.image, mesh.image_format, mesh.jpeg_quality))  # type: ignore[arg-type]
         mtl += f"map_Kd {image_name}\n"
     files[1].write_text(mtl)
-    out = io.StringIO()
-    out.write(f"# nerf_widgets export\nmtllib {files[1].name}\nusemtl baked\n")
+    parts = [f"# nerf_widgets export\nmtllib {files[1].name}\nusemtl baked\n"]
     if mesh.colors is not None and not textured:
-        np.savetxt(out, np.concatenate([v, mesh.colors / 255.0], 1), fmt="v %.6f %.6f %.6f %.4f %.4f %.4f")
+        parts.append(_rows("v %.6f %.6f %.6f %.4f %.4f %.4f", np.concatenate([v, mesh.colors / 255.0], 1)))
     else:
-        np.savetxt(out, v, fmt="v %.6f %.6f %.6f")
-    np.savetxt(out, n, fmt="vn %.5f %.5f %.5f")
+        parts.append(_rows("v %.6f %.6f %.6f", v))
+    parts.append(_rows("vn %.5f %.5f %.5f", n))
     f1 = mesh.faces + 1
     if textured:
-        np.savetxt(out, mesh.uv, fmt="vt %.6f %.6f")  # type: ignore[arg-type]
-        np.savetxt(out, np.repeat(f1, 3, axis=1), fmt="f %d/%d/%d %d/%d/%d %d/%d/%d")
+        parts.append(_rows("vt %.6f %.6f", mesh.uv))  # type: ignore[arg-type]
+        parts.append(_rows("f %d/%d/%d %d/%d/%d %d/%d/%d", np.repeat(f1, 3, axis=1)))
     else:
-        np.savetxt(out, np.repeat(f1, 2, axis=1), fmt="f %d//%d %d//%d %d//%d")
-    path.write_text(out.getvalue())
+        parts.append(_rows("f %d//%d %d//%d %d//%d", np.repeat(f1, 2, axis=1)))
+    path.write_text("".join(parts))
     return files
+
+
+def _rows(fmt: str, array: np.ndarray, chunk: int = 100_000) -> str:
+    """Format a [N,K] array line by line, one C-level %-format per chunk (savetxt is ~10x slower)."""
+    out = []
+    for start in range(0, len(array), chunk):
+        part = array[start : start + chunk]
+        values = part.ravel().tolist()
+        out.append(((fmt + "\n") * len(part)) % tuple(values))
+    return "".join(out)
 
 
 def _ply_bytes(header_fields: list[tuple[str, str]], data: np.ndarray, faces: np.ndarray | None) -> bytes:

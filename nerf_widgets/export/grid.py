@@ -71,8 +71,10 @@ def _crossing_density(lines: np.ndarray, step: float) -> np.ndarray:
 def auto_iso(grid: DensityGrid) -> float:
     """Median density at the half-transmittance point of every opaque axis-aligned grid line (6 directions)."""
     samples = []
+    stride = max(1, max(grid.values.shape) // 128)  # every line up to 128^2 per direction; a sample beyond
     for axis in range(3):
-        lines = np.moveaxis(grid.values, axis, -1).reshape(-1, grid.values.shape[axis])
+        sub = grid.values[tuple(slice(None) if a == axis else slice(None, None, stride) for a in range(3))]
+        lines = np.moveaxis(sub, axis, -1).reshape(-1, grid.values.shape[axis])
         for direction in (lines, lines[:, ::-1]):
             found = _crossing_density(direction, grid.voxel)
             samples.append(found[np.isfinite(found)])
