@@ -189,6 +189,7 @@ function render({ model, el }) {
   const thumbs = new Map(); // image id -> object URL
   const requested = new Set();
   let uploading = false;
+  let localError = ""; // problems the kernel cannot know about (a broken drop, a lost connection)
 
   const onMessage = (msg, buffers) => {
     if (msg.kind === "thumbs") {
@@ -209,6 +210,7 @@ function render({ model, el }) {
     const chosen = Array.from(list);
     if (!chosen.length || uploading) return;
     uploading = true;
+    localError = "";
     drawControls();
     const bid = key();
     files.replaceChildren();
@@ -247,7 +249,7 @@ function render({ model, el }) {
       if (result.kind === "done") applyResults(rows, result.results);
     } catch (err) {
       model.send({ kind: "cancel", bid });
-      errorLine.textContent = "Upload stopped: " + err;
+      localError = "Upload stopped: " + err;
     } finally {
       uploading = false;
       picker.value = dirPicker.value = "";
@@ -284,7 +286,11 @@ function render({ model, el }) {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("nw-drag");
-    if (e.dataTransfer) droppedFiles(e.dataTransfer).then(upload, (err) => (errorLine.textContent = "Drop failed: " + err));
+    if (!e.dataTransfer) return;
+    droppedFiles(e.dataTransfer).then(upload, (err) => {
+      localError = "Drop failed: " + err;
+      drawControls();
+    });
   });
 
   function drawControls() {
@@ -298,7 +304,7 @@ function render({ model, el }) {
     }
     for (const control of [pickButton, dirButton, pathBox, pathButton]) control.disabled = blocked;
     drop.classList.toggle("nw-disabled", blocked);
-    errorLine.textContent = model.get("error") || "";
+    errorLine.textContent = model.get("error") || localError;
   }
 
   function drawProgress() {
