@@ -261,13 +261,14 @@ def run_mapper(pc: ModuleType, mapper: str, db_path: Path, stage: Path, token: A
         gopts = pc.GlobalPipelineOptions()
         gopts.num_threads = threads()
         gopts.min_model_size = 3
-        gopts.random_seed = 0
+        gopts.random_seed = gopts.mapper.random_seed = 0
+        gopts.mapper.rotation_averaging.random_seed = gopts.mapper.global_positioning.random_seed = 0
         recs = pc.global_mapping(db_path, stage / "images", out, options=gopts)
     else:
         iopts = pc.IncrementalPipelineOptions()
         iopts.num_threads = threads()
         iopts.min_model_size = 3
-        iopts.random_seed = 0
+        iopts.random_seed = iopts.mapper.random_seed = iopts.triangulation.random_seed = 0
         iopts.extract_colors = True
         with _cancellable("map", token):
             recs = pc.incremental_mapping(db_path, stage / "images", out, options=iopts,

@@ -132,3 +132,13 @@ def test_bad_arguments_are_rejected_before_any_work(scene, tmp_path):
     with pytest.raises(ValidationError, match="mapper"):
         estimate_poses(images, tmp_path / "o", mapper="magic")
     _assert_nothing_written(tmp_path / "o")
+
+
+def test_global_mapper_with_sequential_matching(scene, tmp_path):
+    folder, cams = scene
+    images = sorted(folder.glob("*.png"))
+    report = estimate_poses(images, tmp_path / "poses", matcher="sequential", mapper="global", masks=False)
+    assert (report.matcher, report.mapper) == ("sequential", "global")
+    assert report.num_registered >= 0.9 * len(images)
+    ang, pos = _aligned_errors(tmp_path / "poses", {p.name: c for p, c in zip(images, cams, strict=True)})
+    assert np.median(ang) < 1.0 and np.median(pos) < 0.02, (np.median(ang), np.median(pos))
