@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import logging
-import site
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,8 +28,8 @@ T = TypeVar("T")
 _PACKAGE = Path(__file__).resolve().parents[1]
 _ASSET_DIRS = (
     _PACKAGE.parent / "js",
+    _PACKAGE.parents[3] / "share" / "nerf_widgets" / "js",  # <prefix>/lib/pythonX.Y/site-packages/nerf_widgets
     Path(sys.prefix) / "share" / "nerf_widgets" / "js",
-    Path(site.USER_BASE or "~").expanduser() / "share" / "nerf_widgets" / "js",
     _PACKAGE / "static",
 )
 
