@@ -26,9 +26,10 @@ T = TypeVar("T")
 # installs them as data files into <prefix>/share/nerf_widgets/js/ (pyproject: [tool.setuptools.data-files]);
 # nerf_widgets/static/ is kept for built files (package data).
 _PACKAGE = Path(__file__).resolve().parents[1]
+_PREFIX = _PACKAGE.parents[3] if len(_PACKAGE.parents) > 3 else Path(sys.prefix)  # <prefix>/lib/pythonX.Y/site-packages
 _ASSET_DIRS = (
     _PACKAGE.parent / "js",
-    _PACKAGE.parents[3] / "share" / "nerf_widgets" / "js",  # <prefix>/lib/pythonX.Y/site-packages/nerf_widgets
+    _PREFIX / "share" / "nerf_widgets" / "js",
     Path(sys.prefix) / "share" / "nerf_widgets" / "js",
     _PACKAGE / "static",
 )
