@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nerf_widgets.core.errors import CancelledError, NotFoundError, ValidationError
+from nerf_widgets.core.errors import NotFoundError, ValidationError
 from nerf_widgets.poses import pairs as pairing
 from nerf_widgets.poses import sfm
 from nerf_widgets.poses.colmap_io import intrinsics_from_colmap
@@ -206,6 +206,38 @@ def _points(rec: Any) -> tuple[np.ndarray, np.ndarray]:
     return xyz, rgb
 
 
+def _map(pc: ModuleType, mapper: str, db: Path, stage: Path, token: Any, prog: _Progress,
+         usable: list[sfm.InputImage], items: list[sfm.InputImage], neighbours: dict[str, set[str]]) -> list[Any]:
+    """Run the mapper; fail (listing every image and why) unless the largest model has 3+ images."""
+    count = [0]
+
+    def on_image() -> None:
+        count[0] += 1
+        prog(count[0] / len(usable), f"{count[0]}/{len(usable)} images registered")
+
+    recs = sfm.run_mapper(pc, mapper, db, stage, token, on_image)
+    sfm.check_stop(prog.should_stop, "map")
+    if not recs or recs[0].num_reg_images() < 3:
+        got = recs[0].num_reg_images() if recs else 0
+        others = {im.name: len(r.images) for r in recs for im in r.images.values() if im.has_pose}
+        raise failure(f"mapping registered {got} images (at least 3 are needed): the images overlap too little "
+                      "or show too little parallax",
+                      {it.name: _unregistered_reason(it, others, neighbours) for it in items})
+    return recs
+
+
+def _report(out: Path, rec: Any, recs: list[Any], outcomes: list[ImageOutcome], frames: list[PosedFrame],
+            matcher: tuple[str, str], mapper: tuple[str, str]) -> PoseReport:
+    cameras = [{"camera_id": int(cid), "model": cam.model.name, "width": cam.width, "height": cam.height,
+                "params": [float(v) for v in cam.params], "images": sum(1 for f in frames if f.camera_id == cid)}
+               for cid, cam in rec.cameras.items()]
+    return PoseReport(
+        source="colmap", out_dir=str(out), images=outcomes, matcher=matcher[0], matcher_reason=matcher[1],
+        mapper=mapper[0], mapper_reason=mapper[1], num_models=len(recs), num_points3D=rec.num_points3D(),
+        mean_reprojection_error=float(rec.compute_mean_reprojection_error()),
+        mean_track_length=float(rec.compute_mean_track_length()), cameras=cameras)
+
+
 def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | PathLike[str], *,
                    matcher: str = "auto", mapper: str = "auto", masks: bool = True,
                    camera_model: str = "SIMPLE_RADIAL", progress: ProgressFn | None = None,
@@ -214,8 +246,9 @@ def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | Pa
     """Estimate camera poses for ``image_paths`` and write transforms.json, points3D.ply, report.json to ``out_dir``.
 
     ``masks``: use alpha channels as feature masks. ``camera_priors``: {image path: CameraPrior} for
-    images whose files lost their EXIF; images with the same make/model/focal and size share intrinsics. Raises ValidationError (listing images and
-    reasons) when fewer than 3 images can be posed, CancelledError when ``should_stop()`` turns true.
+    images whose files lost their EXIF; images with the same make/model/focal and size share intrinsics.
+    Raises ValidationError (listing images and reasons) when fewer than 3 images can be posed,
+    CancelledError when ``should_stop()`` turns true. Threads: one per core.
     """
     paths = [Path(p) for p in image_paths]
     _check_args(paths, matcher, mapper, camera_model)
@@ -240,19 +273,7 @@ def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | Pa
         usable = _require_usable(usable, "overlap with another image")
         prog.start("map")
         mapper_kind, mapper_reason = choose_mapper(mapper, len(usable))
-        count = [0]
-
-        def on_image() -> None:
-            count[0] += 1
-            prog(count[0] / len(usable), f"{count[0]}/{len(usable)} images registered")
-
-        recs = sfm.run_mapper(pc, mapper_kind, db, stage, token, on_image)
-        sfm.check_stop(should_stop, "map")
-        if not recs or recs[0].num_reg_images() < 3:
-            got = recs[0].num_reg_images() if recs else 0
-            raise failure(f"mapping registered {got} images (at least 3 are needed); the images overlap too "
-                          "little or show too little parallax", {**_problems(items), **{
-                              it.name: "not registered" for it in usable}})
+        recs = _map(pc, mapper_kind, db, stage, token, prog, usable, items, neighbours)
         rec = recs[0]
         frames, outcomes = _frames_and_outcomes(rec, items, recs, neighbours)
         prog.start("normalize")
@@ -261,17 +282,8 @@ def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | Pa
         for fr, c2w in zip(frames, norm.apply_c2w(np.stack([f.c2w for f in frames])), strict=False):
             fr.c2w = c2w
         prog.start("write")
-        report = PoseReport(
-            source="colmap", out_dir=str(out), images=outcomes, matcher=kind, matcher_reason=match_reason,
-            mapper=mapper_kind, mapper_reason=mapper_reason, num_models=len(recs), num_points3D=len(xyz),
-            mean_reprojection_error=float(rec.compute_mean_reprojection_error()),
-            mean_track_length=float(rec.compute_mean_track_length()),
-            cameras=[{"camera_id": int(cid), "model": cam.model.name, "width": cam.width, "height": cam.height,
-                      "params": [float(v) for v in cam.params],
-                      "images": sum(1 for f in frames if f.camera_id == cid)} for cid, cam in rec.cameras.items()],
-            normalization=norm.to_dict(), timings=prog.timings)
+        report = _report(out, rec, recs, outcomes, frames, (kind, match_reason), (mapper_kind, mapper_reason))
+        report.normalization, report.timings = norm.to_dict(), prog.timings
         prog.done()
         write_outputs(stage, out, frames, norm, report, (norm.apply_points(xyz), rgb))
-    if token.is_cancelled:
-        raise CancelledError("pose estimation cancelled")
     return report
