@@ -49,7 +49,7 @@ FORMATS: dict[str, FormatSpec] = {
 COMPRESSIONS = ("none", "draco", "meshopt")
 TEXTURE_FORMATS = ("png", "jpeg")
 BAKE_MODES = ("rays", "surface")
-UNWRAP_METHODS = ("auto", "xatlas", "pairs")
+UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
 STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "write", "compress", "package")
 

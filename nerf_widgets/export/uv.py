@@ -1,8 +1,10 @@
 """UV layouts: xatlas charts (few seams, good texel use) or triangle pairs (one square per two faces, O(F)).
 
 xatlas' charting time grows faster than linearly with the face count (measured on 2 shared cores: 20k
-faces ~2.5 s with small charts, 200k faces ~60 s), so ``auto`` uses it up to ``XATLAS_MAX_FACES`` and the
-triangle-pair layout beyond. Both return ``UVLayout`` with UVs in OpenGL convention (v up, origin bottom-left).
+faces ~2.5 s with small charts, 200k faces ~60 s), so ``auto`` runs it on the whole mesh up to
+``XATLAS_MAX_FACES`` and beyond that on spatial pieces of ``TILE_FACES`` faces, each packed into its own
+square tile of the texture (``tiles``). ``pairs`` (two faces per square, no xatlas) is the O(F) fallback.
+All return ``UVLayout`` with UVs in OpenGL convention (v up, origin bottom-left).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["UVLayout", "XATLAS_MAX_FACES", "unwrap", "unwrap_pairs", "unwrap_xatlas"]
+__all__ = ["UVLayout", "XATLAS_MAX_FACES", "unwrap", "unwrap_pairs", "unwrap_tiles", "unwrap_xatlas"]
 
-XATLAS_MAX_FACES = 60_000
+XATLAS_MAX_FACES = 30_000
+TILE_FACES = 4_000
 
 
 @dataclass
@@ -67,8 +70,38 @@ def unwrap_pairs(faces: np.ndarray, size: int) -> UVLayout:
     return UVLayout(faces.reshape(-1).astype(np.int64), np.arange(3 * n, dtype=np.int64).reshape(n, 3), uv, "pairs")
 
 
+def _spatial_pieces(verts: np.ndarray, faces: np.ndarray, pieces: int) -> list[np.ndarray]:
+    """Face index groups of about equal size, compact in space (cells of a pieces^(1/3) grid, then z)."""
+    c = verts[faces].mean(1)
+    cells = max(1, int(round(pieces ** (1 / 3))))
+    span = np.maximum(np.ptp(c, axis=0), 1e-12)
+    ij = np.minimum(((c - c.min(0)) / span * cells).astype(np.int64), cells - 1)
+    order = np.lexsort((c[:, 2], ij[:, 1], ij[:, 0]))
+    return np.array_split(order, pieces)
+
+
+def unwrap_tiles(verts: np.ndarray, faces: np.ndarray, size: int, tile_faces: int = TILE_FACES) -> UVLayout:
+    """xatlas on spatial pieces, each in its own square tile of the texture (inset 1 texel at tile borders)."""
+    groups = _spatial_pieces(verts, faces, max(1, -(-len(faces) // tile_faces)))
+    side = int(np.ceil(np.sqrt(len(groups))))
+    tile = size // side
+    vmaps, new_faces, uvs, offset = [], [], [], 0
+    for k, group in enumerate(groups):
+        used, local = np.unique(faces[group], return_inverse=True)
+        part = unwrap_xatlas(verts[used], local.reshape(-1, 3), tile)
+        inset = 1.0 / tile
+        uv = (inset + part.uv * (1 - 2 * inset) + np.array([k % side, k // side])) * tile / size
+        vmaps.append(used[part.vmap])
+        new_faces.append(part.faces + offset)
+        uvs.append(uv)
+        offset += len(part.vmap)
+    return UVLayout(np.concatenate(vmaps), np.concatenate(new_faces), np.concatenate(uvs), "tiles")
+
+
 def unwrap(verts: np.ndarray, faces: np.ndarray, size: int, method: str = "auto") -> UVLayout:
-    """Pick the layout: ``auto`` = xatlas up to XATLAS_MAX_FACES faces, triangle pairs above."""
+    """Pick the layout: ``auto`` = xatlas up to XATLAS_MAX_FACES faces, xatlas tiles above."""
     if method == "xatlas" or (method == "auto" and len(faces) <= XATLAS_MAX_FACES):
         return unwrap_xatlas(verts, faces, size)
-    return unwrap_pairs(faces, size)
+    if method == "pairs":
+        return unwrap_pairs(faces, size)
+    return unwrap_tiles(verts, faces, size)

@@ -137,3 +137,14 @@ def test_fbx_read_back_by_assimp(exported):
     lo = np.array(info["Minimum point"].strip("()").split(), float)
     hi = np.array(info["Maximum point"].strip("()").split(), float)
     assert np.all(np.abs(lo) < 1.0) and np.all(np.abs(hi) < 1.0) and np.all(hi - lo > 0.8)  # metres, not cm
+
+
+@pytest.mark.parametrize("method", ["tiles", "pairs"])
+def test_large_mesh_uv_layouts_bake_the_pattern(exported, field, method):
+    res = exported(f"glb-{method}", "glb", ".glb", unwrap=method, faces=3000)
+    assert res.uv_method == method
+    mesh = trimesh.load(res.path, force="mesh")
+    uv = np.asarray(mesh.visual.uv)
+    assert uv.min() >= 0.0 and uv.max() <= 1.0
+    image = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
+    assert texture_colour_error(field, mesh, image, y_up_to_z_up) < COLOUR_TOL
