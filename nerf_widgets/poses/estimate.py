@@ -206,9 +206,24 @@ def _points(rec: Any) -> tuple[np.ndarray, np.ndarray]:
     return xyz, rgb
 
 
+def _collapsed(rec: Any) -> bool:
+    """A degenerate global-positioning result: most camera centres near one point, a few far away.
+
+    Seen on a 20-view synthetic ring with sequential pairs (median/max spread ~0.01; healthy
+    captures, object or forward-facing, are above ~0.3).
+    """
+    centres = np.array([im.projection_center() for im in rec.images.values() if im.has_pose])
+    spread = np.linalg.norm(centres - np.median(centres, axis=0), axis=1)
+    return bool(spread.max() > 0 and np.median(spread) / spread.max() < 0.05)
+
+
 def _map(pc: ModuleType, mapper: str, db: Path, stage: Path, token: Any, prog: _Progress,
-         usable: list[sfm.InputImage], items: list[sfm.InputImage], neighbours: dict[str, set[str]]) -> list[Any]:
-    """Run the mapper; fail (listing every image and why) unless the largest model has 3+ images."""
+         usable: list[sfm.InputImage], items: list[sfm.InputImage], neighbours: dict[str, set[str]],
+         note: list[str]) -> list[Any]:
+    """Run the mapper; fail (listing every image and why) unless the largest model has 3+ images.
+
+    ``note[0]`` receives a remark for the report when global mapping had to fall back to incremental.
+    """
     count = [0]
 
     def on_image() -> None:
@@ -217,6 +232,10 @@ def _map(pc: ModuleType, mapper: str, db: Path, stage: Path, token: Any, prog: _
 
     recs = sfm.run_mapper(pc, mapper, db, stage, token, on_image)
     sfm.check_stop(prog.should_stop, "map")
+    if mapper == "global" and recs and _collapsed(recs[0]):
+        prog(0.5, "global mapping collapsed: running incremental mapping")
+        recs = sfm.run_mapper(pc, "incremental", db, stage, token, on_image)
+        note[0] = "global mapping collapsed (cameras bunched up with outliers far away); fell back to incremental"
     if not recs or recs[0].num_reg_images() < 3:
         got = recs[0].num_reg_images() if recs else 0
         others = {im.name: len(r.images) for r in recs for im in r.images.values() if im.has_pose}
@@ -273,7 +292,10 @@ def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | Pa
         usable = _require_usable(usable, "overlap with another image")
         prog.start("map")
         mapper_kind, mapper_reason = choose_mapper(mapper, len(usable))
-        recs = _map(pc, mapper_kind, db, stage, token, prog, usable, items, neighbours)
+        note = [""]
+        recs = _map(pc, mapper_kind, db, stage, token, prog, usable, items, neighbours, note)
+        if note[0]:
+            mapper_kind, mapper_reason = "incremental", f"{mapper_reason}; {note[0]}"
         rec = recs[0]
         frames, outcomes = _frames_and_outcomes(rec, items, recs, neighbours)
         prog.start("normalize")

@@ -138,7 +138,28 @@ def test_global_mapper_with_sequential_matching(scene, tmp_path):
     folder, cams = scene
     images = sorted(folder.glob("*.png"))
     report = estimate_poses(images, tmp_path / "poses", matcher="sequential", mapper="global", masks=False)
-    assert (report.matcher, report.mapper) == ("sequential", "global")
+    # global mapping (GLOMAP) sometimes collapses on this small ring; then it falls back to incremental and says so
+    assert report.matcher == "sequential" and (report.mapper == "global" or "fell back" in report.mapper_reason)
     assert report.num_registered >= 0.9 * len(images)
     ang, pos = _aligned_errors(tmp_path / "poses", {p.name: c for p, c in zip(images, cams, strict=True)})
     assert np.median(ang) < 1.0 and np.median(pos) < 0.02, (np.median(ang), np.median(pos))
+
+
+class _Image:
+    def __init__(self, centre: np.ndarray) -> None:
+        self.centre, self.has_pose = centre, True
+
+    def projection_center(self) -> np.ndarray:
+        return self.centre
+
+
+def test_collapsed_global_solution_is_detected():
+    from nerf_widgets.poses.estimate import _collapsed
+
+    class Rec:
+        def __init__(self, centres: list[np.ndarray]) -> None:
+            self.images = {i: _Image(c) for i, c in enumerate(centres)}
+
+    ring = [np.array([np.cos(a), np.sin(a), 0.3]) for a in np.linspace(0, 6, 20)]
+    bunched = [np.full(3, 1e-3 * i) for i in range(19)] + [np.array([4.0, 0.0, 0.0])]
+    assert not _collapsed(Rec(ring)) and _collapsed(Rec(bunched))
