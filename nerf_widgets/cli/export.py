@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, default=256, help="density grid cells along the longest side")
     parser.add_argument("--faces", type=int, default=200_000, help="target face count after decimation")
     parser.add_argument("--texture", type=int, default=2048, help="texture side in texels (0 = vertex colours)")
-    parser.add_argument("--texture-format", choices=TEXTURE_FORMATS, default="png")
+    parser.add_argument("--texture-format", choices=TEXTURE_FORMATS, default="auto", help="auto: JPEG when compressing")
     parser.add_argument("--compress", choices=COMPRESSIONS, default="none", help="glTF/GLB geometry compression")
     parser.add_argument("--iso", type=float, default=None, help="density iso-level (default: automatic)")
     parser.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations")

@@ -236,7 +236,7 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
 
     density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
     aabb [2,3] bounds the export (world units, Z up). Options: resolution=256, faces=200_000,
-    texture=2048 (0 = vertex colours), texture_format="png"|"jpeg", compress="none"|"draco"|"meshopt",
+    texture=2048 (0 = vertex colours), texture_format="auto"|"png"|"jpeg", compress="none"|"draco"|"meshopt",
     iso=None (automatic), smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"tiles"|"pairs",
     points=500_000, zip=False. Invalid requests raise ValidationError before any work.
     """

@@ -47,7 +47,7 @@ FORMATS: dict[str, FormatSpec] = {
     "points": FormatSpec("points", ".ply", False, False, "binary PLY coloured point cloud"),
 }
 COMPRESSIONS = ("none", "draco", "meshopt")
-TEXTURE_FORMATS = ("png", "jpeg")
+TEXTURE_FORMATS = ("auto", "png", "jpeg")  # auto: JPEG when compressing (a small file was asked for), else PNG
 BAKE_MODES = ("rays", "surface")
 UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
@@ -75,7 +75,7 @@ class ExportRequest:
     resolution: int = 256  # grid cells along the longest side of the occupied box
     faces: int = 200_000  # target face count after quadric decimation
     texture: int = 2048  # texture side in texels; 0 = per-vertex colours only
-    texture_format: str = "png"
+    texture_format: str = "auto"
     jpeg_quality: int = 90
     compress: str = "none"
     iso: float | None = None  # density level; None = calibrated from the grid (see grid.auto_iso)
@@ -155,4 +155,6 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
         raise ValidationError(f"compression {req.compress!r} applies to glb/gltf only, not {req.format!r}", field="compress")
     if req.iso is not None and not (isinstance(req.iso, (int, float)) and np.isfinite(req.iso) and req.iso > 0):
         raise ValidationError(f"iso must be a positive number, got {req.iso!r}", field="iso")
-    return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture))
+    image = req.texture_format if req.texture_format != "auto" else ("png" if req.compress == "none" else "jpeg")
+    return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture),
+                   texture_format=image)

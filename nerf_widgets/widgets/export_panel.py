@@ -35,7 +35,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.resolution = ipywidgets.BoundedIntText(256, min=32, max=512, description="Grid")
         self.faces = ipywidgets.BoundedIntText(200_000, min=500, max=5_000_000, step=10_000, description="Faces")
         self.texture = ipywidgets.Dropdown(options=[0, 512, 1024, 2048, 4096], value=2048, description="Texture")
-        self.texture_format = ipywidgets.Dropdown(options=list(TEXTURE_FORMATS), value="png", description="Image")
+        self.texture_format = ipywidgets.Dropdown(options=list(TEXTURE_FORMATS), value="auto", description="Image")
         self.compress = ipywidgets.Dropdown(options=list(COMPRESSIONS), value="none", description="Compress")
         self.export_button = ipywidgets.Button(description="Export", button_style="primary", icon="download")
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)

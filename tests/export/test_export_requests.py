@@ -76,3 +76,9 @@ def test_cancel_between_stages_leaves_nothing(field, tmp_path, stop_at):
                      should_stop=lambda: stop_at in seen or (seen and seen[-1] == STAGES[STAGES.index(stop_at) - 1]))
     assert stop_at not in seen
     assert list(tmp_path.iterdir()) == []
+
+
+def test_texture_format_auto_is_jpeg_only_when_compressing(tmp_path):
+    assert make_request("glb", tmp_path / "m.glb", BOX).texture_format == "png"
+    assert make_request("glb", tmp_path / "m.glb", BOX, compress="draco").texture_format == "jpeg"
+    assert make_request("glb", tmp_path / "m.glb", BOX, compress="draco", texture_format="png").texture_format == "png"
