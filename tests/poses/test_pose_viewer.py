@@ -62,3 +62,15 @@ def test_viewer_in_a_project_imports_poses(studio, project, tmp_path):
     viewer.import_file(str(tmp_path / "scene" / "transforms.json"))
     assert project.state == "PosesEstimated" and ctx.revision == 1
     assert "4/4</b> images posed" in viewer.summary.value
+
+
+def test_estimation_runs_on_a_thread_and_shows_its_error(studio, project, tmp_path):
+    files = [write_image(tmp_path / "up" / f"dark_{k}.png", np.full((48, 64), k, np.uint8)) for k in range(3)]
+    project.upload_images([str(f) for f in files])
+    ctx = StudioContext(studio)
+    ctx.project = project
+    viewer = PoseViewer(context=ctx)
+    viewer.start_estimation().join(timeout=60)
+    assert "blank image" in viewer.notice.value and "nw-error" in viewer.notice.value
+    assert not viewer.estimate_button.disabled and viewer.cancel_button.disabled
+    assert project.state == "ImagesUploaded"
