@@ -177,9 +177,10 @@ class JobRunner:
             job_store.insert_attempt(db=self.db, job_id=job_id, number=attempt, pid=self.pid, host=self.host,
                                      kernel_id=self.kernel_id, start_step=row.progress.get("step"))
         bus = self.bus(job_id)
+        progress = {k: v for k, v in row.progress.items() if k not in ("resumed_from", "result", "waiting_for")}
         ctx = JobContext(job_id=job_id, project_id=row.project_id, job_type=row.type, params=row.params,
                          run_dir=Path(row.run_dir) if row.run_dir else None, attempt=attempt, bus=bus,
-                         progress=row.progress)
+                         progress=progress)
         self._live[job_id] = _Live(job_id, spec, attempt, ctx, AlertRules(self.thresholds))
         bus.publish("state", {"state": JobState.QUEUED.value, "attempts": attempt, "error": None})
         with self._cond:

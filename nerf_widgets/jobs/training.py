@@ -67,6 +67,7 @@ class JobTrainCallbacks:
     def on_step(self, info: Any) -> None:
         if self._first is not None:
             first, self._first = self._first, None
+            self.ctx.report_progress(resumed_from=info.step - 1)  # the checkpoint step the engine restored
             first()
         self.ctx.report_step(
             info.step, info.elapsed_s,
@@ -171,7 +172,7 @@ def run_training(ctx: JobContext, *, hooks: TrainingHooks, trainer: Trainer | No
 
         trainer = engine.train
     config = config_builder(validate_training_params(ctx.params))
-    ctx.report_progress(stage="train", resumed_from=ctx.tracker.step)
+    ctx.report_progress(stage="train")
     callbacks = JobTrainCallbacks(ctx, on_first_step=lambda: hooks.first_step(ctx.job_id, ctx.project_id))
     with project_lock(project_dir, purpose=f"training job {ctx.job_id}"):
         result = trainer(project_dir / "poses", run_dir, config, callbacks=callbacks, resume=True)

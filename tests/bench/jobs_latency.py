@@ -53,6 +53,23 @@ def bare_steps_per_s(steps: int) -> float:
     return steps / result["seconds"]
 
 
+CALLBACK_S: list[float] = []
+
+
+def _time_on_step() -> None:
+    """Measure what monitoring costs the training thread itself: the wall time spent in ``on_step``."""
+    from nerf_widgets.jobs import training
+
+    original = training.JobTrainCallbacks.on_step
+
+    def timed(self: Any, info: Any) -> None:
+        t0 = time.perf_counter()
+        original(self, info)
+        CALLBACK_S.append(time.perf_counter() - t0)
+
+    training.JobTrainCallbacks.on_step = timed  # type: ignore[method-assign]
+
+
 def run_job(studio: Studio, steps: int, *, widgets: bool, probe_main: bool) -> dict[str, Any]:
     from nerf_widgets.widgets.system_monitor import SystemMonitor
     from nerf_widgets.widgets.training_panel import TrainingPanel
@@ -83,10 +100,15 @@ def run_job(studio: Studio, steps: int, *, widgets: bool, probe_main: bool) -> d
         else:
             time.sleep(0.05)
     row = job.record()
+    step_s = [1 / p[2] for p in job.metrics(["steps_per_s"], max_points=10**6)["steps_per_s"] if p[2] > 0]
     for w in (panel, monitor):
         if w is not None:
             w.close()
-    out: dict[str, Any] = {"steps_per_s": steps / row.progress["result"]["seconds"]}
+    out: dict[str, Any] = {"steps_per_s": steps / row.progress["result"]["seconds"], "step_ms": percentiles(
+        [x * 1000 for x in step_s])}
+    if CALLBACK_S:
+        out["on_step_ms"] = percentiles([x * 1000 for x in CALLBACK_S])
+        CALLBACK_S.clear()
     if latencies:
         out["event_latency_ms"] = percentiles(latencies)
     if calls:
@@ -102,6 +124,7 @@ def main() -> None:
     import torch
 
     print(json.dumps({"bench": "setup", "torch_threads": torch.get_num_threads(), "load_avg_1m": load()}))
+    _time_on_step()
     with tempfile.TemporaryDirectory() as home:
         studio = Studio(home)
         bare, runner_only, watched = [], [], []
@@ -115,6 +138,9 @@ def main() -> None:
             "bare": bare, "runner": runner_only, "runner_widgets": watched},
             "overhead_runner_pct": 100 * (1 - best["runner"] / best["bare"]),
             "overhead_widgets_pct": 100 * (1 - best["runner_widgets"] / best["bare"]), "load_avg_1m": load()}))
+        print(json.dumps({"bench": "training_thread_cost_with_widgets", "on_step_ms": res["on_step_ms"],
+                          "step_ms": res["step_ms"],
+                          "on_step_share_pct": 100 * res["on_step_ms"]["median"] / res["step_ms"]["median"]}))
         print(json.dumps({"bench": "event_latency_callback_to_widget", **res["event_latency_ms"],
                           "note": "includes coalescing to <= 10 updates/s"}))
         print(json.dumps({"bench": "main_thread_during_training", "trivial_call_ms": res["main_call_ms"],
