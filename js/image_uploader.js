@@ -3,7 +3,8 @@
 // nerf_widgets/widgets/image_uploader.py. User data (file and project names, reasons) is only ever
 // written with textContent, never as HTML.
 
-const WINDOW = 8; // chunks in flight (across files)
+const WINDOW_BYTES = 8 * 1048576; // bytes in flight (across files): bounds memory, not latency
+const WINDOW_CHUNKS = 64; // small files: many chunks in flight so each does not wait a round trip
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -49,19 +50,24 @@ class Inbox {
   }
 }
 
-// Sends every file in order with up to WINDOW chunks in flight across files, so small files do not
+// Sends every file in order with a window of chunks in flight across files, so small files do not
 // each wait a round trip. Resolves to a Map fid -> refusal reason; rejects if the batch failed.
 async function sendFiles(model, inbox, bid, rows) {
   const chunk = model.get("chunk_size") || 1048576;
   const refused = new Map();
   let inflight = 0;
+  let inflightBytes = 0;
+  const sizes = new Map(); // "fid/offset" -> chunk length, to release the window on ack
   let failed = null;
   let wake = null;
   const nap = () => new Promise((resolve) => (wake = resolve));
   for (const r of rows) {
     inbox.fileHandlers.set(bid + "/" + r.fid, (msg) => {
       if (msg.kind === "failed") failed = msg.message;
-      if (msg.kind === "ack") inflight -= 1;
+      if (msg.kind === "ack") {
+        inflight -= 1;
+        inflightBytes -= sizes.get(r.fid + "/" + msg.offset) || 0;
+      }
       if (msg.refused) refused.set(r.fid, msg.refused);
       if (typeof msg.received === "number") r.onProgress(msg.received);
       if (wake) {
@@ -75,12 +81,14 @@ async function sendFiles(model, inbox, bid, rows) {
     for (const r of rows) {
       let offset = 0;
       while (offset < r.file.size && !refused.has(r.fid) && !failed) {
-        while (inflight >= WINDOW && !failed) await nap();
+        while ((inflight >= WINDOW_CHUNKS || inflightBytes >= WINDOW_BYTES) && !failed) await nap();
         if (failed) break;
         const end = Math.min(offset + chunk, r.file.size);
         const buffer = await r.file.slice(offset, end).arrayBuffer();
         model.send({ kind: "chunk", bid, fid: r.fid, offset }, undefined, [buffer]);
+        sizes.set(r.fid + "/" + offset, end - offset);
         inflight += 1;
+        inflightBytes += end - offset;
         offset = end;
       }
     }

@@ -4,7 +4,7 @@ Protocol (custom comm messages; ``js/image_uploader.js`` is the other end). Ever
 batch key ``bid`` chosen by the browser view that started it:
 
     JS -> Py  {kind: "begin", bid, files: [{fid, name, size}]}    Py -> JS  {kind: "begun", bid, refused: {fid: reason}}
-    JS -> Py  {kind: "chunk", bid, fid, offset} + [bytes]         Py -> JS  {kind: "ack", bid, fid, received, refused?}
+    JS -> Py  {kind: "chunk", bid, fid, offset} + [bytes]         Py -> JS  {kind: "ack", bid, fid, offset, received, refused?}
     JS -> Py  {kind: "commit", bid}                               Py -> JS  {kind: "done", bid, results: [...]}
     JS -> Py  {kind: "cancel", bid}
     JS -> Py  {kind: "folder", bid, path}                         Py -> JS  {kind: "done", bid, results: [...]}
@@ -13,7 +13,7 @@ batch key ``bid`` chosen by the browser view that started it:
     any failure                                                   Py -> JS  {kind: "failed", bid, message}
 
 Chunks (``chunk_size`` bytes, 1 MiB by default) travel as binary buffers, never base64, and the
-browser keeps a few in flight. Each file action is one Studio API call: ``Project.upload_images``
+browser keeps up to 8 MiB (at most 64 chunks) in flight. Each file action is one Studio API call: ``Project.upload_images``
 with ``(client name, staged path)`` pairs or the folder path, ``Project.thumbnail``, ``Project.remove_image``.
 """
 
@@ -145,7 +145,7 @@ class ImageUploader(anywidget.AnyWidget, PanelMixin):  # type: ignore[misc]
         if len(buffers) != 1 or not isinstance(offset, int):
             raise ValidationError("A chunk message must carry one binary buffer and an integer offset.")
         received = batch.append(fid, offset, buffers[0])
-        reply: dict[str, Any] = {"kind": "ack", "bid": bid, "fid": fid, "received": received}
+        reply: dict[str, Any] = {"kind": "ack", "bid": bid, "fid": fid, "offset": offset, "received": received}
         if batch.files[fid].rejected:
             reply["refused"] = batch.files[fid].rejected
         self.send(reply)
