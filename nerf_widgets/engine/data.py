@@ -1,0 +1,229 @@
+"""Read posed images: nerfstudio / instant-ngp ``transforms.json`` or the NeRF Blender split layout.
+
+All frames of one dataset must share a resolution. RGBA images keep their alpha (a mask): the trainer
+composites them on a background colour. Malformed input raises ``ValidationError`` before anything
+is trained or written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nerf_widgets.core.errors import NotFoundError, ValidationError
+from nerf_widgets.engine.rays import Camera
+
+__all__ = ["Dataset", "load_cameras", "load_dataset", "scene_normalization"]
+
+SPLITS = ("train", "val", "test")
+IMAGE_EXTS = ("", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
+
+
+@dataclass
+class Dataset:
+    """Images [N,H,W,3|4] uint8 with one ``Camera`` each, split indices, and scene bounds.
+
+    ``transform`` [4,4] maps world coordinates into the normalised frame the models work in;
+    ``bounded`` scenes live in ``aabb`` (normalised frame), unbounded ones are contracted.
+    """
+
+    images: np.ndarray
+    cameras: list[Camera]
+    splits: dict[str, list[int]]
+    transform: np.ndarray
+    aabb: np.ndarray
+    bounded: bool
+    near: float
+    root: Path = field(default_factory=Path)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.images.shape[-1] == 4
+
+    def split(self, name: str) -> list[int]:
+        return self.splits.get(name) or self.splits.get("val") or self.splits["train"]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValidationError(f"cannot read {path.name}: {err}", path=str(path)) from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
+        raise ValidationError(f"{path.name} has no 'frames' list", path=str(path))
+    return meta
+
+
+def _c2w(frame: dict[str, Any], where: str) -> np.ndarray:
+    try:
+        m = np.asarray(frame["transform_matrix"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValidationError(f"{where}: missing or malformed transform_matrix") from err
+    if m.shape not in ((4, 4), (3, 4)) or not np.all(np.isfinite(m)):
+        raise ValidationError(f"{where}: transform_matrix must be a finite 4x4 matrix")
+    r = m[:3, :3]
+    if not np.allclose(r.T @ r, np.eye(3), atol=1e-3) or np.linalg.det(r) < 0:
+        raise ValidationError(f"{where}: transform_matrix is not a rigid rotation + translation")
+    return np.vstack([m[:3, :4], [0, 0, 0, 1]])
+
+
+def _intrinsics(meta: dict[str, Any], frame: dict[str, Any], w: int, h: int, where: str) -> dict[str, float]:
+    get = lambda k: frame.get(k, meta.get(k))  # noqa: E731 - frame values override the file's
+    fx, fy = get("fl_x"), get("fl_y")
+    if fx is None and get("camera_angle_x") is not None:
+        fx = 0.5 * w / math.tan(0.5 * float(get("camera_angle_x")))
+    if fy is None and get("camera_angle_y") is not None:
+        fy = 0.5 * h / math.tan(0.5 * float(get("camera_angle_y")))
+    fx = fy if fx is None else fx
+    fy = fx if fy is None else fy
+    if fx is None or not (float(fx) > 0):
+        raise ValidationError(f"{where}: no intrinsics (need fl_x/fl_y or camera_angle_x)")
+    cx, cy = get("cx"), get("cy")
+    dist = tuple(float(get(k) or 0.0) for k in ("k1", "k2", "p1", "p2"))
+    return {"fx": float(fx), "fy": float(fy), "cx": float(w / 2 if cx is None else cx),
+            "cy": float(h / 2 if cy is None else cy), "dist": dist}  # type: ignore[dict-item]
+
+
+def _frame_path(root: Path, frame: dict[str, Any], where: str) -> Path:
+    rel = frame.get("file_path")
+    if not isinstance(rel, str) or not rel:
+        raise ValidationError(f"{where}: missing file_path")
+    for ext in IMAGE_EXTS:
+        p = root / (rel + ext)
+        if p.is_file():
+            return p
+    raise ValidationError(f"{where}: image {rel!r} not found under {root}", path=str(root / rel))
+
+
+def _load_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
+            return np.asarray(im)
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValidationError(f"unreadable image {path.name}: {err}", path=str(path)) from err
+
+
+def load_cameras(path: str | Path, size_from_images: bool = False) -> list[Camera]:
+    """Cameras of one transforms file, without loading images unless the file gives no ``w``/``h``."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"camera file {path} does not exist", path=str(path))
+    meta = _read_json(path)
+    cams = []
+    for i, frame in enumerate(meta["frames"]):
+        where = f"{path.name} frame {i}"
+        w, h = frame.get("w", meta.get("w")), frame.get("h", meta.get("h"))
+        if w is None or h is None or size_from_images:
+            img = _load_image(_frame_path(path.parent, frame, where))
+            h, w = img.shape[:2]
+        cams.append(_camera(meta, frame, int(w), int(h), where))
+    return cams
+
+
+def _camera(meta: dict[str, Any], frame: dict[str, Any], w: int, h: int, where: str) -> Camera:
+    k = _intrinsics(meta, frame, w, h, where)
+    near, far = frame.get("near"), frame.get("far")
+    return Camera(c2w=_c2w(frame, where), fx=k["fx"], fy=k["fy"], cx=k["cx"], cy=k["cy"], width=w, height=h,
+                  distortion=k["dist"], name=Path(str(frame.get("file_path", f"frame_{len(where)}"))).stem,
+                  near=None if near is None else float(near), far=None if far is None else float(far))
+
+
+def _read_frames(root: Path, meta: dict[str, Any], name: str) -> tuple[list[np.ndarray], list[Camera]]:
+    images, cams = [], []
+    if not meta["frames"]:
+        raise ValidationError(f"{name} lists no frames")
+    for i, frame in enumerate(meta["frames"]):
+        where = f"{name} frame {i}"
+        img = _load_image(_frame_path(root, frame, where))
+        h, w = img.shape[:2]
+        fw, fh = frame.get("w", meta.get("w")), frame.get("h", meta.get("h"))
+        if fw is not None and fh is not None and (int(fw), int(fh)) != (w, h):
+            raise ValidationError(f"{where}: image is {w}x{h} but the file says {fw}x{fh}")
+        cams.append(_camera(meta, frame, w, h, where))
+        images.append(img)
+    return images, cams
+
+
+def load_dataset(data_dir: str | Path) -> Dataset:
+    """Load a folder holding ``transforms.json`` or ``transforms_{train,val,test}.json``."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise NotFoundError(f"data folder {root} does not exist", path=str(root))
+    split_files = {s: root / f"transforms_{s}.json" for s in SPLITS if (root / f"transforms_{s}.json").is_file()}
+    images: list[np.ndarray] = []
+    cams: list[Camera] = []
+    splits: dict[str, list[int]] = {}
+    metas = []
+    if "train" in split_files:
+        for s, p in split_files.items():
+            meta = _read_json(p)
+            imgs, cs = _read_frames(root, meta, p.name)
+            splits[s] = list(range(len(images), len(images) + len(imgs)))
+            images += imgs
+            cams += cs
+            metas.append(meta)
+    elif (root / "transforms.json").is_file():
+        meta = _read_json(root / "transforms.json")
+        images, cams = _read_frames(root, meta, "transforms.json")
+        n = len(images)
+        test = [i for i in range(n) if i % 8 == 0] if n >= 8 else []
+        splits = {"train": [i for i in range(n) if i not in test] or list(range(n)), "test": test}
+        metas.append(meta)
+    else:
+        raise ValidationError(f"{root} has neither transforms.json nor transforms_train.json", path=str(root))
+    return _assemble(root, images, cams, splits, metas)
+
+
+def _assemble(root: Path, images: list[np.ndarray], cams: list[Camera], splits: dict[str, list[int]],
+              metas: list[dict[str, Any]]) -> Dataset:
+    shapes = {im.shape for im in images}
+    if len({s[:2] for s in shapes}) > 1:
+        raise ValidationError(f"inconsistent image sizes in {root}: {sorted({s[:2] for s in shapes})}")
+    if len({s[2] for s in shapes}) > 1:  # mixed RGB / RGBA: give RGB frames an opaque alpha
+        images = [im if im.shape[2] == 4 else np.dstack([im, np.full(im.shape[:2], 255, np.uint8)]) for im in images]
+    box = next((m.get("aabb") for m in metas if m.get("aabb") is not None), None)
+    blender = "camera_angle_x" in metas[0] and "fl_x" not in metas[0] and images[0].shape[2] == 4
+    transform, aabb, bounded, near = scene_normalization(cams, box, blender)
+    return Dataset(np.stack(images), cams, splits, transform, aabb, bounded, near, root)
+
+
+def scene_normalization(cams: list[Camera], box: Any, blender: bool) -> tuple[np.ndarray, np.ndarray, bool, float]:
+    """World -> model frame. Objects keep their box (given ``aabb`` or Blender's [-1.5, 1.5]^3); other
+    captures are centred on the point the cameras look at and scaled so the content sits near the unit ball
+    (contracted beyond it)."""
+    if box is not None or blender:
+        aabb = np.asarray(box if box is not None else [[-1.5] * 3, [1.5] * 3], dtype=np.float64).reshape(2, 3)
+        if not np.all(np.isfinite(aabb)) or np.any(aabb[1] <= aabb[0]):
+            raise ValidationError("aabb must be [[xmin, ymin, zmin], [xmax, ymax, zmax]] with max > min")
+        return np.eye(4), aabb, True, 0.05 * float(np.min(aabb[1] - aabb[0]))
+    pos = np.stack([c.c2w[:3, 3] for c in cams])
+    fwd = np.stack([-c.c2w[:3, 2] for c in cams])
+    focus = _closest_point_to_axes(pos, fwd)
+    nears = [c.near for c in cams if c.near is not None]
+    if nears:  # forward-facing capture with known depth range: content starts around the median near plane
+        focus = pos.mean(0) + fwd.mean(0) / np.linalg.norm(fwd.mean(0)) * float(np.median(nears))
+    radius = float(np.median(np.linalg.norm(pos - focus, axis=1))) or 1.0
+    scale = 1.0 / radius
+    t = np.eye(4)
+    t[:3, :3] *= scale
+    t[:3, 3] = -focus * scale
+    near = 0.5 * float(np.min(nears)) * scale if nears else 0.05
+    return t, np.array([[-2.0] * 3, [2.0] * 3]), False, near
+
+
+def _closest_point_to_axes(pos: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    """Least-squares point nearest to all optical axes; the camera centroid when the axes are parallel."""
+    d = fwd / np.linalg.norm(fwd, axis=1, keepdims=True)
+    proj = np.eye(3)[None] - d[:, :, None] * d[:, None, :]
+    a, b = proj.sum(0), (proj @ pos[:, :, None]).sum(0)[:, 0]
+    if np.linalg.cond(a) > 1e4:
+        return pos.mean(0) + d.mean(0)
+    return np.linalg.solve(a, b)

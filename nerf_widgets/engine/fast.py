@@ -1,0 +1,258 @@
+"""``fast``: explicit voxel grids + tiny MLP, occupancy-skipping ray marching, packed samples (CPU first).
+
+Design chosen by measurement on a 2-core CPU (see the engine report / tests/bench/train_lego.py):
+- density: a dense [R^3, 1] grid, trilinear, softplus activation (DVGO); it doubles as the occupancy
+  grid, so no network is evaluated to skip empty space;
+- colour: a dense [R^3, 12] feature grid + view direction (spherical harmonics, degree 2) -> 1x64 MLP; only evaluated on
+  samples whose compositing weight is above a threshold (most samples are behind surfaces or empty);
+- marching in two levels: a coarse occupancy (K fine steps per cell) prunes candidate intervals, the fine
+  occupancy prunes single samples; packed samples with ray indices;
+- coarse-to-fine: the grids are resampled to higher resolution on a step schedule;
+- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball and depth steps growing with distance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
+from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
+
+__all__ = ["FastModel", "DEFAULTS"]
+
+DEFAULTS: dict[str, Any] = {
+    "res_schedule": [[0, 64], [300, 96], [800, 128], [1600, 160]],
+    "features": 12,
+    "hidden": 64,
+    "layers": 1,
+    "step_ratio": 0.5,  # fine marching step in voxels
+    "coarse_k": 8,  # fine steps per coarse occupancy interval
+    "occ_every": 16,
+    "occ_alpha": 5e-3,  # a cell is occupied when one step through it would absorb more than this
+    "color_thresh": 1e-4,  # samples with a smaller weight get no colour evaluation
+    "alpha_init": 1e-2,
+    "cone": 1.0 / 64,  # unbounded scenes: step grows to t * cone
+    "far": 1e3,
+}
+
+
+class FastModel(nn.Module):
+    """Radiance field on dense grids in the model frame; ``aabb`` is the box (bounded) or [-2, 2]^3 (contracted)."""
+
+    def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.opt = {**DEFAULTS, **(options or {})}
+        self.bounded = bounded
+        self.near = float(near)
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
+        self.register_buffer("march_box", self.aabb.clone())
+        res0 = int(self.opt["res_schedule"][0][1])
+        extent = float((self.aabb[1] - self.aabb[0]).max())
+        self.ref_len = extent / 256.0
+        self.shift = math.log(math.expm1(-math.log(1 - self.opt["alpha_init"])))
+        self.density = DenseGrid(res0, 1)
+        self.features = DenseGrid(res0, int(self.opt["features"]))
+        h, d_in = int(self.opt["hidden"]), int(self.opt["features"]) + 9
+        layers: list[nn.Module] = []
+        for _ in range(int(self.opt["layers"])):
+            layers += [nn.Linear(d_in, h), nn.ReLU()]
+            d_in = h
+        self.mlp = nn.Sequential(*layers, nn.Linear(d_in, 3))
+        self.register_buffer("occ", torch.ones((res0 - 1) ** 3, dtype=torch.bool))
+        self.register_buffer("occ_coarse", torch.ones(self._coarse_res(res0) ** 3, dtype=torch.bool))
+
+    # ---- geometry ---------------------------------------------------------------------------------
+    @property
+    def res(self) -> int:
+        return self.density.res
+
+    def _coarse_res(self, res: int) -> int:
+        return math.ceil((res - 1) / int(self.opt["coarse_k"]))
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-frame points [M,3] -> [0,1]^3 grid space (contracted first for unbounded scenes)."""
+        if not self.bounded:
+            x = contract(x)
+        return (x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+
+    def step_size(self) -> float:
+        return float((self.aabb[1] - self.aabb[0]).max()) / (self.res - 1) * float(self.opt["step_ratio"])
+
+    def sigma(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw grid density -> volume density per model-frame length unit."""
+        return F.softplus(raw + self.shift) / self.ref_len
+
+    # ---- schedule hooks -----------------------------------------------------------------------------
+    def before_step(self, step: int) -> None:
+        """Coarse-to-fine resampling on the schedule; occupancy refresh every ``occ_every`` steps."""
+        target = max(r for s, r in self.opt["res_schedule"] if step >= s)
+        changed = target != self.res
+        if changed:
+            self.density.resize_(int(target))
+            self.features.resize_(int(target))
+        if changed or step % int(self.opt["occ_every"]) == 0:
+            self.update_occupancy()
+
+    @torch.no_grad()
+    def update_occupancy(self) -> None:
+        """Cell occupied when its densest corner absorbs > occ_alpha over one fine step; coarse = dilated max."""
+        r = self.res
+        sig = self.sigma(self.density.table).view(1, 1, r, r, r)
+        cell = F.max_pool3d(sig, 2, stride=1)
+        occ = cell * self.step_size() > -math.log(1 - float(self.opt["occ_alpha"]))
+        self.occ = occ.reshape(-1)
+        k = int(self.opt["coarse_k"])
+        coarse = F.max_pool3d(occ.float(), k, stride=k, ceil_mode=True)
+        self.occ_coarse = F.max_pool3d(coarse, 3, stride=1, padding=1).reshape(-1) > 0
+        if self.bounded:
+            self.march_box = self._occupied_box(occ[0, 0])
+
+    def _occupied_box(self, occ: torch.Tensor) -> torch.Tensor:
+        idx = occ.nonzero()
+        if idx.numel() == 0:
+            return self.aabb.clone()
+        n = occ.shape[0]
+        lo = (idx.amin(0).float() - 1).clamp(min=0) / n
+        hi = (idx.amax(0).float() + 2).clamp(max=n) / n
+        size = self.aabb[1] - self.aabb[0]
+        return torch.stack([self.aabb[0] + lo * size, self.aabb[0] + hi * size])
+
+    @torch.no_grad()
+    def carve(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> float:
+        """Space carving from alpha masks (object captures): a grid corner that projects onto background
+        (dilated mask) in any view is made empty, so training starts from the visual hull instead of
+        fog filling the box. ``c2w`` [N,3,4] model frame, ``intr`` [N,4], ``masks`` [N,H,W] bool.
+        Returns the fraction of corners kept."""
+        r = self.res
+        axis = torch.linspace(0, 1, r)
+        unit = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+        pts = self.aabb[0] + unit * (self.aabb[1] - self.aabb[0])
+        keep = torch.ones(pts.shape[0], dtype=torch.bool)
+        voxel = float((self.aabb[1] - self.aabb[0]).max()) / (r - 1)
+        for cam, k, mask in zip(c2w, intr, masks, strict=True):
+            p = (pts - cam[:, 3]) @ cam[:, :3]
+            depth = (-p[:, 2]).clamp(min=1e-6)
+            px = k[0] * p[:, 0] / depth + k[2]
+            py = -k[1] * p[:, 1] / depth + k[3]
+            rad = int(math.ceil(voxel * float(k[0]) / float(depth.min()))) + 1
+            dil = F.max_pool2d(mask[None, None].float(), 2 * rad + 1, stride=1, padding=rad)[0, 0] > 0
+            h, w = mask.shape
+            inside = (p[:, 2] < 0) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
+            hit = dil[py.long().clamp(0, h - 1), px.long().clamp(0, w - 1)]
+            keep &= ~inside | hit
+        self.density.table[~keep] = -20.0
+        self.update_occupancy()
+        return float(keep.float().mean())
+
+    # ---- marching -----------------------------------------------------------------------------------
+    def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fine sample offsets along a ray (from its entry depth) and their lengths, [S] each."""
+        step = self.step_size()
+        if self.bounded:
+            diag = float((self.march_box[1] - self.march_box[0]).norm())
+            n = int(math.ceil(diag / step)) + 1
+            s = torch.arange(n, device=device, dtype=torch.float32) * step
+            return s, torch.full_like(s, step)
+        cone = float(self.opt["cone"])
+        t_lin = max(step / cone, self.near)
+        n_lin = max(int(math.ceil((t_lin - self.near) / step)), 0)
+        n_geo = int(math.ceil(math.log(float(self.opt["far"]) / t_lin) / math.log1p(cone)))
+        t = torch.cat([self.near + torch.arange(n_lin) * step, t_lin * (1 + cone) ** torch.arange(n_geo + 1.0)])
+        t = t.to(device=device, dtype=torch.float32)
+        return t[:-1] - self.near, t[1:] - t[:-1]
+
+    def march(self, origins: torch.Tensor, dirs: torch.Tensor, jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Packed samples of occupied space: ray_idx [M], t [M], dt [M], unit-grid coordinates [M,3]."""
+        n = origins.shape[0]
+        if self.bounded:
+            t0, t1 = ray_aabb(origins, dirs, self.march_box)
+        else:
+            t0 = torch.full((n,), self.near, device=origins.device)
+            t1 = torch.full((n,), float(self.opt["far"]), device=origins.device)
+        s, ds = self._schedule(origins.device)
+        k = int(self.opt["coarse_k"])
+        pad = (-s.numel()) % k
+        s = torch.cat([s, s[-1] + ds[-1] * torch.arange(1, pad + 1, device=s.device)]) if pad else s
+        ds = torch.cat([ds, ds[-1].expand(pad)]) if pad else ds
+        u = jitter if jitter is not None else torch.full((n,), 0.5, device=origins.device)
+        sc, dsc = s.view(-1, k)[:, 0], ds.view(-1, k).sum(1)
+        tc = t0[:, None] + sc + 0.5 * dsc
+        alive = (t0[:, None] + sc) < t1[:, None]
+        ray, ck = (alive & self._occupied(origins, dirs, tc, coarse=True)).nonzero().unbind(1)
+        fi = (ck[:, None] * k + torch.arange(k, device=s.device)).reshape(-1)
+        ray = ray.repeat_interleave(k)
+        t = t0[ray] + s[fi] + u[ray] * ds[fi]
+        keep = t < t1[ray]
+        ray, t, dt = ray[keep], t[keep], ds[fi][keep]
+        unit = self.to_unit(origins[ray] + dirs[ray] * t[:, None])
+        keep = self._lookup_occ(unit, coarse=False)
+        return {"ray_idx": ray[keep], "t": t[keep], "dt": dt[keep], "unit": unit[keep]}
+
+    def _occupied(self, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor, coarse: bool) -> torch.Tensor:
+        pts = origins[:, None, :] + dirs[:, None, :] * t[..., None]
+        return self._lookup_occ(self.to_unit(pts.reshape(-1, 3)), coarse).view(t.shape)
+
+    def _lookup_occ(self, unit: torch.Tensor, coarse: bool) -> torch.Tensor:
+        n = self.res - 1
+        inside = ((unit >= 0) & (unit <= 1)).all(-1)
+        cell = (unit * n).long().clamp(0, n - 1)
+        if coarse:
+            cell = cell // int(self.opt["coarse_k"])
+            n = self._coarse_res(self.res)
+        flat = (cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]
+        grid = self.occ_coarse if coarse else self.occ
+        return grid[flat] & inside
+
+    # ---- rendering ----------------------------------------------------------------------------------
+    def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
+                    jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3]."""
+        n = origins.shape[0]
+        smp = self.march(origins, dirs, jitter)
+        ray = smp["ray_idx"]
+        idx, w = trilinear_corners(smp["unit"] * (self.res - 1), self.res)
+        tau = self.sigma(self.density.lookup(idx, w)[:, 0]) * smp["dt"]
+        weights = composite_packed(tau, ray, n)
+        keep = weights.detach() > float(self.opt["color_thresh"])
+        ray, weights = ray[keep], weights[keep]
+        rgb_s = self._rgb(self.features.lookup(idx[keep], w[keep]), dirs[ray])
+        acc = segment_sum(weights, ray, n)
+        rgb = segment_sum(weights[:, None] * rgb_s, ray, n) + (1.0 - acc)[:, None] * background
+        depth = segment_sum(weights * smp["t"][keep], ray, n)
+        return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
+
+    def _rgb(self, feat: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(torch.cat([feat, sh_basis(dirs)], -1)))
+
+    # ---- training / export interface ------------------------------------------------------------------
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        return [{"params": list(self.mlp.parameters()), "lr": lr}]
+
+    def grid_step(self, lr: float) -> None:
+        self.density.adam_step_(lr)
+        self.features.adam_step_(lr)
+
+    @torch.no_grad()
+    def query_density(self, pts: torch.Tensor) -> torch.Tensor:
+        """Volume density [N] at model-frame points [N,3] (zero outside the grid)."""
+        unit = self.to_unit(pts)
+        inside = ((unit >= 0) & (unit <= 1)).all(-1)
+        idx, w = trilinear_corners(unit * (self.res - 1), self.res)
+        return self.sigma(self.density.lookup(idx, w)[:, 0]) * inside
+
+    @torch.no_grad()
+    def query_color(self, pts: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        """Colour [N,3] in [0,1] at model-frame points seen along unit ``dirs``."""
+        idx, w = trilinear_corners(self.to_unit(pts).clamp(0, 1) * (self.res - 1), self.res)
+        return self._rgb(self.features.lookup(idx, w), dirs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for name in ("occ", "occ_coarse"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.zeros_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

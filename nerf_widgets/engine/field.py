@@ -1,0 +1,84 @@
+"""``load_field(run_dir)``: a trained run as plain callables for export and the live preview.
+
+Points, directions, cameras and ``aabb`` are in world coordinates (the data's frame); the model's
+normalised frame stays internal. Loaded fields are cached per (run, checkpoint file), so repeated
+calls from the preview widget do not reload.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nerf_widgets.core.errors import NotFoundError
+from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint, read_run_config
+from nerf_widgets.engine.config import TrainConfig, resolve_device
+from nerf_widgets.engine.models import build_model
+from nerf_widgets.engine.rays import Camera
+from nerf_widgets.engine.sampler import render_camera
+
+__all__ = ["LoadedField", "load_field"]
+
+_CACHE: dict[tuple[str, str, float], LoadedField] = {}
+
+
+class LoadedField:
+    """density(points[N,3]) -> [N], color(points[N,3], dirs[N,3]) -> [N,3], aabb [2,3], render(camera)."""
+
+    def __init__(self, model: torch.nn.Module, scene: dict[str, Any], device: torch.device, step: int) -> None:
+        self.model, self.device, self.step = model.eval(), device, step
+        self.transform = np.asarray(scene["transform"], dtype=np.float64)
+        self.bounded = bool(scene["bounded"])
+        self._scale = float(np.cbrt(abs(np.linalg.det(self.transform[:3, :3]))))
+        inv = np.linalg.inv(self.transform)
+        box = np.asarray(scene["aabb"]) if self.bounded else np.array([[-1.0] * 3, [1.0] * 3])
+        corners = np.stack([box[[i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+        world = corners @ inv[:3, :3].T + inv[:3, 3]
+        self.aabb = torch.tensor(np.stack([world.min(0), world.max(0)]), dtype=torch.float32)
+        self._last: tuple[tuple, np.ndarray] | None = None
+
+    def _to_model(self, points: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(self.transform, dtype=torch.float32, device=self.device)
+        return points.to(self.device, torch.float32) @ t[:3, :3].T + t[:3, 3]
+
+    @torch.no_grad()
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        """Volume density [N] per world unit at world points [N,3]."""
+        return self.model.query_density(self._to_model(points)).cpu() * self._scale
+
+    @torch.no_grad()
+    def color(self, points: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        """Colour [N,3] in [0,1] seen along world directions ``dirs`` [N,3]."""
+        d = torch.nn.functional.normalize(dirs.to(self.device, torch.float32), dim=-1)
+        return self.model.query_color(self._to_model(points), d).cpu()
+
+    def render(self, camera: Camera, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+        """[H,W,3] float32 image of a world-frame camera; the last image is reused for an identical request."""
+        key = (np.asarray(camera.c2w).tobytes(), camera.fx, camera.fy, camera.cx, camera.cy, camera.width,
+               camera.height, tuple(camera.distortion), tuple(background))
+        if self._last is None or self._last[0] != key:
+            self._last = (key, render_camera(self.model, camera, self.transform, background, self.device))
+        return self._last[1]
+
+
+def load_field(run_dir: str | Path, device: str = "auto") -> LoadedField:
+    """The newest checkpoint of ``run_dir`` as a ``LoadedField`` (cached until a newer checkpoint appears)."""
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise NotFoundError(f"{run_dir} has no checkpoint yet", path=str(run_dir))
+    key = (str(Path(run_dir).resolve()), str(ckpt), ckpt.stat().st_mtime)
+    if key not in _CACHE:
+        read_run_config(run_dir)
+        state = load_checkpoint(ckpt)
+        cfg = TrainConfig.from_json(state["config"])
+        dev = resolve_device(device if device != "auto" else cfg.device, cfg.threads)
+        model = build_model(cfg, state["scene"])
+        model.load_state_dict(state["model"])
+        if hasattr(model, "update_occupancy"):
+            model.update_occupancy()
+        _CACHE.clear()
+        _CACHE[key] = LoadedField(model.to(dev), state["scene"], dev, int(state["step"]))
+    return _CACHE[key]

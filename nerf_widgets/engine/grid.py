@@ -1,0 +1,127 @@
+"""Dense voxel tables with trilinear lookup and a masked (sparse-row) Adam, built for the CPU.
+
+Why not ``nn.Parameter`` + ``torch.optim.Adam``: a dense Adam step reads and writes every voxel of
+every table on every step (hundreds of MB at 160^3), which dominates a CPU step. Here gradients are
+scattered into a persistent buffer, the touched rows are remembered in a bitmap, and only those rows
+get an Adam update (DVGO's "masked Adam"). Tables are channel-last [R^3, C] so one corner is one row.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["DenseGrid", "trilinear_corners"]
+
+_B1, _B2, _EPS = 0.9, 0.99, 1e-15
+
+
+def trilinear_corners(g: torch.Tensor, res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid coordinates ``g`` [M,3] in [0, res-1] -> flat corner indices [M,8] (int64) and weights [M,8]."""
+    g = g.clamp(0.0, res - 1.0001)
+    i0 = g.floor()
+    w = g - i0
+    i0 = i0.long()
+    base = (i0[:, 0] * res + i0[:, 1]) * res + i0[:, 2]
+    r2 = res * res
+    offs = torch.tensor([0, 1, res, res + 1, r2, r2 + 1, r2 + res, r2 + res + 1], device=g.device)
+    wx, wy, wz = w.unbind(-1)
+    ax = torch.stack([1 - wx, wx], -1)[:, :, None, None]
+    ay = torch.stack([1 - wy, wy], -1)[:, None, :, None]
+    az = torch.stack([1 - wz, wz], -1)[:, None, None, :]
+    return base[:, None] + offs, (ax * ay * az).reshape(-1, 8)
+
+
+class _Lookup(torch.autograd.Function):
+    """out[m] = sum_k w[m,k] * table[idx[m,k]]; backward scatters into the grid's own grad buffer."""
+
+    @staticmethod
+    def forward(ctx, anchor, grid, idx, w):  # type: ignore[override]
+        ctx.grid = grid
+        ctx.save_for_backward(idx, w)
+        if grid.table.shape[1] == 1:
+            return (grid.table[idx, 0] * w).sum(1, keepdim=True)
+        return F.embedding_bag(idx, grid.table, per_sample_weights=w, mode="sum")
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        idx, w = ctx.saved_tensors
+        grid = ctx.grid
+        flat = idx.reshape(-1)
+        grid.grad.index_add_(0, flat, (w[..., None] * g[:, None, :]).reshape(-1, g.shape[1]))
+        grid.touched[flat] = True
+        return torch.zeros(1, device=g.device), None, None, None
+
+
+class DenseGrid(torch.nn.Module):
+    """A [res^3, channels] table of corner values with its own optimiser state (buffers, so checkpointed)."""
+
+    def __init__(self, res: int, channels: int, init: float = 0.0) -> None:
+        super().__init__()
+        self.res = res
+        self.register_buffer("table", torch.full((res**3, channels), float(init)))
+        self.register_buffer("exp_avg", torch.zeros(res**3, channels))
+        self.register_buffer("exp_avg_sq", torch.zeros(res**3, channels))
+        self.register_buffer("adam_step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("grad", torch.zeros(res**3, channels), persistent=False)
+        self.register_buffer("touched", torch.zeros(res**3, dtype=torch.bool), persistent=False)
+        self._anchor = torch.zeros(1, requires_grad=True)
+
+    def lookup(self, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Interpolated values [M, C] for corner indices/weights from ``trilinear_corners``."""
+        if not torch.is_grad_enabled():
+            return _Lookup.forward(_NoCtx(), None, self, idx, w)
+        return _Lookup.apply(self._anchor, self, idx, w)
+
+    @torch.no_grad()
+    def adam_step_(self, lr: float) -> None:
+        """Adam update of the rows touched since the last call; untouched rows keep value and moments."""
+        rows = self.touched.nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return
+        self.adam_step += 1
+        t = int(self.adam_step)
+        g = self.grad[rows]
+        m = self.exp_avg[rows].mul_(_B1).add_(g, alpha=1 - _B1)
+        v = self.exp_avg_sq[rows].mul_(_B2).addcmul_(g, g, value=1 - _B2)
+        self.exp_avg[rows] = m
+        self.exp_avg_sq[rows] = v
+        step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
+        self.table.index_add_(0, rows, m / (v.sqrt() + _EPS), alpha=-step)
+        self.grad[rows] = 0.0
+        self.touched[rows] = False
+
+    def volume(self) -> torch.Tensor:
+        """The table as a [C, R, R, R] volume (x, y, z order), a view."""
+        r = self.res
+        return self.table.view(r, r, r, -1).permute(3, 0, 1, 2)
+
+    @torch.no_grad()
+    def resize_(self, res: int) -> None:
+        """Trilinearly resample the values to ``res``; optimiser moments restart (coarse-to-fine training)."""
+        if res == self.res:
+            return
+        vol = F.interpolate(self.volume()[None], size=(res,) * 3, mode="trilinear", align_corners=True)[0]
+        self._set(res, vol.permute(1, 2, 3, 0).reshape(res**3, -1).contiguous())
+
+    def _set(self, res: int, table: torch.Tensor) -> None:
+        self.res = res
+        c = table.shape[1]
+        self.table = table
+        self.exp_avg = torch.zeros(res**3, c)
+        self.exp_avg_sq = torch.zeros(res**3, c)
+        self.grad = torch.zeros(res**3, c)
+        self.touched = torch.zeros(res**3, dtype=torch.bool)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        table = state_dict.get(prefix + "table")
+        if table is not None and table.shape != self.table.shape:
+            self._set(round(table.shape[0] ** (1 / 3)), torch.zeros_like(table))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class _NoCtx:
+    """Stand-in autograd context for no-grad lookups (no tensors saved)."""
+
+    def save_for_backward(self, *tensors: torch.Tensor) -> None:
+        return None
