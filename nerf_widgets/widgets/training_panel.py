@@ -71,9 +71,10 @@ class _Curves(w.HBox):
                                     display_legend=fig_name != "loss")
                     self.lines[series] = mark
                     marks.append(mark)
-            axes = [bq.Axis(scale=self.x_scale, label="step"),
-                    bq.Axis(scale=scales[fig_name], side="left", tick_format=".3g")]
+            axes = [bq.Axis(scale=self.x_scale, label="step", side="bottom", num_ticks=5),
+                    bq.Axis(scale=scales[fig_name], side="left", tick_format=".2g", num_ticks=5)]
             figures.append(bq.Figure(marks=marks, axes=axes, title=title, animation_duration=0,
+                                     legend_location="bottom-right",
                                      fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
                                      layout=w.Layout(width="33%", height="260px")))
         self.figures = figures
@@ -127,6 +128,7 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.alerts = w.HTML()
         self.preview = LivePreview(watch=False)
         self._last_state: str | None = None
+        self._relabeling = False
         form = w.HBox([w.VBox([self.method, self.preset]), w.VBox([self.max_minutes, self.max_steps])])
         super().__init__([form, w.HBox(list(self.buttons.values())), self.notice, self.job_picker,
                           w.HBox([self.progress, self.status]), self.convergence, self.x_by, self.curves,
@@ -201,6 +203,22 @@ class TrainingPanel(w.VBox, PanelMixin):
                 self.attach(None)
         self._update_buttons()
 
+    def _relabel(self) -> None:
+        """Refresh the job list's labels (they show each job's state) without changing the selection."""
+        if self.project is None:
+            return
+        with self.notice.guard(clear=False):
+            labels = {j.id: self._label(j) for j in self.project.jobs() if j.record().type == "train"}
+            selected = self.job_picker.value
+            options = [(labels.get(value, label), value) for label, value in self.job_picker.options]
+            if [o[0] for o in options] != [o[0] for o in self.job_picker.options]:
+                self._relabeling = True
+                try:
+                    self.job_picker.options = options
+                    self.job_picker.value = selected
+                finally:
+                    self._relabeling = False
+
     @staticmethod
     def _label(job: Job) -> str:
         row = job.record()
@@ -208,7 +226,7 @@ class TrainingPanel(w.VBox, PanelMixin):
         return f"{row.id} · {row.params.get('method', '')} {preset} · {row.state}"
 
     def _pick(self, job_id: str | None) -> None:
-        if job_id is None or self.project is None:
+        if job_id is None or self.project is None or self._relabeling:
             return
         if self.job is None or self.job.id != job_id:
             self.attach(self.project.job(job_id))
@@ -229,6 +247,7 @@ class TrainingPanel(w.VBox, PanelMixin):
         if state != self._last_state:
             self._last_state = state
             self._update_buttons()
+            self._relabel()
             if state in (JobState.RUNNING.value, JobState.SUCCEEDED.value, JobState.FAILED.value,
                          JobState.CANCELLED.value):
                 self.touch()  # the project's lifecycle state moved with the job

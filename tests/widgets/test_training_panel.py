@@ -81,6 +81,8 @@ def test_reopened_panel_shows_full_curve_then_live_events(posed: Project) -> Non
     assert again.job is not None and again.job.id == job.id
     job.wait(20)
     wait_until(lambda: "succeeded" in again.status.value)
+    wait_until(lambda: again.job_picker.options[0][0].endswith("succeeded"))  # the job list follows the state
+    assert again.job_picker.value == job.id
     wait_until(lambda: again.curves.point_count("psnr") == 400)
     assert list(again.curves.lines["psnr"].x) == list(range(1, 401))  # no gap, no duplicate
     assert list(again.curves.lines["eval_psnr"].x) == [50, 100, 150, 200, 250, 300, 350, 400]
