@@ -1,5 +1,5 @@
 // ImageUploader front-end (anywidget, plain ES module: JupyterLab 4, Notebook 7, Colab).
-// Files go to the kernel in chunks (binary buffers, a few in flight); the protocol is documented in
+// Files go to the kernel in chunks (binary buffers, several in flight); the protocol is documented in
 // nerf_widgets/widgets/image_uploader.py. User data (file and project names, reasons) is only ever
 // written with textContent, never as HTML.
 
@@ -159,254 +159,251 @@ function applyResults(rows, results) {
   }
 }
 
-function render({ model, el }) {
-  const root = h("div", "nw-uploader");
-  const header = h("div", "nw-header");
-  const drop = h("div", "nw-drop");
+// The static part of the view; every node that shows data is filled later with textContent.
+function buildLayout() {
+  const ui = {};
+  const input = (className, props) => Object.assign(h("input", className), props);
+  ui.root = h("div", "nw-uploader");
+  ui.header = h("div", "nw-header");
+  ui.drop = h("div", "nw-drop");
+  ui.picker = input("nw-file-input", { type: "file", multiple: true, accept: "image/*,video/*,.heic,.heif", hidden: true });
+  ui.dirPicker = input("nw-dir-input", { type: "file", webkitdirectory: true, hidden: true });
+  ui.pickButton = h("button", "nw-button", "choose files");
+  ui.dirButton = h("button", "nw-button", "choose a folder");
   const dropText = h("div", "nw-drop-text", "Drop photos or videos here, or ");
-  const picker = h("input", "nw-file-input");
-  picker.type = "file";
-  picker.multiple = true;
-  picker.accept = "image/*,video/*,.heic,.heif";
-  const pickButton = h("button", "nw-button", "choose files");
-  const dirPicker = h("input", "nw-dir-input");
-  dirPicker.type = "file";
-  dirPicker.webkitdirectory = true;
-  const dirButton = h("button", "nw-button", "choose a folder");
-  picker.hidden = dirPicker.hidden = true;
-  dropText.append(pickButton, document.createTextNode(" "), dirButton);
-  drop.append(dropText, picker, dirPicker);
-
+  dropText.append(ui.pickButton, document.createTextNode(" "), ui.dirButton);
+  ui.drop.append(dropText, ui.picker, ui.dirPicker);
+  ui.pathBox = input("nw-folder-path", { type: "text", placeholder: "Folder on the kernel's disk, e.g. ~/photos/scene1" });
+  ui.pathButton = h("button", "nw-button nw-folder-add", "Add folder");
   const serverRow = h("div", "nw-server");
-  const pathBox = h("input", "nw-folder-path");
-  pathBox.type = "text";
-  pathBox.placeholder = "Folder on the kernel's disk, e.g. ~/photos/scene1";
-  const pathButton = h("button", "nw-button nw-folder-add", "Add folder");
-  serverRow.append(h("span", "nw-label", "Or from the kernel's disk:"), pathBox, pathButton);
+  serverRow.append(h("span", "nw-label", "Or from the kernel's disk:"), ui.pathBox, ui.pathButton);
+  for (const name of ["error", "ingest", "files", "not-added", "grid-title", "grid"]) {
+    ui[name.replace(/-(.)/g, (_m, c) => c.toUpperCase())] = h("div", "nw-" + name);
+  }
+  ui.root.append(ui.header, ui.drop, serverRow, ui.error, ui.ingest, ui.files, ui.notAdded, ui.gridTitle, ui.grid);
+  return ui;
+}
 
-  const errorLine = h("div", "nw-error");
-  const ingest = h("div", "nw-ingest");
-  const files = h("div", "nw-files");
-  const notAdded = h("div", "nw-not-added");
-  const gridTitle = h("div", "nw-grid-title");
-  const grid = h("div", "nw-grid");
-  root.append(header, drop, serverRow, errorLine, ingest, files, notAdded, gridTitle, grid);
-  el.append(root);
+function thumbCard(image, url, onRemove) {
+  const item = h("div", "nw-thumb");
+  item.dataset.id = image.id;
+  const picture = url ? h("img", "nw-thumb-img") : h("div", "nw-thumb-img nw-thumb-wait", "…");
+  if (url) {
+    picture.src = url;
+    picture.alt = image.name;
+  }
+  const label = h("div", "nw-thumb-name", image.name);
+  label.title = image.name + " · " + image.width + "×" + image.height + " · sharpness " + image.sharpness;
+  const badges = h("div", "nw-badges");
+  if (image.blurry) badges.append(h("span", "nw-badge nw-badge-blurry", "blurry"));
+  if (image.has_alpha) badges.append(h("span", "nw-badge nw-badge-mask", "mask"));
+  const remove = h("button", "nw-remove", "×");
+  remove.title = "Remove this image";
+  remove.addEventListener("click", () => {
+    remove.disabled = true;
+    onRemove(image.id);
+  });
+  item.append(picture, remove, badges, label);
+  return item;
+}
 
-  const inbox = new Inbox();
-  const thumbs = new Map(); // image id -> object URL
-  const requested = new Set();
-  let uploading = false;
-  let localError = ""; // problems the kernel cannot know about (a broken drop, a lost connection)
-
-  const onMessage = (msg, buffers) => {
-    if (msg.kind === "thumbs") {
-      msg.ids.forEach((id, i) => {
-        const blob = new Blob([buffers[i]], { type: "image/jpeg" });
-        if (thumbs.has(id)) URL.revokeObjectURL(thumbs.get(id));
-        thumbs.set(id, URL.createObjectURL(blob));
-        requested.delete(id);
-      });
-      drawGrid();
-      return;
-    }
-    inbox.deliver(msg);
-  };
-  model.on("msg:custom", onMessage);
-
-  async function upload(list) {
-    const chosen = Array.from(list);
-    if (!chosen.length || uploading) return;
-    uploading = true;
-    localError = "";
-    drawControls();
-    const bid = key();
-    files.replaceChildren();
-    const rows = chosen.map((file, i) => ({ ...fileRow(file), fid: "f" + i }));
-    rows.forEach((r) => files.append(r.row));
-    try {
-      const entries = rows.map((r) => ({ fid: r.fid, name: r.file.name, size: r.file.size }));
-      const begun = inbox.wait(bid, ["begun", "failed"]);
-      model.send({ kind: "begin", bid, files: entries });
-      const answer = await begun;
-      if (answer.kind === "failed") return;
-      const sending = [];
-      for (const r of rows) {
-        const refusedUpFront = answer.refused[r.fid];
-        if (refusedUpFront) {
-          r.status.textContent = "rejected: " + refusedUpFront;
-          r.row.dataset.status = "rejected";
-          continue;
-        }
-        r.onProgress = (received) => {
-          r.bar.value = received;
-          r.status.textContent = received >= r.file.size ? "sent" : mib(received) + " / " + mib(r.file.size);
-        };
-        sending.push(r);
-      }
-      const refused = await sendFiles(model, inbox, bid, sending);
-      for (const [fid, reason] of refused) {
-        const r = rows.find((x) => x.fid === fid);
-        r.status.textContent = "rejected: " + reason;
-        r.row.dataset.status = "rejected";
-      }
-      for (const r of sending) if (!refused.has(r.fid)) r.bar.value = r.bar.max;
-      const done = inbox.wait(bid, ["done", "failed"]);
-      model.send({ kind: "commit", bid });
-      const result = await done;
-      if (result.kind === "done") applyResults(rows, result.results);
-    } catch (err) {
-      model.send({ kind: "cancel", bid });
-      localError = "Upload stopped: " + err;
-    } finally {
-      uploading = false;
-      picker.value = dirPicker.value = "";
-      drawControls();
-    }
+class UploaderView {
+  constructor(model, el) {
+    this.model = model;
+    this.ui = buildLayout();
+    this.inbox = new Inbox();
+    this.thumbs = new Map(); // image id -> object URL
+    this.requested = new Set();
+    this.uploading = false;
+    this.localError = ""; // problems the kernel cannot know about (a broken drop, a lost connection)
+    this.listeners = [
+      ["msg:custom", (msg, buffers) => this.onMessage(msg, buffers)],
+      ["change:project_id", () => this.onProject()],
+      ["change:project_name", () => this.drawControls()],
+      ["change:busy", () => this.drawControls()],
+      ["change:error", () => this.drawControls()],
+      ["change:progress", () => this.drawProgress()],
+      ["change:results", () => this.drawNotAdded()],
+      ["change:images", () => this.drawGrid()],
+    ];
+    for (const [event, fn] of this.listeners) model.on(event, fn);
+    this.bindInputs();
+    el.append(this.ui.root);
+    this.drawControls();
+    this.drawProgress();
+    this.drawNotAdded();
+    this.drawGrid();
   }
 
-  async function addFolder() {
-    const path = pathBox.value.trim();
-    if (uploading) return;
-    uploading = true;
-    drawControls();
-    const bid = key();
-    const done = inbox.wait(bid, ["done", "failed"]);
-    model.send({ kind: "folder", bid, path });
-    await done;
-    uploading = false;
-    drawControls();
+  destroy() {
+    for (const [event, fn] of this.listeners) this.model.off(event, fn);
+    for (const url of this.thumbs.values()) URL.revokeObjectURL(url);
   }
 
-  pickButton.addEventListener("click", () => picker.click());
-  dirButton.addEventListener("click", () => dirPicker.click());
-  picker.addEventListener("change", () => upload(picker.files));
-  dirPicker.addEventListener("change", () => upload(dirPicker.files));
-  pathButton.addEventListener("click", addFolder);
-  pathBox.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") addFolder();
-  });
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("nw-drag");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("nw-drag"));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    drop.classList.remove("nw-drag");
-    if (!e.dataTransfer) return;
-    droppedFiles(e.dataTransfer).then(upload, (err) => {
-      localError = "Drop failed: " + err;
-      drawControls();
+  bindInputs() {
+    const ui = this.ui;
+    ui.pickButton.addEventListener("click", () => ui.picker.click());
+    ui.dirButton.addEventListener("click", () => ui.dirPicker.click());
+    ui.picker.addEventListener("change", () => this.upload(ui.picker.files));
+    ui.dirPicker.addEventListener("change", () => this.upload(ui.dirPicker.files));
+    ui.pathButton.addEventListener("click", () => this.addFolder());
+    ui.pathBox.addEventListener("keydown", (e) => e.key === "Enter" && this.addFolder());
+    ui.drop.addEventListener("dragover", (e) => {
+      e.preventDefault();
+      ui.drop.classList.add("nw-drag");
     });
-  });
+    ui.drop.addEventListener("dragleave", () => ui.drop.classList.remove("nw-drag"));
+    ui.drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      ui.drop.classList.remove("nw-drag");
+      if (!e.dataTransfer) return;
+      droppedFiles(e.dataTransfer).then(
+        (list) => this.upload(list),
+        (err) => this.fail("Drop failed: " + err),
+      );
+    });
+  }
 
-  function drawControls() {
-    const open = !!model.get("project_id");
-    const blocked = !open || uploading || model.get("busy");
-    header.replaceChildren();
-    if (open) {
-      header.append(h("span", "nw-label", "Images of project "), h("b", "nw-project", model.get("project_name")));
-    } else {
-      header.append(h("span", "nw-hint", "Open or create a project (Projects tab) to add images."));
+  onMessage(msg, buffers) {
+    if (msg.kind !== "thumbs") return this.inbox.deliver(msg);
+    msg.ids.forEach((id, i) => {
+      if (this.thumbs.has(id)) URL.revokeObjectURL(this.thumbs.get(id));
+      this.thumbs.set(id, URL.createObjectURL(new Blob([buffers[i]], { type: "image/jpeg" })));
+      this.requested.delete(id);
+    });
+    this.drawGrid();
+  }
+
+  onProject() {
+    this.ui.files.replaceChildren();
+    this.requested.clear();
+    this.drawControls();
+    this.drawGrid();
+  }
+
+  fail(message) {
+    this.localError = message;
+    this.drawControls();
+  }
+
+  async upload(list) {
+    const chosen = Array.from(list || []);
+    if (!chosen.length || this.uploading) return;
+    this.uploading = true;
+    this.localError = "";
+    this.drawControls();
+    const bid = key();
+    const rows = chosen.map((file, i) => ({ ...fileRow(file), fid: "f" + i }));
+    this.ui.files.replaceChildren(...rows.map((r) => r.row));
+    try {
+      await this.transfer(bid, rows);
+    } catch (err) {
+      this.model.send({ kind: "cancel", bid });
+      this.localError = "Upload stopped: " + err;
+    } finally {
+      this.uploading = false;
+      this.ui.picker.value = this.ui.dirPicker.value = "";
+      this.drawControls();
     }
-    for (const control of [pickButton, dirButton, pathBox, pathButton]) control.disabled = blocked;
-    drop.classList.toggle("nw-disabled", blocked);
-    errorLine.textContent = model.get("error") || localError;
   }
 
-  function drawProgress() {
-    const p = model.get("progress") || {};
-    ingest.replaceChildren();
-    if (!p.total) return;
-    const bar = h("progress", "nw-ingest-progress");
-    bar.max = p.total;
-    bar.value = p.done;
-    ingest.append(h("span", "nw-label", "Processing " + p.done + " / " + p.total + " "), bar, h("span", "nw-file-name", p.name || ""));
+  // begin -> chunks -> commit; per-file rows show transfer progress, then each file's result.
+  async transfer(bid, rows) {
+    const entries = rows.map((r) => ({ fid: r.fid, name: r.file.name, size: r.file.size }));
+    const begun = this.inbox.wait(bid, ["begun", "failed"]);
+    this.model.send({ kind: "begin", bid, files: entries });
+    const answer = await begun;
+    if (answer.kind === "failed") return;
+    const reject = (r, reason) => {
+      r.status.textContent = "rejected: " + reason;
+      r.row.dataset.status = "rejected";
+    };
+    const sending = rows.filter((r) => !answer.refused[r.fid]);
+    rows.filter((r) => answer.refused[r.fid]).forEach((r) => reject(r, answer.refused[r.fid]));
+    for (const r of sending) {
+      r.onProgress = (received) => {
+        r.bar.value = received;
+        r.status.textContent = received >= r.file.size ? "sent" : mib(received) + " / " + mib(r.file.size);
+      };
+    }
+    const refused = await sendFiles(this.model, this.inbox, bid, sending);
+    for (const r of sending) {
+      if (refused.has(r.fid)) reject(r, refused.get(r.fid));
+      else r.bar.value = r.bar.max;
+    }
+    const done = this.inbox.wait(bid, ["done", "failed"]);
+    this.model.send({ kind: "commit", bid });
+    const result = await done;
+    if (result.kind === "done") applyResults(rows, result.results);
   }
 
-  function drawNotAdded() {
-    notAdded.replaceChildren();
-    for (const r of model.get("results") || []) {
-      if (r.status === "accepted") continue;
+  async addFolder() {
+    if (this.uploading) return;
+    this.uploading = true;
+    this.localError = "";
+    this.drawControls();
+    const bid = key();
+    const done = this.inbox.wait(bid, ["done", "failed"]);
+    this.model.send({ kind: "folder", bid, path: this.ui.pathBox.value.trim() });
+    await done;
+    this.uploading = false;
+    this.drawControls();
+  }
+
+  drawControls() {
+    const { ui, model } = this;
+    const open = !!model.get("project_id");
+    const blocked = !open || this.uploading || model.get("busy");
+    if (open) {
+      ui.header.replaceChildren(h("span", "nw-label", "Images of project "), h("b", "nw-project", model.get("project_name")));
+    } else {
+      ui.header.replaceChildren(h("span", "nw-hint", "Open or create a project (Projects tab) to add images."));
+    }
+    for (const control of [ui.pickButton, ui.dirButton, ui.pathBox, ui.pathButton]) control.disabled = blocked;
+    ui.drop.classList.toggle("nw-disabled", blocked);
+    ui.error.textContent = model.get("error") || this.localError;
+  }
+
+  drawProgress() {
+    const p = this.model.get("progress") || {};
+    if (!p.total) return this.ui.ingest.replaceChildren();
+    const bar = Object.assign(h("progress", "nw-ingest-progress"), { max: p.total, value: p.done });
+    const label = h("span", "nw-label", "Processing " + p.done + " / " + p.total + " ");
+    this.ui.ingest.replaceChildren(label, bar, h("span", "nw-file-name", p.name || ""));
+  }
+
+  drawNotAdded() {
+    const items = (this.model.get("results") || []).filter((r) => r.status !== "accepted").map((r) => {
       const item = h("div", "nw-result");
       item.dataset.status = r.status;
       item.append(h("span", "nw-badge nw-badge-" + r.status, r.status), h("span", "nw-file-name", r.name), h("span", "nw-reason", r.reason));
-      notAdded.append(item);
-    }
-  }
-
-  function card(image) {
-    const item = h("div", "nw-thumb");
-    item.dataset.id = image.id;
-    const url = thumbs.get(image.id);
-    const picture = url ? h("img", "nw-thumb-img") : h("div", "nw-thumb-img nw-thumb-wait", "…");
-    if (url) {
-      picture.src = url;
-      picture.alt = image.name;
-    }
-    const label = h("div", "nw-thumb-name", image.name);
-    label.title = image.name + " · " + image.width + "×" + image.height + " · sharpness " + image.sharpness;
-    const badges = h("div", "nw-badges");
-    if (image.blurry) badges.append(h("span", "nw-badge nw-badge-blurry", "blurry"));
-    if (image.has_alpha) badges.append(h("span", "nw-badge nw-badge-mask", "mask"));
-    const remove = h("button", "nw-remove", "×");
-    remove.title = "Remove this image";
-    remove.addEventListener("click", () => {
-      remove.disabled = true;
-      model.send({ kind: "remove", id: image.id });
+      return item;
     });
-    item.append(picture, remove, badges, label);
-    return item;
+    this.ui.notAdded.replaceChildren(...items);
   }
 
-  function drawGrid() {
-    const images = model.get("images") || [];
+  drawGrid() {
+    const images = this.model.get("images") || [];
     const live = new Set(images.map((i) => i.id));
-    for (const [id, url] of thumbs) {
-      if (!live.has(id)) {
-        URL.revokeObjectURL(url);
-        thumbs.delete(id);
-      }
+    for (const [id, url] of this.thumbs) {
+      if (live.has(id)) continue;
+      URL.revokeObjectURL(url);
+      this.thumbs.delete(id);
     }
-    const missing = images.filter((i) => !thumbs.has(i.id) && !requested.has(i.id)).map((i) => i.id);
+    const missing = images.filter((i) => !this.thumbs.has(i.id) && !this.requested.has(i.id)).map((i) => i.id);
     if (missing.length) {
-      missing.forEach((id) => requested.add(id));
-      model.send({ kind: "thumbs", ids: missing });
+      missing.forEach((id) => this.requested.add(id));
+      this.model.send({ kind: "thumbs", ids: missing });
     }
-    gridTitle.textContent = images.length ? images.length + " image" + (images.length === 1 ? "" : "s") : "";
-    grid.replaceChildren(...images.map(card));
+    this.ui.gridTitle.textContent = images.length ? images.length + " image" + (images.length === 1 ? "" : "s") : "";
+    const remove = (id) => this.model.send({ kind: "remove", id });
+    this.ui.grid.replaceChildren(...images.map((image) => thumbCard(image, this.thumbs.get(image.id), remove)));
   }
+}
 
-  const onProject = () => {
-    files.replaceChildren();
-    requested.clear();
-    drawControls();
-    drawGrid();
-  };
-  model.on("change:project_id", onProject);
-  model.on("change:project_name", drawControls);
-  model.on("change:busy", drawControls);
-  model.on("change:error", drawControls);
-  model.on("change:progress", drawProgress);
-  model.on("change:results", drawNotAdded);
-  model.on("change:images", drawGrid);
-  drawControls();
-  drawProgress();
-  drawNotAdded();
-  drawGrid();
-
-  return () => {
-    model.off("msg:custom", onMessage);
-    model.off("change:project_id", onProject);
-    model.off("change:project_name", drawControls);
-    model.off("change:busy", drawControls);
-    model.off("change:error", drawControls);
-    model.off("change:progress", drawProgress);
-    model.off("change:results", drawNotAdded);
-    model.off("change:images", drawGrid);
-    for (const url of thumbs.values()) URL.revokeObjectURL(url);
-  };
+function render({ model, el }) {
+  const view = new UploaderView(model, el);
+  return () => view.destroy();
 }
 
 export default { render };

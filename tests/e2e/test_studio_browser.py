@@ -86,13 +86,13 @@ def person_uses_the_studio(page: Any, lab: Any) -> None:
     assert "notes.png" in rejected.inner_text()
     assert uploader.locator(".nw-file[data-status='rejected'] .nw-file-name").inner_text() == "notes.png"
 
-    drop_a_file(page, uploader, "dropped.png", png(20))
-    page.wait_for_function("document.querySelectorAll('.nw-studio .nw-thumb img.nw-thumb-img').length === 7",
-                           timeout=30_000)
-
     studio_el.scroll_into_view_if_needed()
     studio_el.screenshot(path=str(ARTIFACTS / "e2e_studio.png"))
     page.screenshot(path=str(ARTIFACTS / "e2e_page.png"), full_page=True)
+
+    drop_a_file(page, uploader, "dropped.png", png(20))
+    page.wait_for_function("document.querySelectorAll('.nw-studio .nw-thumb img.nw-thumb-img').length === 7",
+                           timeout=30_000)
 
     with Studio(lab.home) as studio:
         (project,) = [p for p in studio.projects() if p.name == "Browser <b>test</b>"]
