@@ -26,7 +26,8 @@ from nerf_widgets.store.jobs import JobRow, list_jobs
 from nerf_widgets.store.locks import project_lock
 from nerf_widgets.sysmetrics import gpu_samples
 
-__all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "run_training", "validate_training_params"]
+__all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "release_memory", "remove_partial_files",
+           "run_training", "validate_training_params"]
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -175,8 +176,32 @@ def run_training(ctx: JobContext, *, hooks: TrainingHooks, trainer: Trainer | No
     ctx.report_progress(stage="train")
     callbacks = JobTrainCallbacks(ctx, on_first_step=lambda: hooks.first_step(ctx.job_id, ctx.project_id))
     with project_lock(project_dir, purpose=f"training job {ctx.job_id}"):
-        result = trainer(project_dir / "poses", run_dir, config, callbacks=callbacks, resume=True)
+        remove_partial_files(run_dir)
+        try:
+            result = trainer(project_dir / "poses", run_dir, config, callbacks=callbacks, resume=True)
+        finally:
+            release_memory()
     return _summary(result)
+
+
+def remove_partial_files(run_dir: Path) -> list[Path]:
+    """Delete half-written files (``.name.tmpPID``) a killed attempt left in the run folder."""
+    leftovers = [p for folder in (run_dir, run_dir / "checkpoints", run_dir / "renders") if folder.is_dir()
+                 for p in folder.glob(".*.tmp*") if p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def release_memory() -> None:
+    """Give the model's memory back when a run ends (CUDA caches included)."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _summary(result: Any) -> dict[str, Any]:

@@ -92,8 +92,11 @@ def test_retry_after_failure_resumes_from_checkpoint(posed: tuple[Studio, str]) 
     row = job.record()
     posed[0].db.execute("UPDATE jobs SET params_json = ? WHERE id = ?",
                         (json.dumps({"max_steps": 100_000, "overrides": {"fail_at": ckpt + 1, "sleep": 0.002}}), job.id))
+    stale = Path(row.run_dir) / "checkpoints" / ".ckpt_x.pt.tmp999"  # as a killed attempt leaves it
+    stale.write_bytes(b"half")
     job.retry()
     failed = job.wait(20)
+    assert not stale.exists()
     assert failed.state == "failed" and "told to fail" in failed.error and state(posed) == "TrainingFailed"
     posed[0].db.execute("UPDATE jobs SET params_json = ? WHERE id = ?", (
         json.dumps({"max_steps": ckpt + 30, "overrides": {"sleep": 0.001}}), job.id))
