@@ -38,6 +38,10 @@ class PanelSpec:
 PANELS: list[PanelSpec] = [
     PanelSpec("Projects", "nerf_widgets.widgets.project_browser:ProjectBrowser"),
     PanelSpec("Images", "nerf_widgets.widgets.image_uploader:ImageUploader"),
+    PanelSpec("Poses", "nerf_widgets.widgets.pose_viewer:PoseViewer"),
+    PanelSpec("Training", "nerf_widgets.widgets.training_panel:TrainingPanel"),
+    PanelSpec("System", "nerf_widgets.widgets.system_monitor:SystemMonitor"),
+    PanelSpec("Export", "nerf_widgets.widgets.export_panel:ExportPanel"),
 ]
 
 
