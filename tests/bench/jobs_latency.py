@@ -5,7 +5,7 @@
 3. monitoring overhead: steps/s of the same workload bare, through the runner, and through the runner
    with TrainingPanel + SystemMonitor attached (target: < 5 % slower than bare).
 
-Run: .venv/bin/python tests/bench/jobs_latency.py [--steps 600] [--real PATH_TO_POSED_PROJECT_DATA]
+Run: .venv/bin/python tests/bench/jobs_latency.py [--steps 200] [--repeats 3]
 """
 
 from __future__ import annotations
