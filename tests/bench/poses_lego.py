@@ -47,16 +47,17 @@ def compare(estimated: Path, reference: dict[str, np.ndarray]) -> dict[str, floa
             "pos_err_radius_max": float(pos.max())}
 
 
-def run(name: str, mapper: str, matcher: str) -> dict[str, object]:
+def run(name: str, mapper: str, matcher: str, keep: Path | None = None) -> dict[str, object]:
     images_rel, ref_rel = SETS[name]
     images = sorted((DATA / images_rel).glob("*.png"))
     with tempfile.TemporaryDirectory() as tmp:
+        out = keep / f"{name}_{mapper}" if keep is not None else Path(tmp) / "poses"
         t0 = time.perf_counter()
-        report = estimate_poses(images, Path(tmp) / "poses", mapper=mapper, matcher=matcher)
+        report = estimate_poses(images, out, mapper=mapper, matcher=matcher)
         wall = time.perf_counter() - t0
         row: dict[str, object] = {"dataset": name, "mapper": report.mapper, "matcher": report.matcher,
                                   "images": len(images), "registered": report.num_registered}
-        row.update(compare(Path(tmp) / "poses", load_reference(DATA / ref_rel)))
+        row.update(compare(out, load_reference(DATA / ref_rel)))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     row.update(wall_s=round(wall, 1), cpu_s=round(usage.ru_utime + usage.ru_stime, 1), timings=report.timings, mean_reproj_px=report.mean_reprojection_error,
                points3D=report.num_points3D, mean_track_length=report.mean_track_length,
@@ -70,10 +71,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--mapper", nargs="+", default=["incremental"], choices=["incremental", "global"])
     parser.add_argument("--matcher", default="auto")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the estimated poses in KEEP/<dataset>_<mapper>")
     args = parser.parse_args(argv)
     for name in args.datasets:
         for mapper in args.mapper:
-            print(json.dumps(run(name, mapper, args.matcher)), flush=True)
+            print(json.dumps(run(name, mapper, args.matcher, args.keep)), flush=True)
     return 0
 
 
