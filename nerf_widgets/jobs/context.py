@@ -12,6 +12,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class JobContext:
         self._buffer: list[MetricPoint] = []
         self._lock = threading.Lock()
         self.progress_dirty = False
+        self.flusher: Callable[[], None] | None = None  # set by the runner
 
     # -- control (called by the runner from other threads) --
     def request_cancel(self) -> None:
@@ -119,6 +121,12 @@ class JobContext:
         with self._lock:
             self._buffer.extend((f"eval_{name}", step, elapsed_s, v) for name, v in finite.items())
         self.bus.publish("eval", {"step": step, "elapsed_s": elapsed_s, "values": finite})
+
+    def flush_metrics(self) -> None:
+        """Write buffered points and progress to the store now (before a checkpoint: a crash right after
+        it then loses no step the checkpoint already covers)."""
+        if self.flusher is not None:
+            self.flusher()
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self.bus.publish(kind, data)

@@ -80,3 +80,7 @@ def _load_builtin(name: str) -> None:
     """Built-in types register themselves on import (imported lazily: training pulls in torch)."""
     if name == "train":
         import nerf_widgets.jobs.training  # noqa: F401
+    elif name == "export":
+        import nerf_widgets.jobs.export_job  # noqa: F401
+    elif name == "estimate_poses":
+        import nerf_widgets.jobs.poses_job  # noqa: F401

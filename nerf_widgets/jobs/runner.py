@@ -181,7 +181,8 @@ class JobRunner:
         ctx = JobContext(job_id=job_id, project_id=row.project_id, job_type=row.type, params=row.params,
                          run_dir=Path(row.run_dir) if row.run_dir else None, attempt=attempt, bus=bus,
                          progress=progress)
-        self._live[job_id] = _Live(job_id, spec, attempt, ctx, AlertRules(self.thresholds))
+        live = self._live[job_id] = _Live(job_id, spec, attempt, ctx, AlertRules(self.thresholds))
+        ctx.flusher = lambda: self.monitor.flush(live)
         bus.publish("state", {"state": JobState.QUEUED.value, "attempts": attempt, "error": None})
         with self._cond:
             self._queue.append(job_id)

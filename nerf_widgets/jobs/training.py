@@ -93,6 +93,7 @@ class JobTrainCallbacks:
 
     def on_checkpoint(self, step: int, path: str) -> None:
         self.ctx.report_progress(checkpoint_step=step, checkpoint=str(path))
+        self.ctx.flush_metrics()  # the store then holds every step the checkpoint covers
 
     def should_stop(self) -> bool:
         return self.ctx.should_stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,10 @@ def counting_job(ctx: JobContext) -> dict[str, Any]:
         ctx.report_step(step, step * 0.01, {"loss": 10 ** (-psnr / 10), "psnr": psnr},
                         max_steps=p["steps"], fraction=step / p["steps"])
         if step % p.get("ckpt_every", 10) == 0:
-            ckpt.write_text(json.dumps({"step": step}))
+            ctx.flush_metrics()  # every step up to the checkpoint is stored before the checkpoint exists
+            tmp = ckpt.with_name(".ckpt.json.tmp")
+            tmp.write_text(json.dumps({"step": step}))
+            os.replace(tmp, ckpt)
             ctx.report_progress(checkpoint_step=step)
     return {"final_step": p["steps"]}
 
