@@ -27,9 +27,11 @@ from nerf_widgets.store.locks import project_lock
 if TYPE_CHECKING:
     from nerf_widgets.core.settings import Settings
     from nerf_widgets.ingest.results import UploadResult
+    from nerf_widgets.jobs.export_job import ExportJob
     from nerf_widgets.jobs.handle import Job
     from nerf_widgets.poses.types import PoseReport
     from nerf_widgets.store.db import Database
+    from nerf_widgets.store.exports import ExportRow
     from nerf_widgets.studio.studio import Studio
 
 PROJECT_SUBDIRS = ("originals", "images", "thumbs", "poses", "runs", "exports")
@@ -184,22 +186,18 @@ class Project:
 
     # --- poses (delegates to nerf_widgets.poses) ---------------------------------------------------
     def estimate_poses(self, *, matcher: str = "auto", mapper: str = "auto", progress: Any = None,
-                       should_stop: Callable[[], bool] | None = None) -> PoseReport:
-        """COLMAP on the working images -> ``poses/`` (transforms.json, points3D.ply, report.json); -> PosesEstimated.
+                       should_stop: Callable[[], bool] | None = None) -> Job:
+        """Queue COLMAP on the working images as a background job; returns the ``Job`` at once.
 
-        Runs in this thread (``progress(PoseProgress)``, ``should_stop() -> bool``); raises
-        ``ValidationError`` listing images and reasons when fewer than 3 can be posed (nothing written).
+        On success ``poses/`` holds transforms.json, points3D.ply, report.json and the project is
+        PosesEstimated; a failed job's ``error`` lists images and reasons (nothing written). ``progress``
+        (``PoseProgress``) runs on the job's thread; ``should_stop()`` or ``job.cancel()`` stops it.
+        ``job.wait()`` blocks; ``project.pose_report()`` reads the result.
         """
-        from nerf_widgets.poses import CameraPrior, estimate_poses
+        from nerf_widgets.jobs.poses_job import start_pose_estimation
 
-        lifecycle.check_transition(db=self.db, project_id=self.id, name="estimate_poses")
-        with self.lock("pose estimation"):
-            recs = {self.path("images", rec.working_file): rec for rec in self.images()}
-            priors = {p: CameraPrior(r.camera_make, r.camera_model, r.focal_35mm) for p, r in recs.items()}
-            report = estimate_poses(list(recs), self.path("poses"), matcher=matcher, mapper=mapper, progress=progress,
-                                    should_stop=should_stop, camera_priors=priors)
-            self.transition("estimate_poses", f"{report.num_registered}/{report.num_images} images posed")
-        return report
+        return start_pose_estimation(db=self.db, home=self.studio.home, project_id=self.id, matcher=matcher,
+                                     mapper=mapper, progress=progress, should_stop=should_stop)
 
     def import_poses(self, file: str | Path, *, normalize: bool = True) -> PoseReport:
         """Poses from transforms.json / Blender splits / COLMAP model / poses_bounds.npy, matched to images by
@@ -251,6 +249,38 @@ class Project:
         if not trains:
             raise NotFoundError("This project has no training job yet.")
         return trains[0].metrics(max_points=max_points)
+
+    # --- exports (delegates to nerf_widgets.jobs.export_job) -------------------------------------
+    def export(self, format: str = "glb", *, source_job: str | None = None, **options: Any) -> ExportJob:
+        """Queue an export of the newest trained model (or ``source_job``'s) into ``exports/<exp_id>/``.
+
+        Options as ``nerf_widgets.export.export_field`` (resolution, faces, texture, compress, ...).
+        ``job.status`` gives stage and fraction, ``job.wait()`` blocks, ``job.path`` is the file.
+        Refused before anything is written: ``ValidationError`` (format/options), ``StateConflictError``
+        (not TrainingCompleted/ModelExported), ``NotFoundError`` (no run with a checkpoint).
+        """
+        from nerf_widgets.jobs.export_job import start_export
+
+        return start_export(db=self.db, home=self.studio.home, project_id=self.id, project_name=self.name,
+                            format=format, source_job=source_job, **options)
+
+    def exports(self) -> list[ExportRow]:
+        """This project's exports, newest first (``status`` follows the export job)."""
+        from nerf_widgets.store.exports import list_exports
+
+        return list_exports(db=self.db, project_id=self.id)
+
+    def download_export(self, export_id: str | None = None, *, show: bool | None = None) -> Path:
+        """The file of an export (default: the newest finished one; a zip for gltf/obj).
+
+        In a notebook (or with ``show=True``) also displays a download link.
+        """
+        from nerf_widgets.jobs.export_job import download_path, show_download
+
+        path = download_path(db=self.db, project_id=self.id, export_id=export_id)
+        show_download(path, show)
+        return path
+
 
 class _UploadCommitter:
     """Inserts ingested images one by one; the first insert of a batch also records ``upload_images``.

@@ -156,8 +156,11 @@ class PoseViewer(w.VBox, PanelMixin):
 
     def _estimate(self, project: Project) -> None:
         try:
-            project.estimate_poses(matcher=self.matcher.value, mapper=self.mapper.value,
-                                   progress=self._on_progress, should_stop=self._stop.is_set)
+            job = project.estimate_poses(matcher=self.matcher.value, mapper=self.mapper.value,
+                                         progress=self._on_progress, should_stop=self._stop.is_set)
+            row = job.wait()  # a background job of the studio; this thread only follows it
+            if row.state != "succeeded":
+                raise RuntimeError(row.error or f"pose estimation {row.state}")
             self.notice.info("Poses estimated.")
         except Exception as err:  # noqa: BLE001 - shown inline, the thread must not die silently
             self.notice.error(error_message(err))

@@ -1,0 +1,189 @@
+"""Export as a studio job: real files through the export pipeline, the exports table, the lifecycle, cancel.
+
+A stand-in trainer (the engine's callback contract, checkpoints on disk) gives the project a trained run
+in milliseconds, and an analytic field (``export.SphereBoxField``) stands in for ``engine.load_field`` so
+the export itself is real but fast; ``test_real_engine_export`` goes through the real engine once.
+"""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import ipywidgets
+import pytest
+import trimesh
+from fake_trainer import fake_config, fake_train
+from IPython.display import HTML
+from jobs_scene import make_scene
+
+from nerf_widgets.core.errors import NotFoundError, StateConflictError, ValidationError
+from nerf_widgets.export import SphereBoxField
+from nerf_widgets.jobs import register_job_type, shutdown_runners
+from nerf_widgets.jobs.api import start_training
+from nerf_widgets.jobs.export_job import ExportJob, download_link, make_export_factory, start_export
+from nerf_widgets.jobs.training import make_training_factory
+from nerf_widgets.store import jobs as job_store
+from nerf_widgets.studio import Project, Studio
+
+register_job_type("g_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+register_job_type("analytic_export", make_export_factory(loader=lambda run_dir: SphereBoxField()))
+SMALL = {"resolution": 40, "faces": 3000, "texture": 128}
+WAIT_S = 300
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[Studio]:
+    s = Studio(tmp_path / "home")
+    yield s
+    shutdown_runners()
+    s.close()
+
+
+@pytest.fixture
+def trained(studio: Studio) -> Project:
+    """A project whose (stand-in) training ended with a checkpoint: TrainingCompleted."""
+    project = studio.create_project("Sphere & box")
+    project.transition("upload_images", "test")
+    project.transition("skip_pose_estimation", "test")
+    job = start_training(db=project.db, home=studio.home, project_id=project.id, project_dir=project.dir,
+                         job_type="g_fake_train", max_steps=20)
+    assert job.wait(WAIT_S).state == "succeeded"
+    assert project.state == "TrainingCompleted"
+    return project
+
+
+def _export(project: Project, format: str, **options: object) -> ExportJob:
+    return start_export(db=project.db, home=project.studio.home, project_id=project.id, project_name=project.name,
+                        format=format, job_type="analytic_export", **{**SMALL, **options})
+
+
+def test_glb_then_obj_export_records_rows_files_and_lifecycle(trained: Project) -> None:
+    job = _export(trained, "glb")
+    row = job.wait(WAIT_S)
+    assert row.state == "succeeded", row.error
+    status = job.status
+    assert status["state"] == "succeeded" and status["stage"] == "done" and status["fraction"] == 1.0
+    path = job.path
+    assert path.name == "Sphere-box.glb" and path.parent == trained.path("exports", job.export_id)
+    mesh = trimesh.load(path, force="mesh")
+    assert 1000 < len(mesh.faces) <= 3000 and mesh.visual.uv is not None
+    assert trained.state == "ModelExported"
+    assert [(e.id, e.status, e.format, e.size_bytes) for e in trained.exports()] == [
+        (job.export_id, "succeeded", "glb", path.stat().st_size)]
+
+    obj = _export(trained, "obj")
+    assert obj.wait(WAIT_S).state == "succeeded"
+    download = trained.download_export(show=False)  # the newest finished export: the obj, zipped
+    assert download.suffix == ".zip" and download == obj.path
+    with zipfile.ZipFile(download) as zf:
+        assert sorted(Path(n).suffix for n in zf.namelist()) == [".mtl", ".obj", ".png"]
+    assert trained.download_export(job.export_id, show=False) == path
+    assert [h.transition for h in trained.history][-2:] == ["export", "re_export"]
+    assert [e.format for e in trained.exports()] == ["obj", "glb"]
+
+
+def test_progress_reports_every_stage_in_order(trained: Project) -> None:
+    job = _export(trained, "ply")
+    seen: list[str] = []
+    done = threading.Event()
+
+    def on_batch(batch: object) -> None:
+        for ev in batch.events:  # type: ignore[attr-defined]
+            if ev.kind == "progress" and "stage" in ev.data and ev.data["stage"] not in seen[-1:]:
+                seen.append(ev.data["stage"])
+            if ev.kind == "state" and ev.data["state"] == "succeeded":
+                done.set()
+
+    sub = job.watch(on_batch)
+    assert job.wait(WAIT_S).state == "succeeded"
+    done.wait(5)
+    sub.close()
+    assert seen[0] == "load" and seen[-1] == "done"
+    assert [s for s in seen if s not in ("load", "done")] == ["sample", "mesh", "cleanup", "bake", "write", "package"]
+
+
+@pytest.mark.parametrize(("format", "options", "error", "match"), [
+    ("stl", {}, ValidationError, "unknown format 'stl'"),
+    ("glb", {"resolution": 8}, ValidationError, "resolution must be between 32 and 512"),
+    ("glb", {"faces": 10}, ValidationError, "faces must be between 500 and 5000000"),
+    ("glb", {"texture": 100_000}, ValidationError, "texture must be between"),
+    ("obj", {"compress": "draco"}, ValidationError, "applies to glb/gltf only"),
+    ("glb", {"colour": "red"}, ValidationError, "unknown export option"),
+])
+def test_bad_requests_create_no_job(trained: Project, format: str, options: dict, error: type, match: str) -> None:
+    jobs_before = [j.id for j in trained.jobs()]
+    with pytest.raises(error, match=match):
+        trained.export(format, **options)
+    assert [j.id for j in trained.jobs()] == jobs_before
+    assert trained.exports() == [] and list(trained.path("exports").iterdir()) == []
+    assert trained.state == "TrainingCompleted"
+
+
+def test_export_without_a_trained_model_is_refused(studio: Studio, trained: Project) -> None:
+    fresh = studio.create_project("untrained")
+    with pytest.raises(StateConflictError, match="a trained model is needed"):
+        fresh.export("glb")
+    assert job_store.list_jobs(db=fresh.db, project_id=fresh.id) == [] and fresh.exports() == []
+    run = Path(trained.jobs()[0].record().run_dir or "")
+    for ckpt in (run / "checkpoints").iterdir():  # the project says trained, but the model is gone
+        ckpt.unlink()
+    before = len(trained.jobs())
+    with pytest.raises(NotFoundError, match="no trained model to export"):
+        trained.export("glb")
+    assert len(trained.jobs()) == before and trained.exports() == []
+    with pytest.raises(NotFoundError, match="no finished export"):
+        trained.download_export(show=False)
+
+
+def test_cancel_between_stages_leaves_no_files(trained: Project) -> None:
+    job = _export(trained, "glb", resolution=64, texture=256)
+    cancelled = threading.Event()
+
+    def on_batch(batch: object) -> None:
+        for ev in batch.events:  # type: ignore[attr-defined]
+            if ev.kind == "progress" and ev.data.get("stage") == "mesh" and not cancelled.is_set():
+                cancelled.set()
+                job.cancel()
+
+    sub = job.watch(on_batch)
+    row = job.wait(WAIT_S)
+    sub.close()
+    assert cancelled.is_set() and row.state == "cancelled"
+    assert list(trained.path("exports").iterdir()) == []
+    (exp,) = trained.exports()
+    assert (exp.status, exp.path, exp.size_bytes) == ("cancelled", None, None)
+    assert trained.state == "TrainingCompleted"
+    with pytest.raises(NotFoundError, match="it is cancelled"):
+        trained.download_export(exp.id, show=False)
+
+
+def test_download_link_inside_and_outside_the_notebook_folder(tmp_path: Path) -> None:
+    path = tmp_path / "out dir" / "scene.glb"
+    path.parent.mkdir()
+    path.write_bytes(b"glTF" + bytes(60))
+    inside = download_link(path, cwd=tmp_path)
+    assert isinstance(inside, HTML) and 'href="out%20dir/scene.glb"' in inside.data and 'download="scene.glb"' in inside.data
+    outside = download_link(path, cwd=tmp_path / "elsewhere")
+    assert isinstance(outside, ipywidgets.HTML) and "data:application/octet-stream;base64,Z2xURg" in outside.value
+
+
+@pytest.mark.slow
+def test_real_engine_export(studio: Studio) -> None:
+    """A tiny real training, then glb and (zipped) obj through ``project.export`` and the engine's field."""
+    project = studio.create_project("real")
+    make_scene(project.dir / "poses")
+    project.transition("upload_images", "test scene")
+    project.transition("skip_pose_estimation", "analytic poses")
+    train = project.start_training(max_steps=8, batch_rays=256, eval_every=8, checkpoint_every=8, eval_max_side=32,
+                                   threads=1)
+    assert train.wait(900).state == "succeeded", train.error
+    glb = project.export("glb", resolution=32, faces=1000, texture=64)
+    assert glb.wait(WAIT_S).state == "succeeded", glb.error
+    assert project.state == "ModelExported" and glb.record().progress["result"]["source_job"] == train.id
+    assert len(trimesh.load(glb.path, force="mesh").faces) > 0
+    obj = project.export("obj", resolution=32, faces=1000, texture=64)
+    assert obj.wait(WAIT_S).state == "succeeded", obj.error
+    assert project.download_export(show=False).suffix == ".zip"
