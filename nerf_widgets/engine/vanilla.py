@@ -4,6 +4,8 @@ Positional encoding (10 frequencies for position, 4 for direction), coarse and f
 with a skip connection after the 4th layer, density head, view-dependent colour head (256 -> 128 -> 3),
 stratified coarse samples, inverse-CDF fine samples from the coarse weights, alpha compositing; both
 levels get the photometric loss. Bounded scenes sample the box, unbounded ones the contracted space.
+One deliberate change: density is softplus(raw - 1) (as in mip-NeRF) instead of ReLU, because a ReLU
+density head can start (and stay) dead everywhere on narrow test networks.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nerf_widgets.engine.render import (
@@ -54,12 +57,12 @@ class NerfMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.trunk(x)
-        sigma = torch.relu(self.sigma_head(h)[:, 0])
+        sigma = F.softplus(self.sigma_head(h)[:, 0] - 1.0)
         hd = torch.relu(self.rgb_hidden(torch.cat([self.feature(h), positional_encoding(d, self.dir_freqs)], -1)))
         return sigma, torch.sigmoid(self.rgb_out(hd))
 
     def density(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.sigma_head(self.trunk(x))[:, 0])
+        return F.softplus(self.sigma_head(self.trunk(x))[:, 0] - 1.0)
 
 
 class VanillaModel(nn.Module):
