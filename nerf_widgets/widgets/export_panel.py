@@ -1,14 +1,15 @@
 """ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
 
 Standalone it exports a field object (``density``, ``color``, ``aabb``) into ``out_dir`` on a background
-thread through ``nerf_widgets.export.export_field``. Inside ``StudioApp`` it follows the open project;
-the project-level export (``project.export``) arrives with the jobs integration.
+thread through ``nerf_widgets.export.export_field``. Inside ``StudioApp`` (no ``field``) it exports the open
+project's trained model with one ``project.export`` call and follows that job by polling its status.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,14 @@ from nerf_widgets.widgets.panel import PanelMixin
 __all__ = ["ExportPanel"]
 
 INLINE_DOWNLOAD_BYTES = 150 * 1024 * 1024  # larger files are shown as a path instead of a data: link
+POLL_S = 0.25  # how often project mode re-reads the export job's status
 
 
 class ExportPanel(PanelMixin, ipywidgets.VBox):
     """Choose a format and options, export, watch the stages, download and look at the result."""
+
+    project: Any = None
+    job: Any = None
 
     def __init__(self, *, context: Any = None, field: Any = None, out_dir: str | Path | None = None) -> None:
         from nerf_widgets.export.request import COMPRESSIONS, FORMATS, TEXTURE_FORMATS
@@ -70,6 +75,8 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
         if self._thread is not None and self._thread.is_alive():
             raise StateConflictError("an export is already running")
+        if self.field is None and self.project is not None:
+            return self._start_job(self.project)
         if self.field is None or self.out_dir is None:
             raise StateConflictError("nothing to export yet: train a model first (or pass field= and out_dir=)")
         out = self.out_dir / f"model{FORMATS[self.format.value].suffix}"
@@ -80,6 +87,49 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self._thread = threading.Thread(target=self._run, args=(request,), name="nw-export", daemon=True)
         self._thread.start()
         return self._thread
+
+    def set_project(self, project: Any) -> None:
+        self.project = project
+
+    def _start_job(self, project: Any) -> threading.Thread:
+        """Project mode: ``project.export(...)`` queues the job; a thread follows it until it ends."""
+        self.job = project.export(self.format.value, **self.options())
+        self._stop.clear()
+        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
+        self._busy(True)
+        self._thread = threading.Thread(target=self._follow, args=(self.job,), name="nw-export-job", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _follow(self, job: Any) -> None:
+        try:
+            while not job.finished:
+                if self._stop.is_set() and not job.record().state == "cancelled":
+                    job.cancel()
+                status = job.status
+                self.progress.value = status["fraction"]
+                self.stage.value = f"{esc(status['stage'] or status['state'])} {status['stage_fraction']:.0%}"
+                time.sleep(POLL_S)
+            row = job.wait()
+            if row.state != "succeeded":
+                raise StateConflictError(f"export {row.state}: {row.error or ''}")
+            self._job_finished(job, row)
+            self.touch()
+        except Exception as err:  # noqa: BLE001 - shown inline, never raised into the cell
+            self.progress.bar_style = "danger"
+            self.notice.error(error_message(err))
+        finally:
+            self._busy(False)
+
+    def _job_finished(self, job: Any, row: Any) -> None:
+        result, path = row.progress.get("result", {}), job.path
+        self.progress.value, self.progress.bar_style = 1.0, "success"
+        self.stage.value = f"done in {sum(result.get('seconds', {}).values()):.1f} s"
+        self.download.value = download_link(path) + (
+            f" &middot; {result.get('vertices', 0):,} vertices, {result.get('faces', 0):,} faces")
+        main = path.parent / row.params["file_name"]  # beside the zip of a multi-file format
+        if main.suffix.lower() in VIEWABLE and main.is_file():
+            self.viewer.show(main)
 
     def _run(self, request: Any) -> None:
         from nerf_widgets.export import run_export

@@ -27,6 +27,8 @@ from nerf_widgets.jobs.export_job import ExportJob, download_link, make_export_f
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.studio import Project, Studio
+from nerf_widgets.widgets.export_panel import ExportPanel
+from nerf_widgets.widgets.panel import StudioContext
 
 register_job_type("g_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
 register_job_type("analytic_export", make_export_factory(loader=lambda run_dir: SphereBoxField()))
@@ -187,3 +189,37 @@ def test_real_engine_export(studio: Studio) -> None:
     obj = project.export("obj", resolution=32, faces=1000, texture=64)
     assert obj.wait(WAIT_S).state == "succeeded", obj.error
     assert project.download_export(show=False).suffix == ".zip"
+
+
+@pytest.fixture
+def analytic_export_type() -> Iterator[None]:
+    """``project.export`` (job type "export") on the analytic field for the duration of a test."""
+    register_job_type("export", make_export_factory(loader=lambda run_dir: SphereBoxField()))
+    yield
+    register_job_type("export", make_export_factory())
+
+
+def test_export_panel_in_a_project_follows_the_job(studio: Studio, trained: Project,
+                                                     analytic_export_type: None) -> None:
+    ctx = StudioContext(studio)
+    panel = ExportPanel(context=ctx)
+    panel.format.value, panel.resolution.value, panel.faces.value, panel.texture.value = "obj", 32, 1000, 512
+    panel.export_button.click()
+    assert "train a model first" in panel.notice.value  # no project open and no field
+    ctx.project = trained
+    panel.export_button.click()
+    assert panel._thread is not None
+    panel._thread.join(WAIT_S)
+    assert panel.notice.value == "" and panel.progress.bar_style == "success" and ctx.revision == 1
+    assert panel.job.status["state"] == "succeeded" and "Download Sphere-box.zip" in panel.download.value
+    assert panel.viewer.geometry.attributes["position"].array.shape[0] > 0  # the .obj beside the zip
+    assert trained.state == "ModelExported" and [e.format for e in trained.exports()] == ["obj"]
+
+
+def test_export_panel_in_an_untrained_project_says_why(studio: Studio) -> None:
+    ctx = StudioContext(studio)
+    ctx.project = studio.create_project("empty")
+    panel = ExportPanel(context=ctx)
+    panel.export_button.click()
+    assert "a trained model is needed" in panel.notice.value and panel.job is None
+    assert ctx.project.exports() == []
