@@ -72,8 +72,10 @@ def _c2w(frame: dict[str, Any], where: str) -> np.ndarray:
     return np.vstack([m[:3, :4], [0, 0, 0, 1]])
 
 
-def _intrinsics(meta: dict[str, Any], frame: dict[str, Any], w: int, h: int, where: str) -> dict[str, float]:
-    get = lambda k: frame.get(k, meta.get(k))  # noqa: E731 - frame values override the file's
+def _intrinsics(meta: dict[str, Any], frame: dict[str, Any], w: int, h: int, where: str) -> dict[str, Any]:
+    def get(k: str) -> Any:  # frame values override the file's
+        return frame.get(k, meta.get(k))
+
     fx, fy = get("fl_x"), get("fl_y")
     if fx is None and get("camera_angle_x") is not None:
         fx = 0.5 * w / math.tan(0.5 * float(get("camera_angle_x")))
@@ -86,7 +88,7 @@ def _intrinsics(meta: dict[str, Any], frame: dict[str, Any], w: int, h: int, whe
     cx, cy = get("cx"), get("cy")
     dist = tuple(float(get(k) or 0.0) for k in ("k1", "k2", "p1", "p2"))
     return {"fx": float(fx), "fy": float(fy), "cx": float(w / 2 if cx is None else cx),
-            "cy": float(h / 2 if cy is None else cy), "dist": dist}  # type: ignore[dict-item]
+            "cy": float(h / 2 if cy is None else cy), "dist": dist}
 
 
 def _frame_path(root: Path, frame: dict[str, Any], where: str) -> Path:
@@ -105,8 +107,8 @@ def _load_image(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
-            return np.asarray(im)
+            rgb = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
+            return np.asarray(rgb)
     except (OSError, UnidentifiedImageError) as err:
         raise ValidationError(f"unreadable image {path.name}: {err}", path=str(path)) from err
 

@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
 class FastModel(nn.Module):
     """Radiance field on dense grids in the model frame; ``aabb`` is the box (bounded) or [-2, 2]^3 (contracted)."""
 
+    aabb: torch.Tensor
+    march_box: torch.Tensor
+    occ: torch.Tensor
+    occ_coarse: torch.Tensor
+
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.opt = {**DEFAULTS, **(options or {})}

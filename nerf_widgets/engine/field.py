@@ -16,7 +16,7 @@ import torch
 from nerf_widgets.core.errors import NotFoundError
 from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint, read_run_config
 from nerf_widgets.engine.config import TrainConfig, resolve_device
-from nerf_widgets.engine.models import build_model
+from nerf_widgets.engine.models import RadianceModel, build_model
 from nerf_widgets.engine.rays import Camera
 from nerf_widgets.engine.sampler import render_camera
 
@@ -28,8 +28,9 @@ _CACHE: dict[tuple[str, str, float], LoadedField] = {}
 class LoadedField:
     """density(points[N,3]) -> [N], color(points[N,3], dirs[N,3]) -> [N,3], aabb [2,3], render(camera)."""
 
-    def __init__(self, model: torch.nn.Module, scene: dict[str, Any], device: torch.device, step: int) -> None:
-        self.model, self.device, self.step = model.eval(), device, step
+    def __init__(self, model: RadianceModel, scene: dict[str, Any], device: torch.device, step: int) -> None:
+        self.model, self.device, self.step = model, device, step
+        model.eval()
         self.transform = np.asarray(scene["transform"], dtype=np.float64)
         self.bounded = bool(scene["bounded"])
         self._scale = float(np.cbrt(abs(np.linalg.det(self.transform[:3, :3]))))
@@ -80,5 +81,6 @@ def load_field(run_dir: str | Path, device: str = "auto") -> LoadedField:
         if hasattr(model, "update_occupancy"):
             model.update_occupancy()
         _CACHE.clear()
-        _CACHE[key] = LoadedField(model.to(dev), state["scene"], dev, int(state["step"]))
+        model.to(dev)
+        _CACHE[key] = LoadedField(model, state["scene"], dev, int(state["step"]))
     return _CACHE[key]

@@ -56,6 +56,13 @@ class _Lookup(torch.autograd.Function):
 class DenseGrid(torch.nn.Module):
     """A [res^3, channels] table of corner values with its own optimiser state (buffers, so checkpointed)."""
 
+    table: torch.Tensor
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    adam_step: torch.Tensor
+    grad: torch.Tensor
+    touched: torch.Tensor
+
     def __init__(self, res: int, channels: int, init: float = 0.0) -> None:
         super().__init__()
         self.res = res

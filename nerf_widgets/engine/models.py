@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -10,7 +10,36 @@ from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine.config import TrainConfig
 from nerf_widgets.engine.data import Dataset
 
-__all__ = ["build_model", "scene_dict"]
+__all__ = ["RadianceModel", "build_model", "scene_dict"]
+
+
+class RadianceModel(Protocol):
+    """What the trainer, renderer and ``load_field`` need from a method (``FastModel``, ``VanillaModel``)."""
+
+    aabb: torch.Tensor
+
+    def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
+                    jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]: ...
+
+    def before_step(self, step: int) -> None: ...
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]: ...
+
+    def grid_step(self, lr: float) -> None: ...
+
+    def query_density(self, pts: torch.Tensor) -> torch.Tensor: ...
+
+    def query_color(self, pts: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+    def to(self, device: torch.device) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
 
 
 def scene_dict(data: Dataset) -> dict[str, Any]:
@@ -19,14 +48,14 @@ def scene_dict(data: Dataset) -> dict[str, Any]:
             "near": float(data.near)}
 
 
-def build_model(cfg: TrainConfig, scene: dict[str, Any]) -> torch.nn.Module:
+def build_model(cfg: TrainConfig, scene: dict[str, Any]) -> RadianceModel:
     aabb = torch.tensor(scene["aabb"], dtype=torch.float32)
     if cfg.method == "fast":
         from nerf_widgets.engine.fast import FastModel
 
-        return FastModel(aabb, scene["bounded"], scene["near"], cfg.model)
+        return cast(RadianceModel, FastModel(aabb, scene["bounded"], scene["near"], cfg.model))
     if cfg.method == "vanilla":
         from nerf_widgets.engine.vanilla import VanillaModel
 
-        return VanillaModel(aabb, scene["bounded"], scene["near"], cfg.model)
+        return cast(RadianceModel, VanillaModel(aabb, scene["bounded"], scene["near"], cfg.model))
     raise ValidationError(f"unknown method {cfg.method!r}")

@@ -59,14 +59,16 @@ class Trainer:
         self.data, self.run_dir, self.cfg = data, run_dir, cfg
         self.device = resolve_device(cfg.device, cfg.threads)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg, scene_dict(data)).to(self.device)
+        self.model = build_model(cfg, scene_dict(data))
+        self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.param_groups(cfg.lr), eps=1e-15)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.sampler = RaySampler(data, data.split("train"), cfg.background, self.device)
         self.writer = MetricsWriter(run_dir / "metrics.jsonl")
         self.callbacks = CallbackList(self.writer, callbacks)
         self.step, self.elapsed, self.factor = 0, 0.0, lr_factor(0, cfg)
-        self.best_psnr, self.evals_since_best, self.last_psnr = -math.inf, 0, None
+        self.best_psnr, self.evals_since_best = -math.inf, 0
+        self.last_psnr: float | None = None
         if data.has_alpha and data.bounded and hasattr(self.model, "carve"):
             masks = self.sampler.images[..., 3] > 127
             self.model.carve(self.sampler.c2w, self.sampler.intr, masks)
@@ -122,7 +124,8 @@ class Trainer:
 
     # ---- loop -----------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        cfg, reason, recent = self.cfg, "max_steps", []
+        cfg, reason = self.cfg, "max_steps"
+        recent: list[float] = []
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         while self.step < cfg.max_steps:
             if self.callbacks.should_stop():

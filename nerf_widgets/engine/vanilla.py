@@ -68,6 +68,8 @@ class NerfMLP(nn.Module):
 class VanillaModel(nn.Module):
     """Coarse + fine NeRF in the model frame (box for bounded scenes, contracted space otherwise)."""
 
+    aabb: torch.Tensor
+
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.opt = {**DEFAULTS, **(options or {})}
