@@ -153,8 +153,8 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
             field = loader(Path(source.run_dir or ""))
             ctx.check()
             request = make_request(p["format"], out_dir / p["file_name"], field.aabb, **options)
-            result = run_export(request, field.density, field.color, progress=lambda e: ctx.report_progress(
-                stage=e.stage, stage_fraction=e.stage_fraction, fraction=e.overall), should_stop=ctx.should_stop)
+            result = run_export(request, field.density, field.color, progress=lambda e: _report(ctx, e),
+                                should_stop=ctx.should_stop)
             ctx.check()
         except BaseException:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -167,6 +167,12 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
     summary = {k: v for k, v in result.to_dict().items() if k in ("format", "vertices", "faces", "iso", "texture",
                                                                    "uv_method", "compress", "sizes", "seconds")}
     return {**summary, "export_id": p["export_id"], "path": relative, "source_job": source.id}
+
+
+def _report(ctx: JobContext, event: Any) -> None:
+    """An ``ExportProgress`` to the job; a paused job blocks here (inside a stage) until resumed or cancelled."""
+    ctx.report_progress(stage=event.stage, stage_fraction=event.stage_fraction, fraction=event.overall)
+    ctx.wait_while_paused()
 
 
 def _memory_bytes(options: dict[str, Any]) -> int:

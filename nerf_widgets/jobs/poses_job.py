@@ -86,6 +86,7 @@ def run_pose_job(ctx: JobContext, *, db: Database) -> dict[str, Any]:
                             message=event.message)
         if progress_cb is not None:
             progress_cb(event)
+        ctx.wait_while_paused()  # pause = block between two progress reports (cancel still wakes it)
 
     def should_stop() -> bool:
         return ctx.should_stop() or (stop_cb is not None and bool(stop_cb()))

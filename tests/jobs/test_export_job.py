@@ -8,6 +8,7 @@ the export itself is real but fast; ``test_real_engine_export`` goes through the
 from __future__ import annotations
 
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,29 @@ def test_cancel_between_stages_leaves_no_files(trained: Project) -> None:
         trained.download_export(exp.id, show=False)
 
 
+def test_pause_holds_the_export_inside_a_stage_until_resumed(trained: Project) -> None:
+    job = _export(trained, "ply", resolution=48)
+    paused, stages = threading.Event(), []
+
+    def on_batch(batch: object) -> None:
+        for ev in batch.events:  # type: ignore[attr-defined]
+            if ev.kind == "progress" and "stage" in ev.data:
+                stages.append(ev.data["stage"])
+                if ev.data["stage"] == "mesh" and not paused.is_set():
+                    paused.set()
+                    job.pause()
+
+    sub = job.watch(on_batch)
+    assert paused.wait(WAIT_S)
+    time.sleep(1.0)
+    held = list(stages)
+    assert job.state == "paused" and "cleanup" not in held
+    job.resume()
+    assert job.wait(WAIT_S).state == "succeeded"
+    sub.close()
+    assert "cleanup" in stages and job.path.is_file()
+
+
 def test_download_link_inside_and_outside_the_notebook_folder(tmp_path: Path) -> None:
     path = tmp_path / "out dir" / "scene.glb"
     path.parent.mkdir()
@@ -223,3 +247,18 @@ def test_export_panel_in_an_untrained_project_says_why(studio: Studio) -> None:
     panel.export_button.click()
     assert "a trained model is needed" in panel.notice.value and panel.job is None
     assert ctx.project.exports() == []
+
+
+@pytest.mark.slow
+def test_download_export_shows_a_link_in_a_real_kernel(tmp_path: Path) -> None:
+    """In a Jupyter kernel the link is displayed without asking (outside one, ``show=None`` displays nothing)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    code = ("from pathlib import Path\nfrom nerf_widgets.jobs.export_job import in_notebook, show_download\n"
+            "p = Path('scene.glb'); p.write_bytes(b'glTF')\nprint(in_notebook()); show_download(p.resolve())")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert outputs[0]["text"].strip() == "True"
+    assert 'href="scene.glb" download="scene.glb"' in outputs[1]["data"]["text/html"]
