@@ -20,6 +20,9 @@ def studio(home: Path) -> Iterator[object]:
 
     s = Studio(home)
     yield s
+    from nerf_widgets.jobs import shutdown_runners
+
+    shutdown_runners()  # job threads started through this studio must not outlive its temp home
     s.close()
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from lab_harness import CHROMIUM  # noqa: F401 - re-exported for tests
+
+from tests.e2e.lab_harness import CHROMIUM  # noqa: F401 - re-exported for tests
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

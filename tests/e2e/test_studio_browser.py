@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lab_harness import REPO, open_browser, run_notebook, running_lab
 from PIL import Image, ImageFilter
 
 from nerf_widgets.studio import Studio
+from tests.e2e.lab_harness import REPO, open_browser, run_notebook, running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 XSS = "<img src=x onerror=alert(1)>.png"

@@ -13,7 +13,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from lab_harness import REPO, open_browser, run_notebook, running_lab
+
+from tests.e2e.lab_harness import REPO, open_browser, run_notebook, running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import torch
-from engine_scene import make_scene
+
+from tests.engine.engine_scene import make_scene
 
 # Small enough for a few-second training run on 1 thread; same code paths as the real settings.
 TINY_FAST: dict[str, Any] = {"res_schedule": [[0, 24], [80, 40]], "occ_every": 8}

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_scene import make_scene
 from PIL import Image
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
 from nerf_widgets.engine.data import load_cameras, load_dataset
+from tests.engine.engine_scene import make_scene
 
 
 @pytest.fixture

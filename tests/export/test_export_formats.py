@@ -7,11 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 import trimesh
-from export_helpers import assimp_info, need_blender, validate_gltf, y_up_to_z_up
 from PIL import Image
 from scipy.spatial import cKDTree
 
 from nerf_widgets.export import SphereBoxField
+from tests.export.export_helpers import assimp_info, need_blender, validate_gltf, y_up_to_z_up
 
 GEOMETRY_TOL = 0.012  # world units; the grid voxel is ~0.022 at resolution 64
 COLOUR_TOL = 0.02  # mean absolute error per channel in [0, 1] (measured ~0.005; a flipped texture gives ~0.25)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import encode, png_header_only, textured
 
 from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.studio import Project, Studio
+from tests.ingest.conftest import encode, png_header_only, textured
 
 
 def disk(project: Project) -> dict[str, list[str]]:

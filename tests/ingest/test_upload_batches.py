@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import encode, textured
 
 from nerf_widgets.core.errors import NotFoundError, StateConflictError
 from nerf_widgets.studio import Project, Studio
+from tests.ingest.conftest import encode, textured
 
 
 def photos(n: int, seed: int = 0) -> list[tuple[str, bytes]]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode, jpeg_with_orientation_6, png_rgba, textured, tiff16
 from PIL import Image
 
 from nerf_widgets.studio import Project, Studio
+from tests.ingest.conftest import encode, jpeg_with_orientation_6, png_rgba, textured, tiff16
 
 
 def only(results: list) -> object:  # type: ignore[type-arg]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import video_mp4
 
 from nerf_widgets.studio import Project, Studio
+from tests.ingest.conftest import video_mp4
 
 
 def test_video_yields_the_sharpest_frame_per_window(home: Path, tmp_path: Path) -> None:

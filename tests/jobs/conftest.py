@@ -4,10 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_helpers import make_project
 
 from nerf_widgets.jobs import JobRunner
 from nerf_widgets.store.db import Database, open_db
+from tests.jobs.jobs_helpers import make_project
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ import textwrap
 import time
 from pathlib import Path
 
-import jobs_helpers  # noqa: F401
-from jobs_helpers import make_project
-
 from nerf_widgets.jobs import Job, JobRunner
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.store.db import Database
+from tests.jobs import jobs_helpers
+from tests.jobs.jobs_helpers import make_project
 
 CHILD = textwrap.dedent("""
     import sys, time

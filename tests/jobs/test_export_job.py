@@ -16,9 +16,7 @@ from pathlib import Path
 import ipywidgets
 import pytest
 import trimesh
-from fake_trainer import fake_config, fake_train
 from IPython.display import HTML
-from jobs_scene import make_scene
 
 from nerf_widgets.core.errors import NotFoundError, StateConflictError, ValidationError
 from nerf_widgets.export import SphereBoxField
@@ -30,6 +28,8 @@ from nerf_widgets.store import jobs as job_store
 from nerf_widgets.studio import Project, Studio
 from nerf_widgets.widgets.export_panel import ExportPanel
 from nerf_widgets.widgets.panel import StudioContext
+from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.jobs.jobs_scene import make_scene
 
 register_job_type("g_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
 register_job_type("analytic_export", make_export_factory(loader=lambda run_dir: SphereBoxField()))

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_trainer import fake_config, torch_busy_train
 
 from nerf_widgets.jobs import JobState, register_job_type, shutdown_runners
 from nerf_widgets.jobs.api import start_training
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.studio import Project, Studio
+from tests.jobs.fake_trainer import fake_config, torch_busy_train
 
 register_job_type("busy_train", make_training_factory(trainer=torch_busy_train, config_builder=fake_config))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import jobs_helpers  # noqa: F401  (registers the test job type)
 import pytest
-from jobs_helpers import make_project
 
+import tests.jobs.jobs_helpers  # noqa: F401  (registers the test job type)
 from nerf_widgets.core.errors import ResourceUnavailableError, StateConflictError, ValidationError
 from nerf_widgets.jobs import Cursor, Job, JobRunner, JobState
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.store.db import Database
+from tests.jobs.jobs_helpers import make_project
 
 
 def submit(runner: JobRunner, project_id: str, tmp_path: Path, **params: object) -> Job:

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_scene import make_scene
 
 from nerf_widgets.jobs import shutdown_runners
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.studio import Project, Studio
+from tests.jobs.jobs_scene import make_scene
 
 pytestmark = pytest.mark.slow
 TINY = {"method": "fast", "preset": "quick", "batch_rays": 256, "eval_every": 4, "checkpoint_every": 2,

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_trainer import fake_config, fake_train
 
 from nerf_widgets.core.errors import StateConflictError, ValidationError
 from nerf_widgets.domain import lifecycle
@@ -18,6 +17,7 @@ from nerf_widgets.jobs import Job, JobState, register_job_type, shutdown_runners
 from nerf_widgets.jobs.api import list_project_jobs, start_training
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.studio import Studio
+from tests.jobs.fake_trainer import fake_config, fake_train
 
 register_job_type("fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
 

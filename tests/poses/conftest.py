@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from poses_synthetic import make_scene
+
+from tests.poses.poses_synthetic import make_scene
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import write_image
 
 from nerf_widgets.cli.main import main
+from tests.poses.conftest import write_image
 
 
 def test_poses_import_writes_transforms(tmp_path, capsys):

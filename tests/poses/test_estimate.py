@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import noise_image, write_image
 
 from nerf_widgets.core.errors import CancelledError, ValidationError
 from nerf_widgets.poses.estimate import estimate_poses
 from nerf_widgets.poses.geometry import CAMERA_RADIUS, normalize_scene, rotation_error_deg, umeyama
 from nerf_widgets.poses.types import CameraPrior, PoseProgress
 from nerf_widgets.poses.writer import read_ply
+from tests.poses.conftest import noise_image, write_image
 
 
 def _aligned_errors(out: Path, truth: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

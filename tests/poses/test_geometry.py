@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from poses_synthetic import ring_cameras
 
 from nerf_widgets.poses.geometry import (
     c2w_from_world_to_cam,
@@ -15,6 +14,7 @@ from nerf_widgets.poses.geometry import (
     umeyama,
     world_to_cam_from_c2w,
 )
+from tests.poses.poses_synthetic import ring_cameras
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:

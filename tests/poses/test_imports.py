@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_image
-from poses_synthetic import ring_cameras
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
 from nerf_widgets.poses.colmap_io import write_colmap_text
 from nerf_widgets.poses.imports import import_poses, load_report
 from nerf_widgets.poses.sfm import load_pycolmap
 from nerf_widgets.poses.types import Intrinsics, PosedFrame
+from tests.poses.conftest import write_image
+from tests.poses.poses_synthetic import ring_cameras
 
 W, H = 64, 48
 

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pythreejs as three
-from conftest import noise_image, write_image
-from poses_synthetic import ring_cameras
 
 from nerf_widgets.poses.imports import import_poses
 from nerf_widgets.widgets.panel import StudioContext
 from nerf_widgets.widgets.pose_viewer import PoseViewer, error_colors, frustum_segments
+from tests.poses.conftest import noise_image, write_image
+from tests.poses.poses_synthetic import ring_cameras
 
 
 def test_frustum_segments_start_at_the_camera_and_point_down_minus_z():

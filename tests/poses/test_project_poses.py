@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import noise_image, write_image
-from poses_synthetic import ring_cameras
 
 from nerf_widgets.core.errors import StateConflictError
+from tests.poses.conftest import noise_image, write_image
+from tests.poses.poses_synthetic import ring_cameras
 
 
 def test_import_poses_matches_upload_names_and_moves_lifecycle(project, tmp_path):

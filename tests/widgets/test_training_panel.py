@@ -3,15 +3,11 @@ runner threads; the engine is replaced by a fake that keeps its callback contrac
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs"))
-from fake_trainer import fake_config, fake_train  # noqa: E402
 
 from nerf_widgets.jobs import register_job_type, shutdown_runners  # noqa: E402
 from nerf_widgets.jobs.registry import job_factory  # noqa: E402
@@ -19,6 +15,7 @@ from nerf_widgets.jobs.training import make_training_factory  # noqa: E402
 from nerf_widgets.studio import Project, Studio  # noqa: E402
 from nerf_widgets.widgets.system_monitor import SystemMonitor  # noqa: E402
 from nerf_widgets.widgets.training_panel import TrainingPanel, thin  # noqa: E402
+from tests.jobs.fake_trainer import fake_config, fake_train  # noqa: E402
 
 
 @pytest.fixture
