@@ -105,3 +105,22 @@ def test_not_json_and_no_frames(scene: Path) -> None:
     (scene / "transforms.json").write_text(json.dumps({"fl_x": 10}))
     with pytest.raises(ValidationError, match="no 'frames' list"):
         load_dataset(scene)
+
+
+def test_masked_capture_without_aabb_is_an_object_in_a_box_around_it(scene: Path) -> None:
+    """Poses from COLMAP or an import carry no aabb; masked photos must still take the bounded path."""
+    _edit(scene, lambda meta: meta.pop("aabb"))
+    data = load_dataset(scene)
+    assert data.bounded
+    lo, hi = data.aabb
+    assert np.all(lo < [-0.95, -0.9, -0.65]) and np.all(hi > [0.95, 0.9, 0.85])  # the spheres' extent
+    assert np.all(hi - lo < 4.0)  # and not much more: cameras sit at radius 4
+
+
+def test_opaque_capture_without_aabb_is_contracted(scene: Path) -> None:
+    _edit(scene, lambda meta: meta.pop("aabb"))
+    for png in (scene / "images").glob("*.png"):
+        rgba = np.asarray(Image.open(png))
+        rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0) + 255 * (1 - rgba[..., 3:] / 255.0)
+        Image.fromarray(rgb.astype(np.uint8), "RGB").save(png)
+    assert not load_dataset(scene).bounded
