@@ -261,21 +261,26 @@ def estimate_poses(image_paths: Sequence[str | PathLike[str]], out_dir: str | Pa
                    matcher: str = "auto", mapper: str = "auto", masks: bool = True,
                    camera_model: str = "SIMPLE_RADIAL", progress: ProgressFn | None = None,
                    should_stop: StopFn | None = None,
-                   camera_priors: Mapping[Any, CameraPrior] | None = None) -> PoseReport:
+                   camera_priors: Mapping[Any, CameraPrior] | None = None,
+                   threads: int | None = None) -> PoseReport:
     """Estimate camera poses for ``image_paths`` and write transforms.json, points3D.ply, report.json to ``out_dir``.
 
     ``masks``: use alpha channels as feature masks. ``camera_priors``: {image path: CameraPrior} for
     images whose files lost their EXIF; images with the same make/model/focal and size share intrinsics.
     Raises ValidationError (listing images and reasons) when fewer than 3 images can be posed,
-    CancelledError when ``should_stop()`` turns true. Threads: one per core.
+    CancelledError when ``should_stop()`` turns true. ``threads``: COLMAP's threads (default one per
+    core); with 1 a run is repeatable, with more, feature order and hence the result vary slightly between
+    runs (global mapping on small sets can then land a few degrees off).
     """
     paths = [Path(p) for p in image_paths]
     _check_args(paths, matcher, mapper, camera_model)
+    if threads is not None and threads < 1:
+        raise ValidationError(f"threads must be at least 1, got {threads}")
     out = Path(out_dir)
     prog = _Progress(progress, should_stop)
     pc = sfm.load_pycolmap()
     token = pc.CancellationToken()
-    with staging_dir(out) as stage, sfm.stop_watcher(token, should_stop):
+    with sfm.use_threads(threads), staging_dir(out) as stage, sfm.stop_watcher(token, should_stop):
         prog.start("check")
         items = sfm.inspect_images(paths, stage, use_masks=masks)
         _apply_priors(items, paths, camera_priors)

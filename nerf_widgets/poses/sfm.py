@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -49,8 +50,22 @@ def load_pycolmap() -> ModuleType:
     return pycolmap
 
 
+_THREADS: ContextVar[int | None] = ContextVar("colmap_threads", default=None)
+
+
 def threads() -> int:
-    return max(1, os.cpu_count() or 1)
+    """COLMAP's worker threads: one per core unless ``use_threads`` says otherwise."""
+    return _THREADS.get() or max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def use_threads(n: int | None) -> Iterator[None]:
+    """Run COLMAP with ``n`` threads inside the block (1 makes a run repeatable bit for bit)."""
+    token = _THREADS.set(n)
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
 
 
 @dataclass

@@ -33,6 +33,15 @@ from tests.jobs.jobs_scene import make_scene
 
 register_job_type("g_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
 register_job_type("analytic_export", make_export_factory(loader=lambda run_dir: SphereBoxField()))
+GATE = threading.Event()  # "gated_export" jobs wait in their load stage until a test opens it
+
+
+def _gated_loader(run_dir: Path) -> SphereBoxField:
+    assert GATE.wait(WAIT_S), "the test never opened the gate"
+    return SphereBoxField()
+
+
+register_job_type("gated_export", make_export_factory(loader=_gated_loader))
 SMALL = {"resolution": 40, "faces": 3000, "texture": 128}
 WAIT_S = 300
 
@@ -58,9 +67,17 @@ def trained(studio: Studio) -> Project:
     return project
 
 
-def _export(project: Project, format: str, **options: object) -> ExportJob:
+def _export(project: Project, format: str, job_type: str = "analytic_export", **options: object) -> ExportJob:
     return start_export(db=project.db, home=project.studio.home, project_id=project.id, project_name=project.name,
-                        format=format, job_type="analytic_export", **{**SMALL, **options})
+                        format=format, job_type=job_type, **{**SMALL, **options})
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """Holds "gated_export" jobs in their load stage, so a test can watch or pause them before they run on."""
+    GATE.clear()
+    yield GATE
+    GATE.set()
 
 
 def test_glb_then_obj_export_records_rows_files_and_lifecycle(trained: Project) -> None:
@@ -88,8 +105,8 @@ def test_glb_then_obj_export_records_rows_files_and_lifecycle(trained: Project) 
     assert [e.format for e in trained.exports()] == ["obj", "glb"]
 
 
-def test_progress_reports_every_stage_in_order(trained: Project) -> None:
-    job = _export(trained, "ply")
+def test_progress_reports_every_stage_in_order(trained: Project, gate: threading.Event) -> None:
+    job = _export(trained, "ply", job_type="gated_export")
     seen: list[str] = []
     done = threading.Event()
 
@@ -101,6 +118,7 @@ def test_progress_reports_every_stage_in_order(trained: Project) -> None:
                 done.set()
 
     sub = job.watch(on_batch)
+    gate.set()  # watching before the job leaves its load stage: no stage can pass unseen
     assert job.wait(WAIT_S).state == "succeeded"
     done.wait(5)
     sub.close()
@@ -163,26 +181,32 @@ def test_cancel_between_stages_leaves_no_files(trained: Project) -> None:
         trained.download_export(exp.id, show=False)
 
 
-def test_pause_holds_the_export_inside_a_stage_until_resumed(trained: Project) -> None:
-    job = _export(trained, "ply", resolution=48)
-    paused, stages = threading.Event(), []
+def test_pause_holds_the_export_inside_a_stage_until_resumed(trained: Project, gate: threading.Event) -> None:
+    job = _export(trained, "ply", job_type="gated_export", resolution=48)
+    stages: list[str] = []
+    done = threading.Event()
 
     def on_batch(batch: object) -> None:
         for ev in batch.events:  # type: ignore[attr-defined]
             if ev.kind == "progress" and "stage" in ev.data:
                 stages.append(ev.data["stage"])
-                if ev.data["stage"] == "mesh" and not paused.is_set():
-                    paused.set()
-                    job.pause()
+            if ev.kind == "state" and ev.data["state"] == "succeeded":
+                done.set()
 
     sub = job.watch(on_batch)
-    assert paused.wait(WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while job.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.pause()  # while it waits in its load stage; its next progress report must block
+    gate.set()
     time.sleep(1.0)  # events already in flight (the bus coalesces to ~10/s) arrive first
     held = list(stages)
-    time.sleep(1.0)
+    time.sleep(1.5)
     assert job.state == "paused" and stages == held, "no progress while paused"
+    assert "cleanup" not in stages and not any(trained.path("exports").rglob("*.ply"))
     job.resume()
     assert job.wait(WAIT_S).state == "succeeded"
+    assert done.wait(10), "the final state event reaches the watcher"
     sub.close()
     assert "cleanup" in stages and job.path.is_file()
 

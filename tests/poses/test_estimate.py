@@ -137,12 +137,19 @@ def test_bad_arguments_are_rejected_before_any_work(scene, tmp_path):
 def test_global_mapper_with_sequential_matching(scene, tmp_path):
     folder, cams = scene
     images = sorted(folder.glob("*.png"))
-    report = estimate_poses(images, tmp_path / "poses", matcher="sequential", mapper="global", masks=False)
-    # global mapping (GLOMAP) sometimes collapses on this small ring; then it falls back to incremental and says so
+    # one thread: with more, SIFT's feature order varies, and GLOMAP on this small ring then lands ~5 deg off in
+    # about one run of eight (measured); with one, two runs agree exactly
+    runs = [estimate_poses(images, tmp_path / f"poses{k}", matcher="sequential", mapper="global", masks=False,
+                           threads=1) for k in range(2)]
+    report = runs[0]
     assert report.matcher == "sequential" and (report.mapper == "global" or "fell back" in report.mapper_reason)
     assert report.num_registered >= 0.9 * len(images)
-    ang, pos = _aligned_errors(tmp_path / "poses", {p.name: c for p, c in zip(images, cams, strict=True)})
+    ang, pos = _aligned_errors(tmp_path / "poses0", {p.name: c for p, c in zip(images, cams, strict=True)})
     assert np.median(ang) < 1.0 and np.median(pos) < 0.02, (np.median(ang), np.median(pos))
+    assert (tmp_path / "poses0" / "transforms.json").read_text() == (tmp_path / "poses1" / "transforms.json").read_text()
+    with pytest.raises(ValidationError, match="threads must be at least 1"):
+        estimate_poses(images, tmp_path / "none", threads=0)
+    assert not (tmp_path / "none").exists()
 
 
 class _Image:
