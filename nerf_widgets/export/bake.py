@@ -17,7 +17,10 @@ from nerf_widgets.export.query import FieldQuery
 __all__ = ["bake_texture", "dilate", "rasterize_uv", "shade_points"]
 
 ProgressFn = Callable[[float], None]
-RAY_SAMPLES = 8
+# 16 samples over +-6 voxels (pipeline.REACH_VOXELS): a field's colour often sits a little inside its
+# iso-surface; on a 5-minute lego run, mesh-render PSNR (6 test views, OpenGL with 4x MSAA) went from 22.77 dB
+# (8 samples, +-2 voxels) to 23.15 dB; +-8 voxels or rays reaching deeper inside gave no more.
+RAY_SAMPLES = 16
 
 
 def _bbox_candidates(p: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ __all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_
 _WEIGHTS = {"sample": 0.35, "mesh": 0.05, "cleanup": 0.1, "unwrap": 0.1, "bake": 0.3, "write": 0.05,
             "compress": 0.04, "package": 0.01}
 COARSE_RESOLUTION = 64
+REACH_VOXELS = 6.0  # half-length of the baking rays, in voxels of the sampling grid (see bake.RAY_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         work = Path(tmp)
         verts, faces, iso, voxel = _surface(req, query, st)
         verts, faces = _cleanup(req, verts, faces, st)
-        reach = 2.0 * voxel
+        reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
         else:

@@ -4,9 +4,9 @@
     .venv/bin/python tests/bench/export_lego.py --run RUN_DIR        # a trained lego run: adds mesh-render PSNR
         [--data ../shared/datasets/lego] [--formats glb,gltf,obj,ply,points,fbx] [--out /tmp/export-bench]
 
-Prints one JSON line per measurement. Mesh-render PSNR renders the exported GLB (unlit texture, z-buffer
-rasteriser in numpy below: no OpenGL needed) from every 8th test view, on white, against the ground truth,
-beside the NeRF's own PSNR on the same views.
+Prints one JSON line per measurement. Mesh-render PSNR renders the exported GLB (unlit texture) with OpenGL
+(moderngl on EGL; Mesa's llvmpipe software renderer where there is no GPU) from every 8th test view, on
+white, against the ground truth, beside the NeRF's own PSNR on the same views.
 """
 
 from __future__ import annotations
@@ -55,52 +55,56 @@ def export_all(field, source: str, out: Path, formats: list[str]) -> Path:
     return glb
 
 
-def rasterize(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, image: np.ndarray, cam, chunk: int = 40_000):
-    """Textured, unlit z-buffer render [H,W,3] on white of a world-frame (Z-up) mesh seen by an OpenGL camera.
+_GL = None  # one EGL context per process
 
-    Perspective-correct UVs, nearest texel; numpy only, so it runs anywhere (no OpenGL context needed).
+
+def render_gl(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, image: np.ndarray, cam, samples: int = 4):
+    """Textured, unlit render [H,W,3] on white of a world-frame (Z-up) mesh seen by an OpenGL camera.
+
+    OpenGL through moderngl on an EGL context (Mesa's llvmpipe without a GPU): 4x MSAA, mipmapped
+    trilinear texture filtering, projection from the camera's pinhole intrinsics.
     """
-    c2w = np.asarray(cam.c2w, np.float64)[:3]
-    p = (verts - c2w[:, 3]) @ c2w[:, :3]  # camera frame, looking down -Z
-    z = -p[:, 2]
-    sx, sy = cam.fx * p[:, 0] / z + cam.cx, -cam.fy * p[:, 1] / z + cam.cy
-    h, w = cam.height, cam.width
-    depth = np.full(h * w, np.inf)
-    out_uv = np.zeros((h * w, 2))
-    tri_ok = np.all(z[faces] > 1e-3, axis=1)
-    for start in range(0, len(faces), chunk):
-        f = faces[start : start + chunk][tri_ok[start : start + chunk]]
-        x, y, iz = sx[f], sy[f], 1.0 / z[f]  # [T,3]
-        x0 = np.clip(np.ceil(x.min(1) - 0.5), 0, w).astype(int)
-        x1 = np.clip(np.floor(x.max(1) - 0.5), -1, w - 1).astype(int)
-        y0 = np.clip(np.ceil(y.min(1) - 0.5), 0, h).astype(int)
-        y1 = np.clip(np.floor(y.max(1) - 0.5), -1, h - 1).astype(int)
-        nx, ny = np.maximum(x1 - x0 + 1, 0), np.maximum(y1 - y0 + 1, 0)
-        t = np.repeat(np.arange(len(f)), nx * ny)
-        local = np.arange(len(t)) - np.repeat(np.cumsum(nx * ny) - nx * ny, nx * ny)
-        px, py = x0[t] + local % nx[t] + 0.5, y0[t] + local // nx[t] + 0.5
-        ax, ay, bx, by, cx_, cy_ = x[t, 0], y[t, 0], x[t, 1], y[t, 1], x[t, 2], y[t, 2]
-        den = (by - cy_) * (ax - cx_) + (cx_ - bx) * (ay - cy_)
-        den = np.where(np.abs(den) < 1e-12, 1e-12, den)
-        b0 = ((by - cy_) * (px - cx_) + (cx_ - bx) * (py - cy_)) / den
-        b1 = ((cy_ - ay) * (px - cx_) + (ax - cx_) * (py - cy_)) / den
-        bary = np.stack([b0, b1, 1 - b0 - b1], 1)
-        inside = np.all(bary >= 0, axis=1)
-        t, bary, pix = t[inside], bary[inside], (py[inside].astype(int) * w + px[inside].astype(int))
-        persp = bary * iz[t]
-        zz = 1.0 / persp.sum(1)
-        tuv = (uv[f[t]] * (persp * zz[:, None])[..., None]).sum(1)
-        order = np.argsort(-zz)  # far first: the nearest write wins
-        pix, zz, tuv = pix[order], zz[order], tuv[order]
-        closer = zz < depth[pix]
-        depth[pix[closer]], out_uv[pix[closer]] = zz[closer], tuv[closer]
-    hit = np.isfinite(depth)
-    th, tw = image.shape[:2]
-    col = np.clip((out_uv[:, 0] * tw).astype(int), 0, tw - 1)
-    row = np.clip(((1 - out_uv[:, 1]) * th).astype(int), 0, th - 1)
-    rgb = np.ones((h * w, 3))
-    rgb[hit] = image[row[hit], col[hit], :3] / 255.0
-    return rgb.reshape(h, w, 3)
+    import moderngl
+
+    global _GL
+    if _GL is None:
+        _GL = moderngl.create_standalone_context(backend="egl")
+    ctx = _GL
+    h, w = int(cam.height), int(cam.width)
+    near, far = 0.01, 100.0
+    proj = np.array([[2 * cam.fx / w, 0, 1 - 2 * cam.cx / w, 0],
+                     [0, 2 * cam.fy / h, 2 * cam.cy / h - 1, 0],
+                     [0, 0, -(far + near) / (far - near), -2 * far * near / (far - near)],
+                     [0, 0, -1, 0]])
+    c2w = np.eye(4)
+    c2w[:3] = np.asarray(cam.c2w, np.float64)[:3]
+    mvp = (proj @ np.linalg.inv(c2w)).astype("f4")
+    prog = ctx.program(
+        vertex_shader="""#version 330
+        uniform mat4 mvp; in vec3 pos; in vec2 tc; out vec2 v_tc;
+        void main() { gl_Position = mvp * vec4(pos, 1.0); v_tc = tc; }""",
+        fragment_shader="""#version 330
+        uniform sampler2D tex; in vec2 v_tc; out vec4 color;
+        void main() { color = vec4(texture(tex, v_tc).rgb, 1.0); }""")
+    prog["mvp"].write(mvp.T.tobytes())  # column-major
+    tex = ctx.texture((image.shape[1], image.shape[0]), 3, np.ascontiguousarray(np.flipud(image[..., :3])).tobytes())
+    tex.build_mipmaps()
+    tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+    tex.use(0)
+    vbo = ctx.buffer(np.concatenate([verts, uv], 1).astype("f4").tobytes())
+    ibo = ctx.buffer(np.asarray(faces, "i4").tobytes())
+    vao = ctx.vertex_array(prog, [(vbo, "3f 2f", "pos", "tc")], ibo)
+    msaa = ctx.framebuffer(ctx.renderbuffer((w, h), 4, samples=samples), ctx.depth_renderbuffer((w, h), samples=samples))
+    out = ctx.framebuffer(ctx.renderbuffer((w, h), 4))
+    msaa.use()
+    ctx.enable(moderngl.DEPTH_TEST)
+    ctx.clear(1.0, 1.0, 1.0, 1.0)
+    vao.render(moderngl.TRIANGLES)
+    ctx.copy_framebuffer(out, msaa)
+    rgb = np.frombuffer(out.read(components=3), np.uint8).reshape(h, w, 3)[::-1]
+    for obj in (vao, vbo, ibo, tex, prog, msaa, out):
+        obj.release()
+    return rgb.astype(np.float32) / 255.0
 
 
 def mesh_psnr(glb: Path, run: Path, data_dir: Path, every: int = 8) -> None:
@@ -119,8 +123,8 @@ def mesh_psnr(glb: Path, run: Path, data_dir: Path, every: int = 8) -> None:
     for i in data.splits["test"][::every]:
         cam = data.cameras[i]
         gt = ground_truth(data, i, cam)
-        mesh_values.append(float(psnr(rasterize(verts, np.asarray(mesh.faces), np.asarray(mesh.visual.uv), image, cam)
-                                      .astype(np.float32), gt)))
+        mesh_values.append(float(psnr(render_gl(verts, np.asarray(mesh.faces), np.asarray(mesh.visual.uv), image, cam),
+                                      gt)))
         nerf_values.append(float(psnr(field.render(cam), gt)))
     emit(source=str(run), metric="mesh_render_psnr", value=round(float(np.mean(mesh_values)), 2),
          nerf_psnr=round(float(np.mean(nerf_values)), 2), views=len(mesh_values))

@@ -13,7 +13,9 @@ from scipy.spatial import cKDTree
 from nerf_widgets.export import SphereBoxField
 from tests.export.export_helpers import assimp_info, need_blender, validate_gltf, y_up_to_z_up
 
-GEOMETRY_TOL = 0.012  # world units; the grid voxel is ~0.022 at resolution 64
+# world units, ~0.6 voxel (0.022 at resolution 64): the automatic iso sits slightly outside the analytic
+# surface by design (export.grid.ISO_QUANTILE: soft parts of real fields must not become holes)
+GEOMETRY_TOL = 0.013
 COLOUR_TOL = 0.02  # mean absolute error per channel in [0, 1] (measured ~0.005; a flipped texture gives ~0.25)
 
 
