@@ -150,3 +150,36 @@ def test_large_mesh_uv_layouts_bake_the_pattern(exported, field, method):
     assert uv.min() >= 0.0 and uv.max() <= 1.0
     image = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
     assert texture_colour_error(field, mesh, image, y_up_to_z_up) < COLOUR_TOL
+
+
+class _HardAndSoft:
+    """The analytic field plus a soft, low-density sphere (peak 30 where the rest reaches 400): like a NeRF's
+    dark or thin parts, it is opaque to rays but never reaches the density at which the hard parts do."""
+
+    def __init__(self) -> None:
+        self.hard = SphereBoxField(floater=False)
+        self.centre = np.array([0.0, -0.55, 0.55])
+        self.soft = SphereBoxField(floater=False, radius=0.3, center=tuple(self.centre), box_center=tuple(self.centre),
+                                   box_half=(0.0, 0.0, 0.0), peak=30.0, width=0.02)
+        self.aabb = self.hard.aabb
+
+    def density(self, p):  # type: ignore[no-untyped-def]
+        return self.hard.density(p) + self.soft.density(p)
+
+    def color(self, p, d):  # type: ignore[no-untyped-def]
+        return self.hard.color(p, d)
+
+
+def test_soft_parts_of_a_field_get_a_surface_too(tmp_path):
+    """The automatic iso-level must not cut away opaque parts of low density (a median level did)."""
+    from nerf_widgets.export import export_field
+
+    f = _HardAndSoft()
+    res = export_field(f.density, f.color, f.aabb, tmp_path / "m.ply", format="ply", resolution=64, faces=6000)
+    mesh = trimesh.load(res.path, force="mesh")
+    verts = np.asarray(mesh.vertices)  # PLY keeps the world's Z-up
+    directions = np.random.default_rng(0).normal(size=(500, 3))
+    directions[:, 2] = np.abs(directions[:, 2])  # the soft sphere's upper half, away from the hard parts
+    on_soft = f.centre + 0.3 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    gap = cKDTree(verts).query(on_soft)[0]
+    assert res.iso < 30.0 and np.median(gap) < 0.05, (res.iso, float(np.median(gap)))

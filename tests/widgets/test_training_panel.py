@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from nerf_widgets.jobs import register_job_type, shutdown_runners  # noqa: E402
-from nerf_widgets.jobs.registry import job_factory  # noqa: E402
-from nerf_widgets.jobs.training import make_training_factory  # noqa: E402
-from nerf_widgets.studio import Project, Studio  # noqa: E402
-from nerf_widgets.widgets.system_monitor import SystemMonitor  # noqa: E402
-from nerf_widgets.widgets.training_panel import TrainingPanel, thin  # noqa: E402
-from tests.jobs.fake_trainer import fake_config, fake_train  # noqa: E402
+from nerf_widgets.jobs import register_job_type, shutdown_runners
+from nerf_widgets.jobs.registry import job_factory
+from nerf_widgets.jobs.training import make_training_factory
+from nerf_widgets.studio import Project, Studio
+from nerf_widgets.widgets.system_monitor import SystemMonitor
+from nerf_widgets.widgets.training_panel import TrainingPanel, thin
+from tests.jobs.fake_trainer import fake_config, fake_train
 
 
 @pytest.fixture
