@@ -8,7 +8,10 @@ Design chosen by measurement on a 2-core CPU (see the engine report / tests/benc
 - marching in two levels: a coarse occupancy (K fine steps per cell) prunes candidate intervals, the fine
   occupancy prunes single samples; packed samples with ray indices;
 - coarse-to-fine: the grids are resampled to higher resolution on a step schedule;
-- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball and depth steps growing with distance.
+- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball and depth steps growing with distance;
+- on the CPU, ``engine.kernels`` (numba) walks each ray once (occupancy skip, density, transmittance,
+  early termination) and differentiates compositing per ray; the PyTorch path below is the reference,
+  runs on CUDA, and is what ``NERF_WIDGETS_KERNELS=0`` selects.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nerf_widgets.engine import kernels
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
 from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
 
@@ -38,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "alpha_init": 1e-2,
     "cone": 1.0 / 64,  # unbounded scenes: step grows to t * cone
     "far": 1e3,
+    "stop_trans": 1e-4,  # fused CPU path: a ray ends once its transmittance is below this (instant-ngp)
 }
 
 
@@ -107,9 +113,16 @@ class FastModel(nn.Module):
     def update_occupancy(self) -> None:
         """Cell occupied when its densest corner absorbs > occ_alpha over one fine step; coarse = dilated max."""
         r = self.res
-        sig = self.sigma(self.density.table).view(1, 1, r, r, r)
-        cell = F.max_pool3d(sig, 2, stride=1)
-        occ = cell * self.step_size() > -math.log(1 - float(self.opt["occ_alpha"]))
+        tau_min = -math.log(1 - float(self.opt["occ_alpha"]))
+        if self.density.table.device.type == "cpu" and kernels.available():
+            # the same test on raw values: softplus is monotonic, so sigma * step > tau_min <=> raw > raw_min
+            y = tau_min * self.ref_len / self.step_size()
+            raw_min = (y + math.log(-math.expm1(-y)) if y < 20 else y) - self.shift
+            flat = kernels.occupancy(self.density.table.view(-1).numpy(), r, float(raw_min))
+            occ = torch.from_numpy(flat).view(1, 1, r - 1, r - 1, r - 1)
+        else:
+            sig = self.sigma(self.density.table).view(1, 1, r, r, r)
+            occ = F.max_pool3d(sig, 2, stride=1) * self.step_size() > tau_min
         self.occ = occ.reshape(-1)
         k = int(self.opt["coarse_k"])
         coarse = F.max_pool3d(occ.float(), k, stride=k, ceil_mode=True)
@@ -203,20 +216,23 @@ class FastModel(nn.Module):
         return self._lookup_occ(self.to_unit(pts.reshape(-1, 3)), coarse).view(t.shape)
 
     def _lookup_occ(self, unit: torch.Tensor, coarse: bool) -> torch.Tensor:
+        """Occupancy at unit-grid points. Coarse checks are made at interval centres, which can lie just
+        outside the box while the interval's first samples are inside: they clamp instead of failing."""
         n = self.res - 1
-        inside = ((unit >= 0) & (unit <= 1)).all(-1)
         cell = (unit * n).long().clamp(0, n - 1)
         if coarse:
             cell = cell // int(self.opt["coarse_k"])
             n = self._coarse_res(self.res)
-        flat = (cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]
-        grid = self.occ_coarse if coarse else self.occ
-        return grid[flat] & inside
+            return self.occ_coarse[(cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]]
+        inside = ((unit >= 0) & (unit <= 1)).all(-1)
+        return self.occ[(cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]] & inside
 
     # ---- rendering ----------------------------------------------------------------------------------
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
                     jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3]."""
+        if origins.device.type == "cpu" and kernels.available():
+            return self._render_fused(origins, dirs, background, jitter)
         n = origins.shape[0]
         smp = self.march(origins, dirs, jitter)
         ray = smp["ray_idx"]
@@ -230,6 +246,36 @@ class FastModel(nn.Module):
         rgb = segment_sum(weights[:, None] * rgb_s, ray, n) + (1.0 - acc)[:, None] * background
         depth = segment_sum(weights * smp["t"][keep], ray, n)
         return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
+
+    def _render_fused(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
+                      jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """CPU path of ``render_rays``: numba kernels march, composite and differentiate (see ``kernels``)."""
+        n = origins.shape[0]
+        if self.bounded:
+            t0, t1 = ray_aabb(origins, dirs, self.march_box)
+        else:
+            t0 = torch.full((n,), self.near)
+            t1 = torch.full((n,), float(self.opt["far"]))
+        s, ds = self._schedule(origins.device)
+        u = jitter if jitter is not None else torch.full((n,), 0.5)
+        size = self.aabb[1] - self.aabb[0]
+        pack = kernels.march_density(
+            _np(origins), _np(dirs), _np(u), _np(t0), _np(t1), _np(s), _np(ds), self.occ.numpy(),
+            self.density.table.detach().view(-1).numpy(), int(self.res), _np(self.aabb[0]), _np(size), bool(self.bounded),
+            float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]))
+        starts, ray, t, dt, base, frac, raw, tau, trans, w = pack
+        kept = np.flatnonzero(w > float(self.opt["color_thresh"]))
+        colour_row = np.full(w.shape[0], -1, dtype=np.int64)
+        colour_row[kept] = np.arange(kept.shape[0])
+        ray_k = torch.from_numpy(ray[kept])
+        rgb_s = self._rgb(self.features.lookup_frac(base[kept], frac[kept]), dirs[ray_k])
+        bg = background.expand(n, 3).contiguous()
+        w_k = torch.from_numpy(w[kept])
+        ctx = _FusedPack(self, starts, dt, base, frac, raw, tau, trans, w, colour_row, ray_k, w_k, bg)
+        rgb = _FusedComposite.apply(rgb_s, ctx)
+        acc = segment_sum(w_k, ray_k, n)
+        depth = segment_sum(w_k * torch.from_numpy(t[kept]), ray_k, n)
+        return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(w.shape[0]))}
 
     def _rgb(self, feat: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.mlp(torch.cat([feat, sh_basis(dirs)], -1)))
@@ -261,3 +307,41 @@ class FastModel(nn.Module):
             if prefix + name in state_dict:
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
+
+
+class _FusedPack:
+    """What the fused composite needs in backward (numpy arrays from ``kernels.march_density``)."""
+
+    def __init__(self, model: FastModel, starts: np.ndarray, dt: np.ndarray, base: np.ndarray, frac: np.ndarray,
+                 raw: np.ndarray, tau: np.ndarray, trans: np.ndarray, w: np.ndarray, colour_row: np.ndarray,
+                 ray_k: torch.Tensor, w_k: torch.Tensor, bg: torch.Tensor) -> None:
+        self.model, self.starts, self.dt, self.base, self.frac = model, starts, dt, base, frac
+        self.raw, self.tau, self.trans, self.w, self.colour_row = raw, tau, trans, w, colour_row
+        self.ray_k, self.w_k, self.bg = ray_k, w_k, bg
+
+
+class _FusedComposite(torch.autograd.Function):
+    """rgb = bg + sum_kept w_i (c_i - bg); backward gives d/d colour and scatters d/d density into the grid."""
+
+    @staticmethod
+    def forward(ctx, rgb_s, pack):  # type: ignore[override]
+        ctx.pack = pack
+        ctx.save_for_backward(rgb_s)
+        delta = pack.w_k[:, None] * (rgb_s - pack.bg[pack.ray_k])
+        return pack.bg + segment_sum(delta, pack.ray_k, pack.bg.shape[0])
+
+    @staticmethod
+    def backward(ctx, g_rgb):  # type: ignore[override]
+        (rgb_s,) = ctx.saved_tensors
+        p: _FusedPack = ctx.pack
+        m = p.model
+        g_raw, g_col = kernels.composite_backward(
+            p.starts, p.w, p.tau, p.trans, p.dt, p.raw, p.colour_row, _np(rgb_s), _np(p.bg), _np(g_rgb),
+            float(m.shift), float(1.0 / m.ref_len))
+        m.density.scatter_grad(p.base, p.frac, g_raw[:, None])
+        return torch.from_numpy(g_col), None
+

@@ -8,8 +8,11 @@ get an Adam update (DVGO's "masked Adam"). Tables are channel-last [R^3, C] so o
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from nerf_widgets.engine import kernels
 
 __all__ = ["DenseGrid", "trilinear_corners"]
 
@@ -53,6 +56,22 @@ class _Lookup(torch.autograd.Function):
         return torch.zeros(1, device=g.device), None, None, None
 
 
+class _FracLookup(torch.autograd.Function):
+    """Fused-kernel twin of ``_Lookup``: samples given as corner base index [M] + fractions [M,3] (numpy)."""
+
+    @staticmethod
+    def forward(ctx, anchor, grid, base, frac):  # type: ignore[override]
+        ctx.grid, ctx.base, ctx.frac = grid, base, frac
+        return torch.from_numpy(kernels.gather(grid.table.numpy(), base, frac, grid.res))
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        grid = ctx.grid
+        g32 = np.ascontiguousarray(g.detach().numpy(), dtype=np.float32)
+        kernels.scatter(grid.grad.numpy(), grid.touched.numpy(), ctx.base, ctx.frac, g32, grid.res)
+        return torch.zeros(1), None, None, None
+
+
 class DenseGrid(torch.nn.Module):
     """A [res^3, channels] table of corner values with its own optimiser state (buffers, so checkpointed)."""
 
@@ -80,9 +99,28 @@ class DenseGrid(torch.nn.Module):
             return _Lookup.forward(_NoCtx(), None, self, idx, w)
         return _Lookup.apply(self._anchor, self, idx, w)
 
+    def lookup_frac(self, base: np.ndarray, frac: np.ndarray) -> torch.Tensor:
+        """CPU fused path: values [M, C] at samples given by corner base index [M] and fractions [M,3]."""
+        if not torch.is_grad_enabled():
+            return torch.from_numpy(kernels.gather(self.table.numpy(), base, frac, self.res))
+        return _FracLookup.apply(self._anchor, self, base, frac)
+
+    def scatter_grad(self, base: np.ndarray, frac: np.ndarray, g: np.ndarray) -> None:
+        """CPU fused path: add trilinear-weighted per-sample gradients ``g`` [M, C] to the grid's buffer."""
+        kernels.scatter(self.grad.numpy(), self.touched.numpy(), base, frac, g, self.res)
+
     @torch.no_grad()
     def adam_step_(self, lr: float) -> None:
         """Adam update of the rows touched since the last call; untouched rows keep value and moments."""
+        if self.table.device.type == "cpu" and kernels.available():
+            if not bool(self.touched.any()):
+                return
+            self.adam_step += 1
+            t = int(self.adam_step)
+            step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
+            kernels.masked_adam(self.table.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy(), self.grad.numpy(),
+                                self.touched.numpy(), float(step), _B1, _B2, _EPS)
+            return
         rows = self.touched.nonzero().squeeze(1)
         if rows.numel() == 0:
             return

@@ -1,0 +1,132 @@
+"""The fused CPU kernels (numba) against the PyTorch path they replace: same samples, colours and gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from nerf_widgets.engine import kernels
+from nerf_widgets.engine.fast import FastModel
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+
+
+def random_model(bounded: bool, stop_trans: float = 0.0) -> FastModel:
+    torch.manual_seed(0)
+    aabb = torch.tensor([[-1.0, -1, -1], [1, 1, 1]]) if bounded else torch.tensor([[-2.0, -2, -2], [2, 2, 2]])
+    model = FastModel(aabb, bounded, 0.05, {"res_schedule": [[0, 20]], "stop_trans": stop_trans})
+    model.density.table.normal_(0, 3)
+    model.features.table.normal_(0, 1)
+    model.update_occupancy()
+    return model
+
+
+def random_rays(n: int = 300) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(1)
+    origins = torch.randn(n, 3, generator=g)
+    origins = origins / origins.norm(dim=1, keepdim=True) * 3
+    dirs = -origins + 0.5 * torch.randn(n, 3, generator=g)
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    return origins, dirs, torch.rand(n, 3, generator=g), torch.rand(n, generator=g), torch.rand(n, 3, generator=g)
+
+
+def render_and_grads(model: FastModel, fused: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "1" if fused else "0")
+    origins, dirs, bg, jitter, target = random_rays()
+    for grid in (model.density, model.features):
+        grid.grad.zero_()
+        grid.touched.zero_()
+    model.zero_grad()
+    out = model.render_rays(origins, dirs, bg, jitter)
+    torch.mean((out["rgb"] - target) ** 2).backward()
+    return {"rgb": out["rgb"].detach(), "acc": out["acc"], "depth": out["depth"], "samples": out["samples"],
+            "density_grad": model.density.grad.clone(), "feature_grad": model.features.grad.clone(),
+            "touched": model.density.touched.clone(), "mlp_grad": model.mlp[0].weight.grad.clone()}
+
+
+@pytest.mark.parametrize("bounded", [True, False])
+def test_fused_path_matches_pytorch_path(bounded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = random_model(bounded)
+    fused = render_and_grads(model, True, monkeypatch)
+    ref = render_and_grads(model, False, monkeypatch)
+    assert float(fused["samples"]) == float(ref["samples"]) > 1000
+    assert bool(fused["touched"].eq(ref["touched"]).all())
+    for key in ("rgb", "acc", "depth"):
+        torch.testing.assert_close(fused[key], ref[key], atol=1e-5, rtol=1e-4)
+    for key in ("density_grad", "feature_grad", "mlp_grad"):
+        scale = float(ref[key].abs().max())
+        assert scale > 0
+        torch.testing.assert_close(fused[key], ref[key], atol=1e-4 * scale, rtol=1e-3)
+
+
+def test_early_termination_drops_samples_behind_opaque_surfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    full = render_and_grads(random_model(True, stop_trans=0.0), True, monkeypatch)
+    stopped = render_and_grads(random_model(True, stop_trans=1e-4), True, monkeypatch)
+    assert float(stopped["samples"]) < 0.9 * float(full["samples"])
+    assert float((stopped["rgb"] - full["rgb"]).abs().max()) < 2e-3
+
+
+def test_occupancy_kernel_matches_max_pooling(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = random_model(True)
+    r = model.res
+    vol = torch.full((r, r, r), -20.0)
+    vol[3:15, 5:12, 2:9] = torch.randn(12, 7, 7) * 3 - 4  # occupied cells only in a sub-block
+    model.density.table.copy_(vol.reshape(-1, 1))
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "0")
+    model.update_occupancy()
+    ref_occ, ref_box = model.occ.clone(), model.march_box.clone()
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "1")
+    model.update_occupancy()
+    assert 0.01 < float(ref_occ.float().mean()) < 0.5
+    assert float((ref_box[1] - ref_box[0]).max()) < 1.9  # the march box shrank to the block
+    assert bool(model.occ.eq(ref_occ).all())
+    assert torch.equal(model.march_box, ref_box)
+
+
+def test_masked_adam_kernel_matches_pytorch_and_skips_untouched_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        model = random_model(True)
+        grid = model.features
+        before = grid.table.clone()
+        rows = torch.arange(0, grid.table.shape[0], 3)
+        for step in range(3):
+            grid.grad[rows] = torch.sin(rows[:, None].float() + step)
+            grid.touched[rows] = True
+            grid.adam_step_(0.1)
+        assert not bool(grid.touched.any()) and float(grid.grad.abs().max()) == 0.0
+        untouched = torch.ones(grid.table.shape[0], dtype=torch.bool)
+        untouched[rows] = False
+        assert torch.equal(grid.table[untouched], before[untouched])
+        results.append((grid.table.clone(), grid.exp_avg_sq.clone(), int(grid.adam_step)))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=1e-9, rtol=1e-5)
+    assert results[0][2] == results[1][2] == 3
+
+
+def test_scatter_sums_do_not_depend_on_the_thread_count() -> None:
+    import numba
+
+    rng = np.random.default_rng(0)
+    res, m = 12, 5000
+    base = rng.integers(0, (res - 1) ** 3, m).astype(np.int64)
+    base = (base // (res - 1) ** 2 * res + base // (res - 1) % (res - 1)) * res + base % (res - 1)
+    frac = rng.random((m, 3), dtype=np.float32)
+    g = rng.standard_normal((m, 4)).astype(np.float32)
+    sums = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        grad = np.zeros((res**3, 4), np.float32)
+        touched = np.zeros(res**3, np.bool_)
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            kernels.scatter(grad, touched, base, frac, g, res)
+        finally:
+            numba.set_num_threads(previous)
+        sums.append((grad, touched))
+    assert np.array_equal(sums[0][0], sums[1][0]) and np.array_equal(sums[0][1], sums[1][1])
+    np.testing.assert_allclose(sums[0][0].sum(0), g.sum(0), rtol=1e-4, atol=1e-3)  # trilinear weights sum to 1
