@@ -45,7 +45,7 @@ def _load() -> bool:
         import numba
     except ImportError:
         return False
-    numba.config.THREADING_LAYER = "threadsafe"  # omp or tbb: callable from several Python threads at once
+    numba.config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # omp or tbb: several threads may call
     try:
         _STATE["k"] = _compile(numba)
         _STATE["k"]["probe"](np.zeros(4, np.float32))

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=8, help="evaluate every K-th test view")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-lpips", action="store_true")
+    parser.add_argument("--batch-rays", type=int, default=None, help="rays per step (default: the method's)")
     parser.add_argument("--eval-side", type=int, default=None,
                         help="evaluate on views downscaled to this long side (vanilla: 112 s per 100x100 view on 2 cores)")
     parser.add_argument("--quick", action="store_true", help="smoke run: points at 0.25 and 0.5 min on 3 views")
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     marks = [0.25, 0.5] if args.quick else args.minutes
     cfg = make_config(args.method, "quality", max_minutes=max(marks), max_steps=10**7, eval_every=0,
-                      checkpoint_every=0, threads=args.threads, background="white")
+                      checkpoint_every=0, threads=args.threads, background="white",
+                      batch_rays=args.batch_rays)
     t0 = time.time()
     data = load_dataset(args.data)
     views = data.splits["test"][:: args.every][: 3 if args.quick else None]
