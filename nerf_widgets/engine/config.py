@@ -67,7 +67,7 @@ _PRESET_VALUES: dict[str, dict[str, dict[str, Any]]] = {
 }
 _METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {"lr": 5e-3, "grid_lr": 0.1, "batch_rays": 4096},
-    "vanilla": {"lr": 5e-4, "warmup_steps": 200, "lr_final_ratio": 0.1, "eval_every": 2500, "checkpoint_every": 2500},
+    "vanilla": {"lr": 5e-4, "warmup_steps": 20, "lr_final_ratio": 0.1, "eval_every": 2500, "checkpoint_every": 2500},
 }
 
 
