@@ -27,6 +27,7 @@ __all__ = ["available", "composite_backward", "gather", "march_density", "masked
 
 _STATE: dict[str, Any] = {}
 _LOCK = threading.Lock()
+_RUN = threading.Lock()
 
 
 def available() -> bool:
@@ -45,7 +46,10 @@ def _load() -> bool:
         import numba
     except ImportError:
         return False
-    numba.config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # omp or tbb: several threads may call
+    # workqueue, not OpenMP: numba's OpenMP pool shares libgomp's thread settings with PyTorch and changed
+    # PyTorch's thread count mid-run (a 1-thread run stopped being repeatable). workqueue must not be
+    # entered from two threads at once, so every launch holds _RUN (training and a preview may overlap).
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
     try:
         _STATE["k"] = _compile(numba)
         _STATE["k"]["probe"](np.zeros(4, np.float32))
@@ -54,10 +58,11 @@ def _load() -> bool:
     return True
 
 
-def _k(name: str) -> Any:
+def _call(name: str, *args: Any) -> Any:
     if not available():
         raise RuntimeError("numba kernels are not available")
-    return _STATE["k"][name]
+    with _RUN:
+        return _STATE["k"][name](*args)
 
 
 def _compile(numba: Any) -> dict[str, Any]:  # noqa: C901 - the kernels are one unit
@@ -260,28 +265,28 @@ def _compile(numba: Any) -> dict[str, Any]:  # noqa: C901 - the kernels are one 
 
 def march_density(*args: Any) -> tuple[np.ndarray, ...]:
     """Packed samples of all rays with density and transmittance; see ``FastModel._render_fused``."""
-    return _k("march_density")(*args)  # type: ignore[no-any-return]
+    return _call("march_density", *args)  # type: ignore[no-any-return]
 
 
 def composite_backward(*args: Any) -> tuple[np.ndarray, np.ndarray]:
-    return _k("composite_backward")(*args)  # type: ignore[no-any-return]
+    return _call("composite_backward", *args)  # type: ignore[no-any-return]
 
 
 def gather(table: np.ndarray, base: np.ndarray, frac: np.ndarray, res: int) -> np.ndarray:
-    return _k("gather")(table, base, frac, res)  # type: ignore[no-any-return]
+    return _call("gather", table, base, frac, res)  # type: ignore[no-any-return]
 
 
 def scatter(grad: np.ndarray, touched: np.ndarray, base: np.ndarray, frac: np.ndarray, g: np.ndarray, res: int) -> None:
     import numba
 
-    _k("scatter")(grad, touched, base, frac, g, res, numba.get_num_threads())
+    _call("scatter", grad, touched, base, frac, g, res, numba.get_num_threads())
 
 
 def masked_adam(table: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, grad: np.ndarray,
                 touched: np.ndarray, step: float, b1: float, b2: float, eps: float) -> None:
-    _k("masked_adam")(table, exp_avg, exp_avg_sq, grad, touched, step, b1, b2, eps)
+    _call("masked_adam", table, exp_avg, exp_avg_sq, grad, touched, step, b1, b2, eps)
 
 
 def occupancy(table: np.ndarray, res: int, raw_min: float) -> np.ndarray:
-    return _k("occupancy")(table, res, raw_min)  # type: ignore[no-any-return]
+    return _call("occupancy", table, res, raw_min)  # type: ignore[no-any-return]
 
