@@ -31,7 +31,7 @@ _RUN = threading.Lock()
 
 
 def available() -> bool:
-    """True when numba imports with a thread-safe threading layer (the kernels run from job threads).
+    """True when numba imports and its thread pool starts (launches from job threads are serialised).
     ``NERF_WIDGETS_KERNELS=0`` turns them off (the PyTorch path then runs; tests compare the two)."""
     if os.environ.get("NERF_WIDGETS_KERNELS", "1") == "0":
         return False
