@@ -66,9 +66,7 @@ class _FracLookup(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        grid = ctx.grid
-        g32 = np.ascontiguousarray(g.detach().numpy(), dtype=np.float32)
-        kernels.scatter(grid.grad.numpy(), grid.touched.numpy(), ctx.base, ctx.frac, g32, grid.res)
+        ctx.grid.scatter_grad(ctx.base, ctx.frac, np.ascontiguousarray(g.detach().numpy(), dtype=np.float32))
         return torch.zeros(1), None, None, None
 
 
@@ -112,26 +110,21 @@ class DenseGrid(torch.nn.Module):
     @torch.no_grad()
     def adam_step_(self, lr: float) -> None:
         """Adam update of the rows touched since the last call; untouched rows keep value and moments."""
+        if not bool(self.touched.any()):
+            return
+        self.adam_step += 1
+        t = int(self.adam_step)
+        step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
         if self.table.device.type == "cpu" and kernels.available():
-            if not bool(self.touched.any()):
-                return
-            self.adam_step += 1
-            t = int(self.adam_step)
-            step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
             kernels.masked_adam(self.table.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy(), self.grad.numpy(),
                                 self.touched.numpy(), float(step), _B1, _B2, _EPS)
             return
         rows = self.touched.nonzero().squeeze(1)
-        if rows.numel() == 0:
-            return
-        self.adam_step += 1
-        t = int(self.adam_step)
         g = self.grad[rows]
         m = self.exp_avg[rows].mul_(_B1).add_(g, alpha=1 - _B1)
         v = self.exp_avg_sq[rows].mul_(_B2).addcmul_(g, g, value=1 - _B2)
         self.exp_avg[rows] = m
         self.exp_avg_sq[rows] = v
-        step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
         self.table.index_add_(0, rows, m / (v.sqrt() + _EPS), alpha=-step)
         self.grad[rows] = 0.0
         self.touched[rows] = False
