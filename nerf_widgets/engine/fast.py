@@ -99,6 +99,20 @@ class FastModel(nn.Module):
         return F.softplus(raw + self.shift) / self.ref_len
 
     # ---- schedule hooks -----------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) every CPU kernel now: after an install the first launches
+        compile for ~30 s, which would count toward ``max_minutes`` and its learning-rate decay. A throwaway
+        8^3 copy renders, differentiates and steps a few rays, so this model's state is untouched."""
+        if self.aabb.device.type != "cpu" or not kernels.available():
+            return
+        probe = FastModel(self.aabb, self.bounded, self.near, {**self.opt, "res_schedule": [[0, 8]]})
+        probe.update_occupancy()
+        dirs = F.normalize(torch.tensor([[0.3, 0.2, -1.0], [-0.2, 0.1, -1.0], [0.1, -0.3, -1.0]]), dim=-1)
+        centre, extent = self.aabb.mean(0), float((self.aabb[1] - self.aabb[0]).max())
+        out = probe.render_rays(centre - dirs * extent, dirs, torch.ones(3), torch.full((3,), 0.5))
+        out["rgb"].sum().backward()
+        probe.grid_step(0.0)
+
     def before_step(self, step: int) -> None:
         """Coarse-to-fine resampling on the schedule; occupancy refresh every ``occ_every`` steps."""
         target = max(r for s, r in self.opt["res_schedule"] if step >= s)

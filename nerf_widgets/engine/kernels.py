@@ -7,7 +7,8 @@ transmittance, early termination when the ray is opaque; backward is one reverse
 (nerfacc's formulation) and one scatter into the grid's gradient buffer. Rays run in parallel; in
 scatters each thread owns a range of grid rows and adds in sample order, so sums (and a resumed run)
 do not depend on the thread count. Measured at 160^3 on 2 cores: 0.70 -> 0.38 s a step.
-First use compiles for ~30 s; the machine code is cached beside this file.
+The kernels live in ``_numba_kernels``; first use after an install compiles them (~40 s, done by
+``FastModel.warm_up`` before the training clock starts), later processes load numba's cache.
 
 The layout matches ``engine.grid`` (channel-last [R^3, C] tables, corner order of
 ``trilinear_corners``) and ``engine.render.composite_packed``; tests compare both paths.
@@ -16,7 +17,6 @@ The layout matches ``engine.grid`` (channel-last [R^3, C] tables, corner order o
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from typing import Any
@@ -46,12 +46,16 @@ def _load() -> bool:
         import numba
     except ImportError:
         return False
-    # workqueue, not OpenMP: numba's OpenMP pool shares libgomp's thread settings with PyTorch and changed
-    # PyTorch's thread count mid-run (a 1-thread run stopped being repeatable). workqueue must not be
-    # entered from two threads at once, so every launch holds _RUN (training and a preview may overlap).
-    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
+    # OpenMP first: on 2 cores its pool made a trained-lego step 121-133 ms against 167-213 ms on workqueue.
+    # Its pool shares libgomp's thread-count setting with PyTorch, so every launch first sets numba's count
+    # to PyTorch's (``_sync_threads``); otherwise a launch at numba's default moved a 1-thread run to 2.
+    numba.config.THREADING_LAYER = "default"  # type: ignore[attr-defined]
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
     try:
-        _STATE["k"] = _compile(numba)
+        from nerf_widgets.engine import _numba_kernels as k
+
+        _STATE["k"] = {name: getattr(k, name) for name in k.__all__}
+        _sync_threads()
         _STATE["k"]["probe"](np.zeros(4, np.float32))
     except Exception:  # noqa: BLE001 - no usable threading layer: the PyTorch path is used
         return False
@@ -62,205 +66,16 @@ def _call(name: str, *args: Any) -> Any:
     if not available():
         raise RuntimeError("numba kernels are not available")
     with _RUN:
+        _sync_threads()
         return _STATE["k"][name](*args)
 
 
-def _compile(numba: Any) -> dict[str, Any]:  # noqa: C901 - the kernels are one unit
-    njit, prange = numba.njit, numba.prange
-    opts = {"cache": True, "nogil": True, "fastmath": False}
+def _sync_threads() -> None:
+    """Launch with PyTorch's thread count (numba's setting is per calling thread, like OpenMP's)."""
+    import numba
+    import torch
 
-    @njit(parallel=True, **opts)
-    def probe(x):  # type: ignore[no-untyped-def]
-        for i in prange(x.shape[0]):
-            x[i] += 1.0
-        return x
-
-    @njit(inline="always", **opts)
-    def to_grid(o, d, t, lo, size, res, bounded):  # type: ignore[no-untyped-def]
-        px, py, pz = o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t
-        if not bounded:
-            n = math.sqrt(px * px + py * py + pz * pz)
-            if n > 1.0:
-                f = (2.0 - 1.0 / n) / n
-                px, py, pz = px * f, py * f, pz * f
-        ux, uy, uz = (px - lo[0]) / size[0], (py - lo[1]) / size[1], (pz - lo[2]) / size[2]
-        return ux, uy, uz
-
-    @njit(inline="always", **opts)
-    def corner(ux, uy, uz, res):  # type: ignore[no-untyped-def]
-        top = res - 1.0001
-        gx = min(max(ux * (res - 1), 0.0), top)
-        gy = min(max(uy * (res - 1), 0.0), top)
-        gz = min(max(uz * (res - 1), 0.0), top)
-        ix, iy, iz = int(gx), int(gy), int(gz)
-        return (ix * res + iy) * res + iz, gx - ix, gy - iy, gz - iz
-
-    @njit(inline="always", **opts)
-    def interp1(table, base, fx, fy, fz, res):  # type: ignore[no-untyped-def]
-        r2 = res * res
-        c00 = table[base] * (1 - fz) + table[base + 1] * fz
-        c01 = table[base + res] * (1 - fz) + table[base + res + 1] * fz
-        c10 = table[base + r2] * (1 - fz) + table[base + r2 + 1] * fz
-        c11 = table[base + r2 + res] * (1 - fz) + table[base + r2 + res + 1] * fz
-        return (c00 * (1 - fy) + c01 * fy) * (1 - fx) + (c10 * (1 - fy) + c11 * fy) * fx
-
-    @njit(**opts)
-    def walk(r, o, d, u, t0, t1, s, ds, occ, table, res, lo, size, bounded, shift, inv_ref, t_stop,  # type: ignore[no-untyped-def]
-             off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
-        """Walk ray ``r``; with ``off`` >= 0 write its samples from there. Returns the sample count."""
-        n = res - 1
-        trans = 1.0
-        count = 0
-        for i in range(s.shape[0]):
-            t = t0 + s[i] + u * ds[i]
-            if t >= t1:
-                break
-            ux, uy, uz = to_grid(o, d, t, lo, size, res, bounded)
-            if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
-                continue
-            cx, cy, cz = min(int(ux * n), n - 1), min(int(uy * n), n - 1), min(int(uz * n), n - 1)
-            if not occ[(cx * n + cy) * n + cz]:
-                continue
-            base, fx, fy, fz = corner(ux, uy, uz, res)
-            raw = interp1(table, base, fx, fy, fz, res)
-            x = raw + shift
-            sp = x if x > 20.0 else math.log1p(math.exp(x))
-            tau = sp * inv_ref * ds[i]
-            w = trans * (1.0 - math.exp(-tau))
-            if off >= 0:
-                j = off + count
-                out_t[j], out_dt[j], out_base[j] = t, ds[i], base
-                out_frac[j, 0], out_frac[j, 1], out_frac[j, 2] = fx, fy, fz
-                out_raw[j], out_tau[j], out_trans[j], out_w[j] = raw, tau, trans, w
-            count += 1
-            trans *= math.exp(-tau)
-            if trans < t_stop:
-                break
-        return count
-
-    @njit(parallel=True, **opts)
-    def march_density(origins, dirs, u, t0, t1, s, ds, occ, table, res, lo, size, bounded, shift, inv_ref,  # type: ignore[no-untyped-def]
-                      t_stop):
-        nr = origins.shape[0]
-        counts = np.zeros(nr, np.int64)
-        e1, e2 = np.zeros(0, np.float32), np.zeros((0, 3), np.float32)
-        ei = np.zeros(0, np.int64)
-        for r in prange(nr):
-            if t1[r] > t0[r]:
-                counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, table, res, lo, size,
-                                 bounded, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
-        starts = np.zeros(nr + 1, np.int64)
-        for r in range(nr):
-            starts[r + 1] = starts[r] + counts[r]
-        m = starts[nr]
-        ray_idx = np.empty(m, np.int64)
-        t_out, dt_out = np.empty(m, np.float32), np.empty(m, np.float32)
-        base_out, frac_out = np.empty(m, np.int64), np.empty((m, 3), np.float32)
-        raw_out, tau_out = np.empty(m, np.float32), np.empty(m, np.float32)
-        trans_out, w_out = np.empty(m, np.float32), np.empty(m, np.float32)
-        for r in prange(nr):
-            if counts[r] > 0:
-                walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, table, res, lo, size, bounded, shift,
-                     inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
-                for j in range(starts[r], starts[r + 1]):
-                    ray_idx[j] = r
-        return starts, ray_idx, t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out
-
-    @njit(parallel=True, **opts)
-    def composite_backward(starts, w, tau, trans, dt, raw, colour_row, rgb_s, bg, g_rgb, shift, inv_ref):  # type: ignore[no-untyped-def]
-        """Gradients of rgb = bg + sum_kept w_i (c_i - bg): d/d raw density [M] and d/d colour [Mc,3]."""
-        nr = starts.shape[0] - 1
-        g_raw = np.zeros(w.shape[0], np.float32)
-        g_col = np.zeros(rgb_s.shape, np.float32)
-        for r in prange(nr):
-            g0, g1, g2 = g_rgb[r, 0], g_rgb[r, 1], g_rgb[r, 2]
-            b0, b1, b2 = bg[r, 0], bg[r, 1], bg[r, 2]
-            suffix = 0.0
-            for k in range(starts[r + 1] - 1, starts[r] - 1, -1):
-                c = colour_row[k]
-                cdot = 0.0
-                if c >= 0:
-                    cdot = (rgb_s[c, 0] - b0) * g0 + (rgb_s[c, 1] - b1) * g1 + (rgb_s[c, 2] - b2) * g2
-                    g_col[c, 0], g_col[c, 1], g_col[c, 2] = w[k] * g0, w[k] * g1, w[k] * g2
-                g_tau = trans[k] * math.exp(-tau[k]) * cdot - suffix
-                suffix += w[k] * cdot
-                x = raw[k] + shift
-                g_raw[k] = g_tau * dt[k] * inv_ref / (1.0 + math.exp(-x))
-        return g_raw, g_col
-
-    @njit(parallel=True, **opts)
-    def gather(table, base, frac, res):  # type: ignore[no-untyped-def]
-        """Trilinear values [M, C] of a [R^3, C] table at samples (corner base + fractions)."""
-        m, ch = base.shape[0], table.shape[1]
-        out = np.empty((m, ch), np.float32)
-        r2 = res * res
-        for i in prange(m):
-            b = base[i]
-            fx, fy, fz = frac[i, 0], frac[i, 1], frac[i, 2]
-            for c in range(ch):
-                out[i, c] = 0.0
-            for k in range(8):
-                wk = (fx if k & 4 else 1 - fx) * (fy if k & 2 else 1 - fy) * (fz if k & 1 else 1 - fz)
-                row = b + (r2 if k & 4 else 0) + (res if k & 2 else 0) + (k & 1)
-                for c in range(ch):
-                    out[i, c] += wk * table[row, c]
-        return out
-
-    @njit(parallel=True, **opts)
-    def scatter(grad, touched, base, frac, g, res, parts):  # type: ignore[no-untyped-def]
-        """grad[corner] += trilinear weight * g for every sample. Each thread owns a range of rows and adds
-        in sample order, so the sums do not depend on the thread count (no races, repeatable runs)."""
-        ch = grad.shape[1]
-        r2 = res * res
-        rows = grad.shape[0]
-        for p in prange(parts):
-            lo, hi = rows * p // parts, rows * (p + 1) // parts
-            for i in range(base.shape[0]):
-                b = base[i]
-                if b + r2 + res + 1 < lo or b >= hi:
-                    continue
-                fx, fy, fz = frac[i, 0], frac[i, 1], frac[i, 2]
-                for k in range(8):
-                    row = b + (r2 if k & 4 else 0) + (res if k & 2 else 0) + (k & 1)
-                    if row < lo or row >= hi:
-                        continue
-                    wk = (fx if k & 4 else 1 - fx) * (fy if k & 2 else 1 - fy) * (fz if k & 1 else 1 - fz)
-                    touched[row] = True
-                    for c in range(ch):
-                        grad[row, c] += wk * g[i, c]
-
-    @njit(parallel=True, **opts)
-    def occupancy(table, res, raw_min):  # type: ignore[no-untyped-def]
-        """Cells [(R-1)^3] whose largest corner value exceeds ``raw_min``."""
-        n = res - 1
-        occ = np.zeros(n * n * n, np.bool_)
-        for x in prange(n):
-            for y in range(n):
-                for z in range(n):
-                    b = (x * res + y) * res + z
-                    v = max(table[b], table[b + 1], table[b + res], table[b + res + 1])
-                    b2 = b + res * res
-                    v = max(v, table[b2], table[b2 + 1], table[b2 + res], table[b2 + res + 1])
-                    occ[(x * n + y) * n + z] = v > raw_min
-        return occ
-
-    @njit(parallel=True, **opts)
-    def masked_adam(table, exp_avg, exp_avg_sq, grad, touched, step, b1, b2, eps):  # type: ignore[no-untyped-def]
-        """Adam on touched rows only; clears their gradient and flag."""
-        ch = table.shape[1]
-        for row in prange(table.shape[0]):
-            if touched[row]:
-                for c in range(ch):
-                    g = grad[row, c]
-                    m = exp_avg[row, c] * b1 + (1 - b1) * g
-                    v = exp_avg_sq[row, c] * b2 + (1 - b2) * g * g
-                    exp_avg[row, c], exp_avg_sq[row, c] = m, v
-                    table[row, c] -= step * m / (math.sqrt(v) + eps)
-                    grad[row, c] = 0.0
-                touched[row] = False
-
-    return {"probe": probe, "march_density": march_density, "composite_backward": composite_backward,
-            "gather": gather, "scatter": scatter, "masked_adam": masked_adam, "occupancy": occupancy}
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 
 def march_density(*args: Any) -> tuple[np.ndarray, ...]:

@@ -72,6 +72,7 @@ class Trainer:
         if data.has_alpha and data.bounded and hasattr(self.model, "carve"):
             masks = self.sampler.images[..., 3] > 127
             self.model.carve(self.sampler.c2w, self.sampler.intr, masks)
+        self.model.warm_up()
 
     # ---- checkpoint state -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -113,6 +113,9 @@ class VanillaModel(nn.Module):
         return {"rgb": rgb_f, "rgb_coarse": rgb_c, "acc": w_f.sum(-1), "depth": depth,
                 "samples": torch.tensor(float(t_c.numel() + t_all.numel()))}
 
+    def warm_up(self) -> None:
+        return None
+
     def before_step(self, step: int) -> None:
         return None
 

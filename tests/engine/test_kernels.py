@@ -97,6 +97,7 @@ def test_masked_adam_kernel_matches_pytorch_and_skips_untouched_rows(monkeypatch
         for step in range(3):
             grid.grad[rows] = torch.sin(rows[:, None].float() + step)
             grid.touched[rows] = True
+            grid.dirty = True
             grid.adam_step_(0.1)
         assert not bool(grid.touched.any()) and float(grid.grad.abs().max()) == 0.0
         untouched = torch.ones(grid.table.shape[0], dtype=torch.bool)
@@ -108,7 +109,9 @@ def test_masked_adam_kernel_matches_pytorch_and_skips_untouched_rows(monkeypatch
     assert results[0][2] == results[1][2] == 3
 
 
-def test_scatter_sums_do_not_depend_on_the_thread_count() -> None:
+def test_scatter_sums_do_not_depend_on_the_thread_count_and_launches_keep_pytorchs() -> None:
+    """Kernels launch with PyTorch's thread count and leave it alone (OpenMP shares the setting: a launch at
+    numba's default count once moved a 1-thread run to 2 threads, and the run stopped being repeatable)."""
     import numba
 
     rng = np.random.default_rng(0)
@@ -117,16 +120,18 @@ def test_scatter_sums_do_not_depend_on_the_thread_count() -> None:
     base = (base // (res - 1) ** 2 * res + base // (res - 1) % (res - 1)) * res + base % (res - 1)
     frac = rng.random((m, 3), dtype=np.float32)
     g = rng.standard_normal((m, 4)).astype(np.float32)
-    sums = []
-    for threads in (1, numba.config.NUMBA_NUM_THREADS):
-        grad = np.zeros((res**3, 4), np.float32)
-        touched = np.zeros(res**3, np.bool_)
-        previous = numba.get_num_threads()
-        numba.set_num_threads(threads)
-        try:
+    sums, seen = [], []
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            torch.set_num_threads(threads)
+            grad = np.zeros((res**3, 4), np.float32)
+            touched = np.zeros(res**3, np.bool_)
             kernels.scatter(grad, touched, base, frac, g, res)
-        finally:
-            numba.set_num_threads(previous)
-        sums.append((grad, touched))
+            sums.append((grad, touched))
+            seen.append((numba.get_num_threads(), torch.get_num_threads()))
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [(1, 1), (numba.config.NUMBA_NUM_THREADS,) * 2]
     assert np.array_equal(sums[0][0], sums[1][0]) and np.array_equal(sums[0][1], sums[1][1])
     np.testing.assert_allclose(sums[0][0].sum(0), g.sum(0), rtol=1e-4, atol=1e-3)  # trilinear weights sum to 1
