@@ -53,6 +53,7 @@ class _Lookup(torch.autograd.Function):
         flat = idx.reshape(-1)
         grid.grad.index_add_(0, flat, (w[..., None] * g[:, None, :]).reshape(-1, g.shape[1]))
         grid.touched[flat] = True
+        grid.dirty = True
         return torch.zeros(1, device=g.device), None, None, None
 
 
@@ -90,6 +91,7 @@ class DenseGrid(torch.nn.Module):
         self.register_buffer("grad", torch.zeros(res**3, channels), persistent=False)
         self.register_buffer("touched", torch.zeros(res**3, dtype=torch.bool), persistent=False)
         self._anchor = torch.zeros(1, requires_grad=True)
+        self.dirty = False  # gradients were added since the last Adam step
 
     def lookup(self, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Interpolated values [M, C] for corner indices/weights from ``trilinear_corners``."""
@@ -106,12 +108,14 @@ class DenseGrid(torch.nn.Module):
     def scatter_grad(self, base: np.ndarray, frac: np.ndarray, g: np.ndarray) -> None:
         """CPU fused path: add trilinear-weighted per-sample gradients ``g`` [M, C] to the grid's buffer."""
         kernels.scatter(self.grad.numpy(), self.touched.numpy(), base, frac, g, self.res)
+        self.dirty = True
 
     @torch.no_grad()
     def adam_step_(self, lr: float) -> None:
         """Adam update of the rows touched since the last call; untouched rows keep value and moments."""
-        if not bool(self.touched.any()):
+        if not self.dirty:  # a flag, not touched.any(): scanning 160^3 flags twice cost 15 ms of a 130 ms step
             return
+        self.dirty = False
         self.adam_step += 1
         t = int(self.adam_step)
         step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
@@ -150,6 +154,7 @@ class DenseGrid(torch.nn.Module):
         self.exp_avg_sq = torch.zeros(res**3, c)
         self.grad = torch.zeros(res**3, c)
         self.touched = torch.zeros(res**3, dtype=torch.bool)
+        self.dirty = False
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         table = state_dict.get(prefix + "table")
