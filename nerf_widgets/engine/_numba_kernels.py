@@ -53,22 +53,48 @@ def interp1(table, base, fx, fy, fz, res):  # type: ignore[no-untyped-def]
     return (c00 * (1 - fy) + c01 * fy) * (1 - fx) + (c10 * (1 - fy) + c11 * fy) * fx
 
 
+@njit(inline="always", cache=True, nogil=True)
+def axis_exit(o, d, cell, k, n, lo, size):  # type: ignore[no-untyped-def]
+    """Ray parameter where the ray leaves, along one axis, the K-cell block holding ``cell``."""
+    b0 = (cell // k) * k
+    if d > 1e-12:
+        return (lo + size * min(b0 + k, n) / n - o) / d
+    if d < -1e-12:
+        return (lo + size * b0 / n - o) / d
+    return 1e30
+
+
 @njit(cache=True, nogil=True)
-def walk(r, o, d, u, t0, t1, s, ds, occ, table, res, lo, size, bounded, shift, inv_ref, t_stop,  # type: ignore[no-untyped-def]
-         off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
-    """Walk ray ``r``; with ``off`` >= 0 write its samples from there. Returns the sample count."""
+def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, shift, inv_ref,  # type: ignore[no-untyped-def]
+         t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
+    """Walk ray ``r``; with ``off`` >= 0 write its samples from there. Returns the sample count.
+
+    Bounded scenes (uniform steps) jump over empty K^3 blocks of cells: every sample skipped lies in
+    the block (a margin of 0.05 steps keeps float rounding out of it), so the samples are the same as
+    a cell-by-cell walk, with far fewer iterations through empty space."""
     n = res - 1
+    nb = (n + k - 1) // k
     trans = 1.0
     count = 0
-    for i in range(s.shape[0]):
+    i = 0
+    while i < s.shape[0]:
         t = t0 + s[i] + u * ds[i]
         if t >= t1:
             break
         ux, uy, uz = to_grid(o, d, t, lo, size, res, bounded)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
+            i += 1
             continue
         cx, cy, cz = min(int(ux * n), n - 1), min(int(uy * n), n - 1), min(int(uz * n), n - 1)
         if not occ[(cx * n + cy) * n + cz]:
+            if bounded and not blocks[((cx // k) * nb + cy // k) * nb + cz // k]:
+                te = min(axis_exit(o[0], d[0], cx, k, n, lo[0], size[0]),
+                         axis_exit(o[1], d[1], cy, k, n, lo[1], size[1]),
+                         axis_exit(o[2], d[2], cz, k, n, lo[2], size[2]))
+                j = int(math.floor((te - t0 - s[0]) / ds[0] - u - 0.05))
+                if j > i:
+                    i = j
+            i += 1
             continue
         base, fx, fy, fz = corner(ux, uy, uz, res)
         raw = interp1(table, base, fx, fy, fz, res)
@@ -85,20 +111,21 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, table, res, lo, size, bounded, shift, i
         trans *= math.exp(-tau)
         if trans < t_stop:
             break
+        i += 1
     return count
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_density(origins, dirs, u, t0, t1, s, ds, occ, table, res, lo, size, bounded, shift, inv_ref,  # type: ignore[no-untyped-def]
-                  t_stop):
+def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, shift,  # type: ignore[no-untyped-def]
+                  inv_ref, t_stop):
     nr = origins.shape[0]
     counts = np.zeros(nr, np.int64)
     e1, e2 = np.zeros(0, np.float32), np.zeros((0, 3), np.float32)
     ei = np.zeros(0, np.int64)
     for r in prange(nr):
         if t1[r] > t0[r]:
-            counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, table, res, lo, size,
-                             bounded, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
+            counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo,
+                             size, bounded, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
     starts = np.zeros(nr + 1, np.int64)
     for r in range(nr):
         starts[r + 1] = starts[r] + counts[r]
@@ -110,8 +137,8 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, table, res, lo, size, bo
     trans_out, w_out = np.empty(m, np.float32), np.empty(m, np.float32)
     for r in prange(nr):
         if counts[r] > 0:
-            walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, table, res, lo, size, bounded, shift,
-                 inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
+            walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo, size, bounded,
+                 shift, inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
             for j in range(starts[r], starts[r + 1]):
                 ray_idx[j] = r
     return starts, ray_idx, t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out

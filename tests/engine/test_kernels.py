@@ -62,6 +62,27 @@ def test_fused_path_matches_pytorch_path(bounded: bool, monkeypatch: pytest.Monk
         torch.testing.assert_close(fused[key], ref[key], atol=1e-4 * scale, rtol=1e-3)
 
 
+def test_fused_march_jumps_empty_blocks_without_changing_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two dense lumps in opposite corners of a 40^3 grid: most 8^3 blocks between them are empty, and the
+    fused walk jumps over them; samples, colours and gradients still equal the PyTorch path's."""
+    torch.manual_seed(0)
+    model = FastModel(torch.tensor([[-1.0, -1, -1], [1, 1, 1]]), True, 0.05,
+                      {"res_schedule": [[0, 40]], "stop_trans": 0.0})
+    vol = torch.full((40, 40, 40), -20.0)
+    # corners 9..15 make cells 8..15 occupied: lumps flush with block faces, where a jump too far would show
+    vol[9:16, 1:16, 9:24] = torch.randn(7, 15, 15) * 2
+    vol[25:32, 25:40, 33:39] = torch.randn(7, 15, 6) * 2
+    model.density.table.copy_(vol.reshape(-1, 1))
+    model.features.table.normal_(0, 1)
+    model.update_occupancy()
+    assert float(torch.from_numpy(model._blocks()).float().mean()) < 0.3
+    fused = render_and_grads(model, True, monkeypatch)
+    ref = render_and_grads(model, False, monkeypatch)
+    assert float(fused["samples"]) == float(ref["samples"]) > 300
+    for key in ("rgb", "depth", "density_grad", "feature_grad"):
+        torch.testing.assert_close(fused[key], ref[key], atol=1e-5 * max(float(ref[key].detach().abs().max()), 1), rtol=1e-3)
+
+
 def test_early_termination_drops_samples_behind_opaque_surfaces(monkeypatch: pytest.MonkeyPatch) -> None:
     full = render_and_grads(random_model(True, stop_trans=0.0), True, monkeypatch)
     stopped = render_and_grads(random_model(True, stop_trans=1e-4), True, monkeypatch)
