@@ -190,7 +190,9 @@ class JobRunner:
 
     def _set_state(self, job_id: str, target: JobState, *, error: str | None = None, tb: str | None = None,
                    spec: JobSpec | None = None) -> JobRow:
-        """The one write path for job states: check, write, publish, hooks."""
+        """The one write path for job states: check, write, hooks, publish. Hooks run before the event, so a
+        subscriber reacting to it already sees the project (and export records) follow the job: a panel
+        that enabled Retry from the project state saw the old one after a cancel."""
         with self._state_lock:
             with self.db.transaction():
                 row = job_store.get_job(db=self.db, job_id=job_id)
@@ -199,13 +201,13 @@ class JobRunner:
                                         started=target is JobState.RUNNING and row.started_at is None,
                                         finished=target in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED))
             new = job_store.get_job(db=self.db, job_id=job_id)
+            live = self._live.get(job_id)
+            hooks = (spec or (live.spec if live else job_factory(row.type)(row, self.db))).hooks
+            try:
+                hooks.on_state(new, row.state, target.value, live.ctx if live else None)
+            except Exception:
+                log.exception("job %s: hook failed on %s -> %s", job_id, row.state, target.value)
             self.bus(job_id).publish("state", {"state": target.value, "error": error, "attempts": new.attempts})
-        live = self._live.get(job_id)
-        hooks = (spec or (live.spec if live else job_factory(row.type)(row, self.db))).hooks
-        try:
-            hooks.on_state(new, row.state, target.value, live.ctx if live else None)
-        except Exception:
-            log.exception("job %s: hook failed on %s -> %s", job_id, row.state, target.value)
         return new
 
     def _schedule_loop(self) -> None:
