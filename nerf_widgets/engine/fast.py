@@ -103,7 +103,7 @@ class FastModel(nn.Module):
     # ---- schedule hooks -----------------------------------------------------------------------------
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) every CPU kernel now: after an install the first launches
-        compile for ~30 s, which would count toward ``max_minutes`` and its learning-rate decay. A throwaway
+        compile for ~40 s, which would count toward ``max_minutes`` and its learning-rate decay. A throwaway
         8^3 copy renders, differentiates and steps a few rays, so this model's state is untouched."""
         if self.aabb.device.type != "cpu" or not kernels.available():
             return
@@ -140,8 +140,7 @@ class FastModel(nn.Module):
             sig = self.sigma(self.density.table).view(1, 1, r, r, r)
             occ = F.max_pool3d(sig, 2, stride=1) * self.step_size() > tau_min
         self.occ = occ.reshape(-1)
-        k = int(self.opt["coarse_k"])
-        coarse = F.max_pool3d(occ.float(), k, stride=k, ceil_mode=True)
+        coarse = self._pool_blocks(occ)
         self.occ_coarse = F.max_pool3d(coarse, 3, stride=1, padding=1).reshape(-1) > 0
         if self.bounded:
             self.march_box = self._occupied_box(occ[0, 0])
@@ -174,9 +173,7 @@ class FastModel(nn.Module):
             px = k[0] * p[:, 0] / depth + k[2]
             py = -k[1] * p[:, 1] / depth + k[3]
             rad = int(math.ceil(voxel * float(k[0]) / float(depth.min()))) + 1
-            # a square dilation is two 1-D ones: 2k instead of k^2 per pixel (lego, 100 views: 37 s -> 8 s)
-            dil = F.max_pool2d(mask[None, None].float(), (2 * rad + 1, 1), stride=1, padding=(rad, 0))
-            dil = F.max_pool2d(dil, (1, 2 * rad + 1), stride=1, padding=(0, rad))[0, 0] > 0
+            dil = dilate(mask, rad)
             h, w = mask.shape
             inside = (p[:, 2] < 0) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
             hit = dil[py.long().clamp(0, h - 1), px.long().clamp(0, w - 1)]
@@ -300,10 +297,15 @@ class FastModel(nn.Module):
         """Occupied K^3 blocks of cells (not dilated), for the fused march's empty-space jumps; derived from
         ``occ`` when it changes (a restored checkpoint brings ``occ`` without them)."""
         if self._block_src is not self.occ:
-            n, k = self.res - 1, int(self.opt["coarse_k"])
-            blocks = F.max_pool3d(self.occ.view(1, 1, n, n, n).float(), k, stride=k, ceil_mode=True) > 0
+            n = self.res - 1
+            blocks = self._pool_blocks(self.occ.view(1, 1, n, n, n)) > 0
             self._block_cache, self._block_src = blocks.reshape(-1).numpy(), self.occ
         return self._block_cache
+
+    def _pool_blocks(self, occ: torch.Tensor) -> torch.Tensor:
+        """Cell occupancy [1,1,n,n,n] -> occupied K^3 blocks [1,1,nb,nb,nb] (float, 1 = occupied)."""
+        k = int(self.opt["coarse_k"])
+        return F.max_pool3d(occ.float(), k, stride=k, ceil_mode=True)
 
     def _rgb(self, feat: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.mlp(torch.cat([feat, sh_basis(dirs)], -1)))
@@ -335,6 +337,13 @@ class FastModel(nn.Module):
             if prefix + name in state_dict:
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def dilate(mask: torch.Tensor, rad: int) -> torch.Tensor:
+    """Square dilation of a [H,W] bool mask by ``rad`` pixels, as two 1-D max-pools: 2k instead of k^2
+    work per pixel (carving lego's 100 masks: 37 s -> 8 s)."""
+    out = F.max_pool2d(mask[None, None].float(), (2 * rad + 1, 1), stride=1, padding=(rad, 0))
+    return F.max_pool2d(out, (1, 2 * rad + 1), stride=1, padding=(0, rad))[0, 0] > 0
 
 
 def _np(x: torch.Tensor) -> np.ndarray:

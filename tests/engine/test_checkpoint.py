@@ -26,7 +26,7 @@ def _cfg(method: str) -> Any:
     model = {"res_schedule": [[0, 16], [4, 24]], "occ_every": 2} if method == "fast" else \
         {"width": 32, "n_coarse": 8, "n_fine": 8}
     # max_minutes=0: a step budget only. Under a time budget the learning rate decays with wall-clock time,
-    # which no two runs share (a first run also spends ~30 s compiling kernels inside its first step).
+    # which no two runs share.
     return make_config(method, "quick", max_steps=8, max_minutes=0, batch_rays=128, eval_every=0, checkpoint_every=0,
                        threads=1, model=model)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -9,10 +10,20 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nerf_widgets.engine import kernels, make_config
 from nerf_widgets.engine.data import load_dataset
+from nerf_widgets.engine.fast import dilate
 from nerf_widgets.engine.trainer import Trainer
+
+
+def test_separable_dilation_equals_the_square_max_pool() -> None:
+    mask = torch.rand(61, 47, generator=torch.Generator().manual_seed(0)) > 0.97
+    for rad in (1, 4, 9):
+        square = F.max_pool2d(mask[None, None].float(), 2 * rad + 1, stride=1, padding=rad)[0, 0] > 0
+        assert torch.equal(dilate(mask, rad), square)
+        assert int(square.sum()) > int(mask.sum())
 
 
 def test_carving_empties_space_outside_the_masks_and_keeps_the_objects(tiny_scene: Path, tmp_path: Path) -> None:
@@ -40,12 +51,12 @@ def test_trainer_compiles_every_kernel_before_the_first_step(tiny_scene: Path, t
     outside the training clock (on a fresh install that is ~40 s that would count toward ``max_minutes``)."""
     script = textwrap.dedent(f"""
         import json
+        from pathlib import Path
         from nerf_widgets.engine import kernels, make_config
         from nerf_widgets.engine.data import load_dataset
         from nerf_widgets.engine.trainer import Trainer
         cfg = make_config("fast", "quick", max_steps=2, eval_every=0, checkpoint_every=0, threads=1)
-        trainer = Trainer(load_dataset({str(tiny_scene)!r}), __import__("pathlib").Path({str(tmp_path / "run")!r}),
-                          cfg, None)
+        trainer = Trainer(load_dataset({str(tiny_scene)!r}), Path({str(tmp_path / "run")!r}), cfg, None)
         def signatures():
             return {{k: len(f.signatures) for k, f in kernels._STATE["k"].items()}}
         before = signatures()
@@ -53,7 +64,7 @@ def test_trainer_compiles_every_kernel_before_the_first_step(tiny_scene: Path, t
         print(json.dumps({{"before": before, "after": signatures()}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True)
-    counts = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
     used = ("march_density", "gather", "composite_backward", "scatter", "masked_adam", "occupancy")
     assert all(counts["before"][k] >= 1 for k in used), counts
     assert counts["after"] == counts["before"], counts
