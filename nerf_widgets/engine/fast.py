@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "cone": 1.0 / 64,  # unbounded scenes: step grows to t * cone
     "far": 1e3,
     "stop_trans": 1e-4,  # fused CPU path: a ray ends once its transmittance is below this (instant-ngp)
+    "fit_box": True,  # carving shrinks the grid box to the visual hull (object captures with masks)
 }
 
 
@@ -159,8 +160,25 @@ class FastModel(nn.Module):
     def carve(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> float:
         """Space carving from alpha masks (object captures): a grid corner that projects onto background
         (dilated mask) in any view is made empty, so training starts from the visual hull instead of
-        fog filling the box. ``c2w`` [N,3,4] model frame, ``intr`` [N,4], ``masks`` [N,H,W] bool.
-        Returns the fraction of corners kept."""
+        fog filling the box. With ``fit_box`` the grid box then shrinks to the hull's bounding box (DVGO
+        fits its fine grid to the coarse geometry the same way): lego fills a third of Blender's box per
+        axis on average, so the same R^3 cells become 1.4-2.3x finer per axis. ``c2w`` [N,3,4] model frame,
+        ``intr`` [N,4], ``masks`` [N,H,W] bool. Returns the fraction of corners kept."""
+        keep = self._hull(c2w, intr, masks)
+        if self.opt["fit_box"] and self.bounded and bool(keep.any()):
+            r = self.res
+            idx = keep.view(r, r, r).nonzero()
+            lo = (idx.amin(0) - 1).clamp(min=0).float() / (r - 1)  # one cell of margin around the hull
+            hi = (idx.amax(0) + 1).clamp(max=r - 1).float() / (r - 1)
+            size = self.aabb[1] - self.aabb[0]
+            self.aabb.copy_(torch.stack([self.aabb[0] + lo * size, self.aabb[0] + hi * size]))
+            keep = self._hull(c2w, intr, masks)
+        self.density.table[~keep] = -20.0
+        self.update_occupancy()
+        return float(keep.float().mean())
+
+    def _hull(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Grid corners [R^3] bool that project inside every view's dilated mask (or outside its image)."""
         r = self.res
         axis = torch.linspace(0, 1, r)
         unit = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
@@ -178,9 +196,7 @@ class FastModel(nn.Module):
             inside = (p[:, 2] < 0) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
             hit = dil[py.long().clamp(0, h - 1), px.long().clamp(0, w - 1)]
             keep &= ~inside | hit
-        self.density.table[~keep] = -20.0
-        self.update_occupancy()
-        return float(keep.float().mean())
+        return keep
 
     # ---- marching -----------------------------------------------------------------------------------
     def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

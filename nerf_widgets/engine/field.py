@@ -35,7 +35,8 @@ class LoadedField:
         self.bounded = bool(scene["bounded"])
         self._scale = float(np.cbrt(abs(np.linalg.det(self.transform[:3, :3]))))
         inv = np.linalg.inv(self.transform)
-        box = np.asarray(scene["aabb"]) if self.bounded else np.array([[-1.0] * 3, [1.0] * 3])
+        # the model's own box: ``fast`` shrinks it to the visual hull, so exports spend their cells on the object
+        box = model.aabb.detach().cpu().numpy() if self.bounded else np.array([[-1.0] * 3, [1.0] * 3])
         corners = np.stack([box[[i, j, k], [0, 1, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
         world = corners @ inv[:3, :3].T + inv[:3, 3]
         self.aabb = torch.tensor(np.stack([world.min(0), world.max(0)]), dtype=torch.float32)

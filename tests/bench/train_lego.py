@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-side", type=int, default=None,
                         help="evaluate on views downscaled to this long side (vanilla: 112 s per 100x100 view on 2 cores)")
     parser.add_argument("--quick", action="store_true", help="smoke run: points at 0.25 and 0.5 min on 3 views")
+    parser.add_argument("--model", nargs="*", default=[], metavar="KEY=JSON",
+                        help="model options, e.g. fit_box=false 'res_schedule=[[0,64],[1600,192]]'")
     parser.add_argument("--run", type=Path, default=None, help="run folder (default: a temp folder)")
     args = parser.parse_args(argv)
 
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     marks = [0.25, 0.5] if args.quick else args.minutes
     cfg = make_config(args.method, "quality", max_minutes=max(marks), max_steps=10**7, eval_every=0,
                       checkpoint_every=0, threads=args.threads, background="white",
-                      batch_rays=args.batch_rays)
+                      batch_rays=args.batch_rays,
+                      model={k: json.loads(v) for k, v in (item.split("=", 1) for item in args.model)})
     t0 = time.time()
     data = load_dataset(args.data)
     views = data.splits["test"][:: args.every][: 3 if args.quick else None]
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer.callbacks.callbacks.append(cb)
     print(json.dumps({"event": "start", "method": args.method, "threads": args.threads or "all", "load_s":
                       round(time.time() - t0, 1), "train_views": len(data.splits["train"]), "eval_views": len(views),
-                      "marks_min": marks}), flush=True)
+                      "marks_min": marks, "model": cfg.model}), flush=True)
     cfg.max_minutes = max(marks) + 1.0  # the callback stops training after the last mark
     trainer.cfg.max_minutes = cfg.max_minutes
     trainer.run()

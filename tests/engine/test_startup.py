@@ -16,6 +16,7 @@ from nerf_widgets.engine import kernels, make_config
 from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.fast import dilate
 from nerf_widgets.engine.trainer import Trainer
+from tests.engine.engine_scene import SPHERES, make_scene
 
 
 def test_separable_dilation_equals_the_square_max_pool() -> None:
@@ -26,23 +27,40 @@ def test_separable_dilation_equals_the_square_max_pool() -> None:
         assert int(square.sum()) > int(mask.sum())
 
 
-def test_carving_empties_space_outside_the_masks_and_keeps_the_objects(tiny_scene: Path, tmp_path: Path) -> None:
+def test_carving_fits_the_box_to_the_objects_and_empties_space_outside_the_masks(tmp_path: Path) -> None:
+    # 48 views: with 16 the hull keeps phantom wedges out to the box edges (a hull is only as tight as its views)
+    scene = make_scene(tmp_path / "scene", n_views=48)
     cfg = make_config("fast", "quick", max_steps=1, eval_every=0, checkpoint_every=0)
-    trainer = Trainer(load_dataset(tiny_scene), tmp_path / "run", cfg, None)
-    model = trainer.model
+    model = Trainer(load_dataset(scene), tmp_path / "run", cfg, None).model
+    # the grid box shrank from [-1.5, 1.5]^3 to the visual hull, yet holds every sphere whole
+    lo, hi = model.aabb
+    spheres_lo = torch.tensor([min(c[i] - r for c, r, _ in SPHERES) for i in range(3)])
+    spheres_hi = torch.tensor([max(c[i] + r for c, r, _ in SPHERES) for i in range(3)])
+    assert bool((lo <= spheres_lo).all()) and bool((hi >= spheres_hi).all())
+    assert float((hi - lo).prod()) < 0.5 * 3.0**3
     empty = float(model.sigma(torch.tensor(-20.0)))
     fresh = float(model.sigma(torch.tensor(0.0)))
-    table = model.density.table[:, 0]
-    carved = table == -20.0
-    # the spheres fill a small part of the box: most corners go, but not all
-    assert 0.5 < float(carved.float().mean()) < 0.99
+    carved = model.density.table[:, 0] == -20.0
     r = model.res
     axis = torch.linspace(0, 1, r)
     unit = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    pts = model.aabb[0] + unit * (model.aabb[1] - model.aabb[0])
-    centre = (pts - pts.mean(0)).norm(dim=1).argmin()  # the corner nearest the box centre lies in a sphere
-    assert not bool(carved[centre]) and float(model.query_density(pts[centre][None])[0]) == pytest.approx(fresh, rel=1e-4)
+    pts = lo + unit * (hi - lo)
+    inside = torch.zeros(pts.shape[0], dtype=torch.bool)
+    for centre, radius, _ in SPHERES:
+        inside |= (pts - torch.tensor(centre)).norm(dim=1) < radius
+    # every corner inside a sphere keeps its density; space between and around them goes
+    assert int(inside.sum()) > 100 and not bool(carved[inside].any())
+    assert 0.1 < float(carved.float().mean()) < 0.99
+    kept = int(inside.nonzero()[0])
+    assert float(model.query_density(pts[kept][None])[0]) == pytest.approx(fresh, rel=1e-4)
     assert bool(carved[0]) and float(model.query_density(pts[:1])[0]) == pytest.approx(empty, rel=1e-3)
+
+
+def test_carving_keeps_the_given_box_without_fit_box(tiny_scene: Path, tmp_path: Path) -> None:
+    cfg = make_config("fast", "quick", max_steps=1, eval_every=0, checkpoint_every=0, model={"fit_box": False})
+    model = Trainer(load_dataset(tiny_scene), tmp_path / "run", cfg, None).model
+    assert torch.equal(model.aabb, torch.tensor([[-1.5] * 3, [1.5] * 3]))
+    assert 0.5 < float((model.density.table[:, 0] == -20.0).float().mean()) < 0.99
 
 
 @pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
