@@ -6,14 +6,17 @@ written to ``RUN/config.json`` and read back on resume, so it only holds JSON-fr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nerf_widgets.core.errors import ResourceUnavailableError, ValidationError
 
-__all__ = ["METHODS", "PRESETS", "TrainConfig", "make_config", "resolve_device"]
+__all__ = ["METHODS", "PRESETS", "TrainConfig", "autocast_bf16", "bf16_native", "make_config", "resolve_device"]
 
 METHODS = ("fast", "vanilla")
 PRESETS = ("quick", "balanced", "quality")
@@ -106,3 +109,36 @@ def resolve_device(requested: str = "auto", threads: int = 0) -> Any:
     if device.type == "cpu":
         torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
     return device
+
+
+@functools.cache
+def bf16_native(device: Any) -> bool:
+    """Whether ``device`` multiplies bfloat16 in hardware (Ampere or newer GPUs; CPUs with AVX512-BF16 or AMX).
+    Mixed precision pays only there: emulated bfloat16 is slower than float32. bfloat16 keeps float32's
+    range, so no loss scaling is needed (float16 would underflow the tiny per-sample colour gradients)."""
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_bf16(device: Any, mode: str = "auto") -> Any:
+    """Context for network forwards: ``auto`` = bfloat16 autocast on CUDA devices with native bfloat16,
+    ``bf16`` = also on native CPUs, ``off`` = float32. CPUs stay float32 under ``auto`` because training
+    measured slower there (lego, 5 min: 1982 steps in bfloat16 vs 2170 in float32, and 3.7 vs 2.3 GiB:
+    oneDNN builds a primitive for every new batch shape). Callers cast outputs back to float32."""
+    import torch
+
+    if mode not in ("auto", "bf16", "off"):
+        raise ValidationError(f"mixed_precision must be auto, bf16 or off, not {mode!r}")
+    if mode == "bf16" or (mode == "auto" and device.type == "cuda"):
+        if bf16_native(device):
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
