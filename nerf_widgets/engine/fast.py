@@ -32,7 +32,7 @@ from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, seg
 __all__ = ["FastModel", "DEFAULTS"]
 
 DEFAULTS: dict[str, Any] = {
-    "res_schedule": [[0, 64], [300, 96], [800, 128], [1600, 160]],
+    "res_schedule": [[0, 64], [300, 96], [800, 128], [1600, 160], [4500, 200]],
     "features": 12,
     "hidden": 64,
     "layers": 1,
