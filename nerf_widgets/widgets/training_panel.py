@@ -241,16 +241,19 @@ class TrainingPanel(w.VBox, PanelMixin):
 
     # --- live view ------------------------------------------------------------------------------------
     def _on_view(self, view: dict[str, Any], batch: Batch) -> None:
-        self._redraw(view)
-        self.preview.apply(view)
+        # buttons first: once the status line says "cancelled", Retry must already be enabled (a person, or a
+        # test, acting on what the status says would otherwise hit a stale button; seen in CI)
         state = view.get("job", {}).get("state")
-        if state != self._last_state:
+        changed = state != self._last_state
+        if changed:
             self._last_state = state
             self._update_buttons()
             self._relabel()
-            if state in (JobState.RUNNING.value, JobState.SUCCEEDED.value, JobState.FAILED.value,
-                         JobState.CANCELLED.value):
-                self.touch()  # the project's lifecycle state moved with the job
+        self._redraw(view)
+        self.preview.apply(view)
+        if changed and state in (JobState.RUNNING.value, JobState.SUCCEEDED.value, JobState.FAILED.value,
+                                 JobState.CANCELLED.value):
+            self.touch()  # the project's lifecycle state moved with the job
 
     def _redraw(self, view: dict[str, Any]) -> None:
         prog, job = view.get("progress", {}), view.get("job", {})
