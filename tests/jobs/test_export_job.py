@@ -22,6 +22,7 @@ from nerf_widgets.core.errors import NotFoundError, StateConflictError, Validati
 from nerf_widgets.export import SphereBoxField
 from nerf_widgets.jobs import register_job_type, shutdown_runners
 from nerf_widgets.jobs.api import start_training
+from nerf_widgets.jobs.bus import Batch
 from nerf_widgets.jobs.export_job import ExportJob, download_link, make_export_factory, start_export
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
@@ -110,15 +111,21 @@ def test_progress_reports_every_stage_in_order(trained: Project, gate: threading
     seen: list[str] = []
     done = threading.Event()
 
-    def on_batch(batch: object) -> None:
-        for ev in batch.events:  # type: ignore[attr-defined]
-            if ev.kind == "progress" and "stage" in ev.data and ev.data["stage"] not in seen[-1:]:
-                seen.append(ev.data["stage"])
+    def note(stage: str | None) -> None:
+        if stage and stage not in seen[-1:]:
+            seen.append(stage)
+
+    def on_batch(batch: Batch) -> None:
+        if batch.snapshot is not None:  # the first delivery: the stage reached before we subscribed
+            note(batch.snapshot.state.get("progress", {}).get("stage"))
+        for ev in batch.events:
+            if ev.kind == "progress":
+                note(ev.data.get("stage"))
             if ev.kind == "state" and ev.data["state"] == "succeeded":
                 done.set()
 
     sub = job.watch(on_batch)
-    gate.set()  # watching before the job leaves its load stage: no stage can pass unseen
+    gate.set()  # watching before the job leaves its load stage (from the snapshot or the event itself)
     assert job.wait(WAIT_S).state == "succeeded"
     done.wait(5)
     sub.close()
