@@ -16,7 +16,7 @@ from typing import Any
 
 from nerf_widgets.core.errors import ResourceUnavailableError, ValidationError
 
-__all__ = ["METHODS", "PRESETS", "TrainConfig", "autocast_bf16", "bf16_native", "make_config", "resolve_device"]
+__all__ = ["METHODS", "PRESETS", "TrainConfig", "autocast_bf16", "bf16_native", "check_precision", "make_config", "resolve_device"]
 
 METHODS = ("fast", "vanilla")
 PRESETS = ("quick", "balanced", "quality")
@@ -136,9 +136,14 @@ def autocast_bf16(device: Any, mode: str = "auto") -> Any:
     oneDNN builds a primitive for every new batch shape). Callers cast outputs back to float32."""
     import torch
 
-    if mode not in ("auto", "bf16", "off"):
-        raise ValidationError(f"mixed_precision must be auto, bf16 or off, not {mode!r}")
+    check_precision(mode)
     if mode == "bf16" or (mode == "auto" and device.type == "cuda"):
         if bf16_native(device):
             return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def check_precision(mode: Any) -> None:
+    """Models call this on construction, so a bad ``mixed_precision`` option fails before training starts."""
+    if mode not in ("auto", "bf16", "off"):
+        raise ValidationError(f"mixed_precision must be auto, bf16 or off, not {mode!r}")

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nerf_widgets.engine import kernels
-from nerf_widgets.engine.config import autocast_bf16
+from nerf_widgets.engine.config import autocast_bf16, check_precision
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
 from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
 
@@ -61,6 +61,7 @@ class FastModel(nn.Module):
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.opt = {**DEFAULTS, **(options or {})}
+        check_precision(self.opt["mixed_precision"])
         self.bounded = bounded
         self.near = float(near)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
@@ -146,15 +147,17 @@ class FastModel(nn.Module):
         coarse = self._pool_blocks(occ)
         self.occ_coarse = F.max_pool3d(coarse, 3, stride=1, padding=1).reshape(-1) > 0
         if self.bounded:
-            self.march_box = self._occupied_box(occ[0, 0])
+            self.march_box = self._box_around(occ[0, 0], corners=False)
 
-    def _occupied_box(self, occ: torch.Tensor) -> torch.Tensor:
-        idx = occ.nonzero()
+    def _box_around(self, mask: torch.Tensor, corners: bool) -> torch.Tensor:
+        """Model-frame box [2,3] around the true entries of a cell [n^3] or corner [R^3] grid, one cell of
+        margin on each side, within ``aabb`` (the whole ``aabb`` when nothing is set)."""
+        idx = mask.nonzero()
         if idx.numel() == 0:
             return self.aabb.clone()
-        n = occ.shape[0]
+        n = mask.shape[0] - 1 if corners else mask.shape[0]  # corner i sits at i/n; cell i spans [i, i+1]/n
         lo = (idx.amin(0).float() - 1).clamp(min=0) / n
-        hi = (idx.amax(0).float() + 2).clamp(max=n) / n
+        hi = (idx.amax(0).float() + (1 if corners else 2)).clamp(max=n) / n
         size = self.aabb[1] - self.aabb[0]
         return torch.stack([self.aabb[0] + lo * size, self.aabb[0] + hi * size])
 
@@ -169,11 +172,7 @@ class FastModel(nn.Module):
         keep = self._hull(c2w, intr, masks)
         if self.opt["fit_box"] and self.bounded and bool(keep.any()):
             r = self.res
-            idx = keep.view(r, r, r).nonzero()
-            lo = (idx.amin(0) - 1).clamp(min=0).float() / (r - 1)  # one cell of margin around the hull
-            hi = (idx.amax(0) + 1).clamp(max=r - 1).float() / (r - 1)
-            size = self.aabb[1] - self.aabb[0]
-            self.aabb.copy_(torch.stack([self.aabb[0] + lo * size, self.aabb[0] + hi * size]))
+            self.aabb.copy_(self._box_around(keep.view(r, r, r), corners=True))
             keep = self._hull(c2w, intr, masks)
         self.density.table[~keep] = -20.0
         self.update_occupancy()

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nerf_widgets.engine.config import autocast_bf16
+from nerf_widgets.engine.config import autocast_bf16, check_precision
 from nerf_widgets.engine.render import (
     composite_padded,
     contract,
@@ -75,6 +75,7 @@ class VanillaModel(nn.Module):
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.opt = {**DEFAULTS, **(options or {})}
+        check_precision(self.opt["mixed_precision"])
         self.bounded, self.near = bounded, float(near)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
         args = [int(self.opt[k]) for k in ("pos_freqs", "dir_freqs", "width", "depth", "skip")]

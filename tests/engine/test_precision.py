@@ -10,8 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import load_field
 from nerf_widgets.engine.config import bf16_native
+from nerf_widgets.engine.fast import FastModel
 from nerf_widgets.engine.vanilla import VanillaModel
 
 CPU = torch.device("cpu")
@@ -49,6 +51,7 @@ def test_fast_colour_network_runs_in_bfloat16_and_renders_like_float32(fast_run:
     mixed, mixed_types = _render(model, "bf16")
     assert full_types == {torch.float32} and mixed_types == {torch.bfloat16}
     assert mixed.dtype == torch.float32
+    assert _render(model, "auto")[1] == {torch.float32}  # the default keeps CPUs in float32 (measured slower)
     diff = (mixed - full).abs()
     assert 0 < float(diff.max()) < 0.02 and float(diff.mean()) < 2e-3
 
@@ -68,3 +71,10 @@ def test_vanilla_networks_run_in_bfloat16_and_train(tmp_path: Path) -> None:
     (out["rgb"].sum() + out["rgb_coarse"].sum()).backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 and bool(p.grad.abs().sum() > 0)
                for p in model.parameters())
+
+
+@pytest.mark.parametrize("build", [FastModel, VanillaModel])
+def test_unknown_precision_mode_is_refused_when_the_model_is_built(build: Any) -> None:
+    box = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    with pytest.raises(ValidationError, match="mixed_precision must be auto, bf16 or off, not 'fp16'"):
+        build(box, True, 0.1, {"mixed_precision": "fp16"})

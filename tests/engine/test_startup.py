@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from nerf_widgets.engine import kernels, make_config
 from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.fast import dilate
+from nerf_widgets.engine.field import LoadedField
+from nerf_widgets.engine.models import build_model
 from nerf_widgets.engine.trainer import Trainer
 from tests.engine.engine_scene import SPHERES, make_scene
 
@@ -31,7 +33,8 @@ def test_carving_fits_the_box_to_the_objects_and_empties_space_outside_the_masks
     # 48 views: with 16 the hull keeps phantom wedges out to the box edges (a hull is only as tight as its views)
     scene = make_scene(tmp_path / "scene", n_views=48)
     cfg = make_config("fast", "quick", max_steps=1, eval_every=0, checkpoint_every=0)
-    model = Trainer(load_dataset(scene), tmp_path / "run", cfg, None).model
+    trainer = Trainer(load_dataset(scene), tmp_path / "run", cfg, None)
+    model = trainer.model
     # the grid box shrank from [-1.5, 1.5]^3 to the visual hull, yet holds every sphere whole
     lo, hi = model.aabb
     spheres_lo = torch.tensor([min(c[i] - r for c, r, _ in SPHERES) for i in range(3)])
@@ -54,6 +57,12 @@ def test_carving_fits_the_box_to_the_objects_and_empties_space_outside_the_masks
     kept = int(inside.nonzero()[0])
     assert float(model.query_density(pts[kept][None])[0]) == pytest.approx(fresh, rel=1e-4)
     assert bool(carved[0]) and float(model.query_density(pts[:1])[0]) == pytest.approx(empty, rel=1e-3)
+    # a checkpoint brings the fitted box back, and exports are bounded by it (world frame = model frame here)
+    scene = trainer.state()["scene"]
+    restored = build_model(cfg, scene)
+    restored.load_state_dict(trainer.state()["model"])
+    assert torch.equal(restored.aabb, model.aabb)
+    assert torch.equal(LoadedField(restored, scene, torch.device("cpu"), 1).aabb, model.aabb)
 
 
 def test_carving_keeps_the_given_box_without_fit_box(tiny_scene: Path, tmp_path: Path) -> None:
