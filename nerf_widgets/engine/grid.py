@@ -40,7 +40,7 @@ class _Lookup(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, anchor, grid, idx, w):  # type: ignore[override]
-        ctx.grid, ctx.anchor_device = grid, anchor.device
+        ctx.grid, ctx.anchor_device = grid, getattr(anchor, "device", None)  # anchor is None without grad
         ctx.save_for_backward(idx, w)
         if grid.table.shape[1] == 1:
             return (grid.table[idx, 0] * w).sum(1, keepdim=True)

@@ -91,3 +91,7 @@ def test_the_path_cuda_runs_is_vectorised(monkeypatch: pytest.MonkeyPatch) -> No
         (few, few_samples), (many, many_samples) = _step_calls(model, 32), _step_calls(model, 1024)
         assert many_samples > 20 * few_samples > 0
         assert few == many, type(model).__name__
+    origins, dirs = _rays(64)  # evaluation renders take the same path without autograd
+    with torch.no_grad():
+        quiet = fast.render_rays(origins, dirs, torch.ones(3))["rgb"]
+    torch.testing.assert_close(quiet, fast.render_rays(origins, dirs, torch.ones(3))["rgb"].detach())
