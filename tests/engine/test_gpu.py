@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from nerf_widgets.engine import load_field, make_config, train
+from nerf_widgets.engine.checkpoint import latest_checkpoint
 from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.precision import device_precision
 from nerf_widgets.engine.trainer import Trainer
@@ -33,6 +34,19 @@ def test_a_checkpointed_run_continues_on_the_device_asked_for_now(tiny_scene: Pa
     trainer = Trainer(load_dataset(tiny_scene), tmp_path / "cpu", _fast("cpu", 1), None)
     assert trainer.precision.dtype == "float32" and not trainer.scaler.is_enabled()
     assert trainer.state()["scaler"] == {}
+
+
+def test_a_run_trained_on_a_gpu_opens_where_there_is_none(tiny_scene: Path, tmp_path: Path) -> None:
+    """Exports and previews load with ``auto``: the device visible now, not the one the run was trained on."""
+    train(tiny_scene, tmp_path / "run", _fast("cpu", 2), resume=False)
+    ckpt = latest_checkpoint(tmp_path / "run")
+    assert ckpt is not None
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state["config"]["device"] = "cuda:0"  # as a GPU job writes it
+    torch.save(state, ckpt)
+    field = load_field(tmp_path / "run")
+    assert field.device == torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert load_field(tmp_path / "run", device="cpu").device == torch.device("cpu")
 
 
 def _off_device(model: torch.nn.Module, device_type: str) -> dict[str, str]:
