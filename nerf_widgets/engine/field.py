@@ -22,7 +22,7 @@ from nerf_widgets.engine.sampler import render_camera
 
 __all__ = ["LoadedField", "load_field"]
 
-_CACHE: dict[tuple[str, str, float], LoadedField] = {}
+_CACHE: dict[tuple[str, str, float, str], LoadedField] = {}
 
 
 class LoadedField:
