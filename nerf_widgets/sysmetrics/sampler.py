@@ -3,12 +3,13 @@
 ``psutil.cpu_percent`` measures since the previous call, so one ``SystemSampler`` is kept per
 monitor and asked at a steady interval.
 
-GPUs are the ones PyTorch can use (``core.devices.cuda_devices``, numbered as ``cuda:<n>``), listed once
-this process has imported torch (sampling never imports it: seconds of start-up). Their memory comes from
-``torch.cuda.mem_get_info`` on GPUs this process already allocates on (asking elsewhere would create a
-CUDA context, hundreds of MB on the GPU, just to watch it), else from NVML. NVML (``nvidia-ml-py``, the
-``nerf_widgets[gpu]`` extra) is optional: it adds utilisation and temperature, matched by GPU UUID
-because ``CUDA_VISIBLE_DEVICES`` renumbers PyTorch's devices but not NVML's.
+GPUs: once this process has initialised CUDA (a job reserved or trained on a GPU), they are the ones
+PyTorch can use (``core.devices.cuda_devices``, numbered as ``cuda:<n>``), with memory from
+``torch.cuda.mem_get_info`` on GPUs this process allocates on, else from NVML. Sampling never imports
+torch nor initialises CUDA itself (seconds of start-up; a CUDA context takes hundreds of MB of the GPU), so
+before that only NVML's view is shown, in NVML's numbering. NVML (``nvidia-ml-py``, the
+``nerf_widgets[gpu]`` extra) is optional: it adds utilisation and temperature, matched to PyTorch's devices
+by GPU UUID because ``CUDA_VISIBLE_DEVICES`` and ``CUDA_DEVICE_ORDER`` renumber PyTorch's devices, not NVML's.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class NvmlReading:
     """One GPU as NVML reports it (physical numbering, so matched by ``uuid``)."""
 
     uuid: str
+    name: str
     memory_used_bytes: int
     memory_total_bytes: int
     utilization_percent: float
@@ -132,17 +134,17 @@ def combine_gpu_readings(devices: list[CudaDevice], torch_free: dict[int, int],
 
 
 def gpu_samples() -> list[GpuSample]:
-    """The GPUs this process's PyTorch can use (empty before torch is imported, and without CUDA)."""
+    """PyTorch's GPUs once this process initialised CUDA, NVML's before (empty without either)."""
     torch = sys.modules.get("torch")
-    if torch is None:
-        return []
+    nvml = _nvml_readings()
+    if torch is None or not torch.cuda.is_initialized():
+        return [GpuSample(i, r.name, r.memory_used_bytes, r.memory_total_bytes, r.utilization_percent,
+                          r.temperature_c) for i, r in enumerate(nvml)]
     devices = cuda_devices()
-    if not devices:
-        return []
     # only devices this process already allocated on: mem_get_info elsewhere would create a context there
-    used_here = [d.index for d in devices if torch.cuda.is_initialized() and torch.cuda.memory_reserved(d.index) > 0]
+    used_here = [d.index for d in devices if torch.cuda.memory_reserved(d.index) > 0]
     free = {i: int(torch.cuda.mem_get_info(i)[0]) for i in used_here}
-    return combine_gpu_readings(devices, free, _nvml_readings())
+    return combine_gpu_readings(devices, free, nvml)
 
 
 def _uuid_key(uuid: str) -> str:
@@ -176,9 +178,10 @@ def _nvml_readings() -> list[NvmlReading]:
     for i in range(nvml.nvmlDeviceGetCount()):
         h = nvml.nvmlDeviceGetHandleByIndex(i)
         mem = nvml.nvmlDeviceGetMemoryInfo(h)
-        uuid = nvml.nvmlDeviceGetUUID(h)
+        uuid, name = nvml.nvmlDeviceGetUUID(h), nvml.nvmlDeviceGetName(h)
         out.append(NvmlReading(
             uuid=uuid.decode() if isinstance(uuid, bytes) else str(uuid),
+            name=name.decode() if isinstance(name, bytes) else str(name),
             memory_used_bytes=int(mem.used),
             memory_total_bytes=int(mem.total),
             utilization_percent=float(nvml.nvmlDeviceGetUtilizationRates(h).gpu),
