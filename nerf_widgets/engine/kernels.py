@@ -66,7 +66,7 @@ def _load() -> bool:
     try:
         import numba
     except ImportError as err:
-        return _failed(f"numba does not import ({err}); the CPU path of 'fast' runs several times slower")
+        return _failed(f"numba does not import ({err}); the CPU path of 'fast' runs about 2x slower")
     # OpenMP first: on 2 cores its pool made a trained-lego step 121-133 ms against 167-213 ms on workqueue.
     # Its pool shares libgomp's thread-count setting with PyTorch, so every launch first sets numba's count
     # to PyTorch's (``_sync_threads``); otherwise a launch at numba's default moved a 1-thread run to 2.
