@@ -36,6 +36,17 @@ def test_a_checkpointed_run_continues_on_the_device_asked_for_now(tiny_scene: Pa
     assert trainer.state()["scaler"] == {}
 
 
+def test_the_path_cuda_takes_trains_end_to_end(tiny_scene: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernels off, ``fast`` runs the code CUDA tensors run: carving, a resolution change, checkpoints,
+    evaluation renders and exports' no-grad queries (on the CPU, where this machine can run it)."""
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "0")
+    result = train(tiny_scene, tmp_path / "run", _fast("cpu", 10), resume=False)
+    assert result.step == 10 and result.last_psnr is not None and math.isfinite(result.last_psnr)
+    field = load_field(tmp_path / "run", device="cpu")
+    assert field.model.res == 24 and bool(torch.isfinite(field.density(torch.rand(64, 3) * 2 - 1)).all())
+
+
 def test_a_run_trained_on_a_gpu_opens_where_there_is_none(tiny_scene: Path, tmp_path: Path) -> None:
     """Exports and previews load with ``auto``: the device visible now, not the one the run was trained on."""
     train(tiny_scene, tmp_path / "run", _fast("cpu", 2), resume=False)
