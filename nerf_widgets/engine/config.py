@@ -1,4 +1,5 @@
-"""Training configuration: one dataclass, a per-method default set, presets and device choice.
+"""Training configuration: one dataclass, a per-method default set, presets and device choice (precision:
+``engine.precision``, re-exported here for the models).
 
 ``make_config(method, preset, **overrides)`` is what the CLI, jobs and benchmark call. The config is
 written to ``RUN/config.json`` and read back on resume, so it only holds JSON-friendly values.
@@ -6,15 +7,14 @@ written to ``RUN/config.json`` and read back on resume, so it only holds JSON-fr
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from nerf_widgets.core.errors import ResourceUnavailableError, ValidationError
+from nerf_widgets.core.devices import normalize_device, pick_device
+from nerf_widgets.core.errors import ValidationError
+from nerf_widgets.engine.precision import bf16_native, check_precision, network_autocast
 
 __all__ = ["METHODS", "PRESETS", "TrainConfig", "autocast_bf16", "bf16_native", "check_precision", "make_config", "resolve_device"]
 
@@ -92,58 +92,22 @@ def make_config(method: str = "fast", preset: str = "balanced", **overrides: Any
         raise ValidationError("max_steps, batch_rays and grad_accum must be positive")
     if cfg.background not in ("random", "white", "black"):
         raise ValidationError(f"background must be random, white or black, not {cfg.background!r}")
+    normalize_device(cfg.device)  # a misspelt device fails here; whether it is present is checked at run time
     return cfg
 
 
 def resolve_device(requested: str = "auto", threads: int = 0) -> Any:
-    """``auto`` -> CUDA when available, else CPU with one thread per core. Returns a ``torch.device``."""
+    """The ``torch.device`` a run uses, by the rule jobs reserve with (``core.devices.choose_device``): ``auto`` ->
+    ``cuda:0`` when PyTorch sees a GPU, else the CPU with one thread per core; a GPU request without one is
+    refused with why (``ResourceUnavailableError``)."""
     import torch
 
-    if requested not in ("auto", "cpu", "cuda") and not requested.startswith("cuda:"):
-        raise ValidationError(f"unknown device {requested!r}; use auto, cpu or cuda")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ResourceUnavailableError("CUDA was requested but no CUDA device is available")
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
+    device = torch.device(pick_device(requested))
     if device.type == "cpu":
         torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
     return device
 
 
-@functools.cache
-def bf16_native(device: Any) -> bool:
-    """Whether ``device`` multiplies bfloat16 in hardware (Ampere or newer GPUs; CPUs with AVX512-BF16 or AMX).
-    Mixed precision pays only there: emulated bfloat16 is slower than float32. bfloat16 keeps float32's
-    range, so no loss scaling is needed (float16 would underflow the tiny per-sample colour gradients)."""
-    import torch
-
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    if device.type != "cpu":
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def autocast_bf16(device: Any, mode: str = "auto") -> Any:
-    """Context for network forwards: ``auto`` = bfloat16 autocast on CUDA devices with native bfloat16,
-    ``bf16`` = also on native CPUs, ``off`` = float32. CPUs stay float32 under ``auto`` because training
-    measured slower there (lego, 5 min: 1982 steps in bfloat16 vs 2170 in float32, and 3.7 vs 2.3 GiB:
-    oneDNN builds a primitive for every new batch shape). Callers cast outputs back to float32."""
-    import torch
-
-    check_precision(mode)
-    if mode == "bf16" or (mode == "auto" and device.type == "cuda"):
-        if bf16_native(device):
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def check_precision(mode: Any) -> None:
-    """Models call this on construction, so a bad ``mixed_precision`` option fails before training starts."""
-    if mode not in ("auto", "bf16", "off"):
-        raise ValidationError(f"mixed_precision must be auto, bf16 or off, not {mode!r}")
+    """``fast``'s network autocast (bfloat16 where native, else float32); see ``engine.precision``."""
+    return network_autocast(device, mode, "fast")

@@ -109,7 +109,7 @@ class FastModel(nn.Module):
         """Compile (or load from numba's cache) every CPU kernel now: after an install the first launches
         compile for ~40 s, which would count toward ``max_minutes`` and its learning-rate decay. A throwaway
         8^3 copy renders, differentiates and steps a few rays, so this model's state is untouched."""
-        if self.aabb.device.type != "cpu" or not kernels.available():
+        if not kernels.used_for(self.aabb.device):
             return
         probe = FastModel(self.aabb, self.bounded, self.near, {**self.opt, "res_schedule": [[0, 8]]})
         probe.update_occupancy()
@@ -134,7 +134,7 @@ class FastModel(nn.Module):
         """Cell occupied when its densest corner absorbs > occ_alpha over one fine step; coarse = dilated max."""
         r = self.res
         tau_min = -math.log(1 - float(self.opt["occ_alpha"]))
-        if self.density.table.device.type == "cpu" and kernels.available():
+        if kernels.used_for(self.density.table.device):
             # the same test on raw values: softplus is monotonic, so sigma * step > tau_min <=> raw > raw_min
             y = tau_min * self.ref_len / self.step_size()
             raw_min = (y + math.log(-math.expm1(-y)) if y < 20 else y) - self.shift
@@ -180,12 +180,12 @@ class FastModel(nn.Module):
 
     def _hull(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Grid corners [R^3] bool that project inside every view's dilated mask (or outside its image)."""
-        r = self.res
+        r, box = self.res, self.aabb.cpu()  # on the CPU, where the cameras and masks are
         axis = torch.linspace(0, 1, r)
         unit = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-        pts = self.aabb[0] + unit * (self.aabb[1] - self.aabb[0])
+        pts = box[0] + unit * (box[1] - box[0])
         keep = torch.ones(pts.shape[0], dtype=torch.bool)
-        voxel = float((self.aabb[1] - self.aabb[0]).max()) / (r - 1)
+        voxel = float((box[1] - box[0]).max()) / (r - 1)
         for cam, k, mask in zip(c2w, intr, masks, strict=True):
             p = (pts - cam[:, 3]) @ cam[:, :3]
             depth = (-p[:, 2]).clamp(min=1e-6)
@@ -197,7 +197,7 @@ class FastModel(nn.Module):
             inside = (p[:, 2] < 0) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
             hit = dil[py.long().clamp(0, h - 1), px.long().clamp(0, w - 1)]
             keep &= ~inside | hit
-        return keep
+        return keep.to(self.aabb.device)
 
     # ---- marching -----------------------------------------------------------------------------------
     def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -263,7 +263,7 @@ class FastModel(nn.Module):
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
                     jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3]."""
-        if origins.device.type == "cpu" and kernels.available():
+        if kernels.used_for(origins.device):
             return self._render_fused(origins, dirs, background, jitter)
         n = origins.shape[0]
         smp = self.march(origins, dirs, jitter)
@@ -355,7 +355,7 @@ class FastModel(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         for name in ("occ", "occ_coarse"):
             if prefix + name in state_dict:
-                setattr(self, name, torch.zeros_like(state_dict[prefix + name]))
+                setattr(self, name, torch.zeros_like(state_dict[prefix + name], device=getattr(self, name).device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

@@ -22,7 +22,7 @@ from nerf_widgets.engine.sampler import render_camera
 
 __all__ = ["LoadedField", "load_field"]
 
-_CACHE: dict[tuple[str, str, float], LoadedField] = {}
+_CACHE: dict[tuple[str, str, float, str], LoadedField] = {}
 
 
 class LoadedField:
@@ -67,16 +67,17 @@ class LoadedField:
 
 
 def load_field(run_dir: str | Path, device: str = "auto") -> LoadedField:
-    """The newest checkpoint of ``run_dir`` as a ``LoadedField`` (cached until a newer checkpoint appears)."""
+    """The newest checkpoint of ``run_dir`` as a ``LoadedField`` (cached until a newer checkpoint appears) on
+    ``device``: ``auto`` is a GPU when one is visible now, wherever the run was trained."""
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise NotFoundError(f"{run_dir} has no checkpoint yet", path=str(run_dir))
-    key = (str(Path(run_dir).resolve()), str(ckpt), ckpt.stat().st_mtime)
+    key = (str(Path(run_dir).resolve()), str(ckpt), ckpt.stat().st_mtime, device)
     if key not in _CACHE:
         read_run_config(run_dir)
         state = load_checkpoint(ckpt)
         cfg = TrainConfig.from_json(state["config"])
-        dev = resolve_device(device if device != "auto" else cfg.device, cfg.threads)
+        dev = resolve_device(device, cfg.threads)
         model = build_model(cfg, state["scene"])
         model.load_state_dict(state["model"])
         if hasattr(model, "update_occupancy"):

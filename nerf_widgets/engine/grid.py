@@ -40,7 +40,7 @@ class _Lookup(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, anchor, grid, idx, w):  # type: ignore[override]
-        ctx.grid = grid
+        ctx.grid, ctx.anchor_device = grid, getattr(anchor, "device", None)  # anchor is None without grad
         ctx.save_for_backward(idx, w)
         if grid.table.shape[1] == 1:
             return (grid.table[idx, 0] * w).sum(1, keepdim=True)
@@ -54,7 +54,8 @@ class _Lookup(torch.autograd.Function):
         grid.grad.index_add_(0, flat, (w[..., None] * g[:, None, :]).reshape(-1, g.shape[1]))
         grid.touched[flat] = True
         grid.dirty = True
-        return torch.zeros(1, device=g.device), None, None, None
+        # the anchor stays on the CPU (not a buffer): autograd refuses a gradient on another device
+        return torch.zeros(1, device=ctx.anchor_device), None, None, None
 
 
 class _FracLookup(torch.autograd.Function):
@@ -119,7 +120,7 @@ class DenseGrid(torch.nn.Module):
         self.adam_step += 1
         t = int(self.adam_step)
         step = lr * (1 - _B2**t) ** 0.5 / (1 - _B1**t)
-        if self.table.device.type == "cpu" and kernels.available():
+        if kernels.used_for(self.table.device):
             kernels.masked_adam(self.table.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy(), self.grad.numpy(),
                                 self.touched.numpy(), float(step), _B1, _B2, _EPS)
             return
@@ -148,18 +149,18 @@ class DenseGrid(torch.nn.Module):
 
     def _set(self, res: int, table: torch.Tensor) -> None:
         self.res = res
-        c = table.shape[1]
+        c, dev = table.shape[1], table.device  # the module's device (CUDA when the model was moved there)
         self.table = table
-        self.exp_avg = torch.zeros(res**3, c)
-        self.exp_avg_sq = torch.zeros(res**3, c)
-        self.grad = torch.zeros(res**3, c)
-        self.touched = torch.zeros(res**3, dtype=torch.bool)
+        self.exp_avg = torch.zeros(res**3, c, device=dev)
+        self.exp_avg_sq = torch.zeros(res**3, c, device=dev)
+        self.grad = torch.zeros(res**3, c, device=dev)
+        self.touched = torch.zeros(res**3, dtype=torch.bool, device=dev)
         self.dirty = False
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         table = state_dict.get(prefix + "table")
         if table is not None and table.shape != self.table.shape:
-            self._set(round(table.shape[0] ** (1 / 3)), torch.zeros_like(table))
+            self._set(round(table.shape[0] ** (1 / 3)), torch.zeros_like(table, device=self.table.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

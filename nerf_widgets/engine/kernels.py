@@ -12,22 +12,30 @@ The kernels live in ``_numba_kernels``; first use after an install compiles them
 
 The layout matches ``engine.grid`` (channel-last [R^3, C] tables, corner order of
 ``trilinear_corners``) and ``engine.render.composite_packed``; tests compare both paths.
-``FastModel`` uses these on the CPU when numba loads, the PyTorch path otherwise (and on CUDA).
+``FastModel`` and ``DenseGrid`` ask ``used_for(device)``: these kernels for CPU tensors when numba loads,
+the PyTorch path otherwise. On CUDA that path is the intended one, not a fallback: it is whole-batch
+tensor ops over packed samples (no Python loop over rays or samples), which is what a GPU runs well.
+numba is a required dependency, so a CPU run without the kernels is a broken install: the reason is
+logged once (``unavailable_reason()``), and the test suite fails on it under ``CI=true``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "composite_backward", "gather", "march_density", "masked_adam", "occupancy", "scatter"]
+__all__ = ["available", "composite_backward", "gather", "march_density", "masked_adam", "occupancy", "scatter",
+           "unavailable_reason", "used_for"]
 
+log = logging.getLogger(__name__)
 _STATE: dict[str, Any] = {}
 _LOCK = threading.Lock()
 _RUN = threading.Lock()
+_OFF = "turned off by NERF_WIDGETS_KERNELS=0"
 
 
 def available() -> bool:
@@ -41,11 +49,24 @@ def available() -> bool:
         return bool(_STATE["ok"])
 
 
+def used_for(device: Any) -> bool:
+    """The dispatch rule: the fused kernels serve tensors on the CPU (``device`` a ``torch.device``); CUDA
+    tensors always take the vectorised PyTorch path, whether or not numba loads."""
+    return device.type == "cpu" and available()
+
+
+def unavailable_reason() -> str | None:
+    """Why ``available()`` is False (None when the kernels load)."""
+    if available():
+        return None
+    return _OFF if os.environ.get("NERF_WIDGETS_KERNELS", "1") == "0" else str(_STATE.get("why"))
+
+
 def _load() -> bool:
     try:
         import numba
-    except ImportError:
-        return False
+    except ImportError as err:
+        return _failed(f"numba does not import ({err}); the CPU path of 'fast' runs about 2x slower")
     # OpenMP first: on 2 cores its pool made a trained-lego step 121-133 ms against 167-213 ms on workqueue.
     # Its pool shares libgomp's thread-count setting with PyTorch, so every launch first sets numba's count
     # to PyTorch's (``_sync_threads``); otherwise a launch at numba's default moved a 1-thread run to 2.
@@ -57,9 +78,16 @@ def _load() -> bool:
         _STATE["k"] = {name: getattr(k, name) for name in k.__all__}
         _sync_threads()
         _STATE["k"]["probe"](np.zeros(4, np.float32))
-    except Exception:  # noqa: BLE001 - no usable threading layer: the PyTorch path is used
-        return False
+    except Exception as err:  # noqa: BLE001 - any failure (no threading layer, a compile error) has one remedy
+        return _failed(f"the numba kernels do not load ({type(err).__name__}: {err})", err)
     return True
+
+
+def _failed(why: str, err: BaseException | None = None) -> bool:
+    """Remember and log (once, with the traceback) why the kernels are off; the PyTorch path then runs."""
+    _STATE["why"] = why
+    log.warning("fused CPU kernels unavailable, using the PyTorch path: %s", why, exc_info=err)
+    return False
 
 
 def _call(name: str, *args: Any) -> Any:

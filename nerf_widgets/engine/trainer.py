@@ -26,6 +26,7 @@ from nerf_widgets.engine.checkpoint import (
 from nerf_widgets.engine.config import TrainConfig, make_config, resolve_device
 from nerf_widgets.engine.data import Dataset, load_dataset
 from nerf_widgets.engine.models import build_model, scene_dict
+from nerf_widgets.engine.precision import device_precision
 from nerf_widgets.engine.sampler import RaySampler, eval_view
 from nerf_widgets.engine.writer import MetricsWriter
 
@@ -62,6 +63,9 @@ class Trainer:
         self.model = build_model(cfg, scene_dict(data))
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.param_groups(cfg.lr), eps=1e-15)
+        # float16 (Volta/Turing GPUs, vanilla only) needs loss scaling; elsewhere the scaler passes through
+        self.precision = device_precision(self.device, cfg.method, str(cfg.model.get("mixed_precision", "auto")))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scaler)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.sampler = RaySampler(data, data.split("train"), cfg.background, self.device)
         self.writer = MetricsWriter(run_dir / "metrics.jsonl")
@@ -78,6 +82,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {"step": self.step, "elapsed_s": self.elapsed, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": {"lr_factor": self.factor},
+                "scaler": self.scaler.state_dict(),
                 "rng": {"torch": torch.get_rng_state(), "sampler": self.generator.get_state()},
                 "best_psnr": self.best_psnr, "evals_since_best": self.evals_since_best, "last_psnr": self.last_psnr,
                 "config": self.cfg.to_json(), "scene": scene_dict(self.data)}
@@ -86,6 +91,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.factor = float(state["scheduler"]["lr_factor"])
+        if state.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["sampler"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
@@ -113,11 +120,12 @@ class Trainer:
                 loss_total = loss + torch.mean((out["rgb_coarse"] - batch["rgb"]) ** 2)
             else:
                 loss_total = loss
-            (loss_total / cfg.grad_accum).backward()
+            self.scaler.scale(loss_total / cfg.grad_accum).backward()
             total += float(loss.detach()) / cfg.grad_accum
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * self.factor
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped when a scaled gradient overflowed
+        self.scaler.update()
         self.model.grid_step(cfg.grid_lr * self.factor)
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
@@ -186,7 +194,8 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig | None 
     """Train (or continue) the run in ``run_dir`` on the posed images in ``data_dir``.
 
     With ``resume`` and a checkpoint present, the run continues exactly where it stopped (model,
-    optimiser, scheduler, step, RNG); only the budgets of ``config`` (max_steps / max_minutes) apply.
+    optimiser, scheduler, step, RNG); only the budgets of ``config`` (max_steps / max_minutes) and its device
+    apply (a run trained on a GPU may continue on the CPU, and the other way round).
     """
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -194,7 +203,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig | None 
     cfg = config or make_config()
     if ckpt is not None:
         stored = TrainConfig.from_json(read_run_config(run)["config"])
-        stored.max_steps, stored.max_minutes = cfg.max_steps, cfg.max_minutes
+        stored.max_steps, stored.max_minutes, stored.device = cfg.max_steps, cfg.max_minutes, cfg.device
         cfg = stored
     data = load_dataset(data_dir)
     if not data.split("train"):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nerf_widgets.engine.config import autocast_bf16, check_precision
+from nerf_widgets.engine.precision import check_precision, network_autocast
 from nerf_widgets.engine.render import (
     composite_padded,
     contract,
@@ -30,7 +30,7 @@ __all__ = ["NerfMLP", "VanillaModel", "DEFAULTS"]
 
 DEFAULTS: dict[str, Any] = {"n_coarse": 64, "n_fine": 128, "pos_freqs": 10, "dir_freqs": 4, "width": 256,
                             "depth": 8, "skip": 4, "far": 1e3, "chunk": 32768,
-                            "mixed_precision": "auto"}  # MLPs in bfloat16: auto (CUDA) | bf16 | off
+                            "mixed_precision": "auto"}  # auto | bf16 | off: engine.precision (bf16 Ampere+, fp16 Volta/Turing)
 
 
 class NerfMLP(nn.Module):
@@ -95,7 +95,7 @@ class VanillaModel(nn.Module):
     def _level(self, mlp: NerfMLP, o: torch.Tensor, d: torch.Tensor, t: torch.Tensor, bg: torch.Tensor,
                hit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pts = self._warp(o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)
-        with autocast_bf16(o.device, str(self.opt["mixed_precision"])):
+        with network_autocast(o.device, str(self.opt["mixed_precision"]), "vanilla"):
             sigma, rgb = mlp(pts, d[:, None].expand(-1, t.shape[1], -1).reshape(-1, 3))
         sigma, rgb = sigma.float(), rgb.float()
         sigma = sigma.view(t.shape) * hit[:, None]

@@ -2,7 +2,7 @@
 
 By default each device runs one job at a time (``slots_per_device``): two trainings on one CPU or
 GPU only slow each other down and double the memory. Memory is checked against what the device has
-available now (``psutil`` for the CPU, NVML for CUDA devices).
+available now (``core.devices.device_memory``: ``psutil`` for the CPU, ``torch.cuda.mem_get_info`` for a GPU).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
+from nerf_widgets.core.devices import device_memory
 from nerf_widgets.core.errors import ResourceUnavailableError, ValidationError
-from nerf_widgets.sysmetrics import gpu_samples
 
 __all__ = ["ResourcePool", "ResourceRequest", "device_memory"]
 
@@ -32,18 +30,6 @@ class ResourceRequest:
             raise ValidationError(f"Unknown device {self.device!r}; use 'cpu' or 'cuda:<index>'.")
         if self.memory_bytes < 0:
             raise ValidationError("memory_bytes must be >= 0")
-
-
-def device_memory(device: str) -> tuple[int, int]:
-    """``(available, total)`` bytes on ``device``; CUDA devices read through NVML."""
-    if device == "cpu":
-        vm = psutil.virtual_memory()
-        return int(vm.available), int(vm.total)
-    index = int(device.split(":")[1])
-    for g in gpu_samples():
-        if g.index == index:
-            return g.memory_total_bytes - g.memory_used_bytes, g.memory_total_bytes
-    raise ResourceUnavailableError(f"Device {device} is not present on this machine.", device=device)
 
 
 class ResourcePool:

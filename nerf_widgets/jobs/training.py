@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nerf_widgets.core.devices import normalize_device, pick_device
 from nerf_widgets.core.errors import StateConflictError, ValidationError
 from nerf_widgets.domain import lifecycle
 from nerf_widgets.jobs.context import JobContext
@@ -24,7 +25,6 @@ from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow, list_jobs
 from nerf_widgets.store.locks import project_lock
-from nerf_widgets.sysmetrics import gpu_samples
 
 __all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "release_memory", "remove_partial_files",
            "run_training", "validate_training_params"]
@@ -42,20 +42,19 @@ def validate_training_params(params: dict[str, Any]) -> dict[str, Any]:
         value = out.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
             raise ValidationError(f"{key} must be a positive number, got {value!r}.")
-    device = out.get("device")
-    if device in (None, "auto"):
+    device = normalize_device(out.get("device"))
+    if device == "auto":
         out.pop("device", None)
     else:
-        out["device"] = "cuda:0" if device == "cuda" else device
-        ResourceRequest(device=out["device"])  # validates the device name
+        out["device"] = device
     return out
 
 
 def job_device(params: dict[str, Any]) -> str:
-    """The device the job's resource check reserves: the one asked for, else the first GPU, else the CPU."""
-    if params.get("device"):
-        return str(params["device"])
-    return "cuda:0" if gpu_samples() else "cpu"
+    """The device the job reserves and the engine trains on (``engine_config`` passes it on, so the two never
+    differ): the one asked for, else the first GPU PyTorch sees, else the CPU. A GPU request on a machine
+    where PyTorch sees none is refused here, when the job is submitted."""
+    return pick_device(params.get("device"))
 
 
 class JobTrainCallbacks:
@@ -154,10 +153,11 @@ class TrainingHooks:
 
 
 def engine_config(params: dict[str, Any]) -> Any:
-    """The engine's config for these job parameters (method, preset, budgets, device, overrides)."""
+    """The engine's config for these job parameters (method, preset, budgets, the job's device, overrides)."""
     from nerf_widgets import engine
 
-    budgets = {k: params[k] for k in ("max_steps", "max_minutes", "device") if params.get(k) is not None}
+    budgets = {k: params[k] for k in ("max_steps", "max_minutes") if params.get(k) is not None}
+    budgets["device"] = job_device(params)
     return engine.make_config(params.get("method", "fast"), params.get("preset", "quick"),
                               **budgets, **params.get("overrides", {}))
 

@@ -222,6 +222,9 @@ class Project:
                        max_steps: int | None = None, device: str | None = None, **overrides: Any) -> Job:
         """Queue training on a background thread of this kernel; returns the ``Job`` at once.
 
+        ``device``: ``auto`` (default: the first GPU PyTorch sees, else the CPU), ``cpu``, ``cuda``, ``cuda:<n>``;
+        a GPU request where PyTorch sees none raises ``ResourceUnavailableError`` saying why.
+
         ``job.wait()``, ``job.metrics()``, ``job.pause()``/``resume()``/``cancel()``/``retry()``.
         """
         from nerf_widgets.jobs.api import start_training

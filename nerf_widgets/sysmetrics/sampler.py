@@ -1,13 +1,21 @@
 """Cheap, side-effect-free system samples (well under a millisecond without a GPU).
 
 ``psutil.cpu_percent`` measures since the previous call, so one ``SystemSampler`` is kept per
-monitor and asked at a steady interval. NVML (``nvidia-ml-py``) is initialised once, lazily; on a
-machine without an NVIDIA driver ``gpu_samples()`` is simply empty.
+monitor and asked at a steady interval.
+
+GPUs: once this process has initialised CUDA (a job reserved or trained on a GPU), they are the ones
+PyTorch can use (``core.devices.cuda_devices``, numbered as ``cuda:<n>``), with memory from
+``torch.cuda.mem_get_info`` on GPUs this process allocates on, else from NVML. Sampling never imports
+torch nor initialises CUDA itself (seconds of start-up; a CUDA context takes hundreds of MB of the GPU), so
+before that only NVML's view is shown, in NVML's numbering. NVML (``nvidia-ml-py``, the
+``nerf_widgets[gpu]`` extra) is optional: it adds utilisation and temperature, matched to PyTorch's devices
+by GPU UUID because ``CUDA_VISIBLE_DEVICES`` and ``CUDA_DEVICE_ORDER`` renumber PyTorch's devices, not NVML's.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,17 +24,19 @@ from typing import Any
 
 import psutil
 
-__all__ = ["GpuSample", "SystemSample", "SystemSampler", "gpu_samples"]
+from nerf_widgets.core.devices import CudaDevice, cuda_devices
+
+__all__ = ["GpuSample", "NvmlReading", "SystemSample", "SystemSampler", "combine_gpu_readings", "gpu_samples"]
 
 
 @dataclass(frozen=True)
 class GpuSample:
-    index: int
+    index: int  # PyTorch's: the job device cuda:<index>
     name: str
-    memory_used_bytes: int
+    memory_used_bytes: int  # by every process on the GPU
     memory_total_bytes: int
-    utilization_percent: float
-    temperature_c: float
+    utilization_percent: float | None = None  # None without NVML
+    temperature_c: float | None = None
 
     @property
     def memory_percent(self) -> float:
@@ -91,6 +101,57 @@ def _existing(path: Path) -> Path:
     return Path("/")
 
 
+@dataclass(frozen=True)
+class NvmlReading:
+    """One GPU as NVML reports it (physical numbering, so matched by ``uuid``)."""
+
+    uuid: str
+    name: str
+    memory_used_bytes: int
+    memory_total_bytes: int
+    utilization_percent: float
+    temperature_c: float
+
+
+def combine_gpu_readings(devices: list[CudaDevice], torch_free: dict[int, int],
+                         nvml: list[NvmlReading]) -> list[GpuSample]:
+    """One sample per PyTorch device: memory from ``torch_free`` (free bytes by index) or else NVML, utilisation
+    and temperature from NVML; a device with neither memory source is left out (nothing true to show)."""
+    by_uuid = {_uuid_key(r.uuid): r for r in nvml}
+    out = []
+    for d in devices:
+        reading = by_uuid.get(_uuid_key(d.uuid)) if d.uuid else None
+        if d.index in torch_free:
+            used = d.total_memory_bytes - torch_free[d.index]
+        elif reading is not None:
+            used = reading.memory_used_bytes
+        else:
+            continue
+        out.append(GpuSample(d.index, d.name, int(used), d.total_memory_bytes,
+                             reading.utilization_percent if reading else None,
+                             reading.temperature_c if reading else None))
+    return out
+
+
+def gpu_samples() -> list[GpuSample]:
+    """PyTorch's GPUs once this process initialised CUDA, NVML's before (empty without either)."""
+    torch = sys.modules.get("torch")
+    nvml = _nvml_readings()
+    if torch is None or not torch.cuda.is_initialized():
+        return [GpuSample(i, r.name, r.memory_used_bytes, r.memory_total_bytes, r.utilization_percent,
+                          r.temperature_c) for i, r in enumerate(nvml)]
+    devices = cuda_devices()
+    # only devices this process already allocated on: mem_get_info elsewhere would create a context there
+    used_here = [d.index for d in devices if torch.cuda.memory_reserved(d.index) > 0]
+    free = {i: int(torch.cuda.mem_get_info(i)[0]) for i in used_here}
+    return combine_gpu_readings(devices, free, nvml)
+
+
+def _uuid_key(uuid: str) -> str:
+    u = uuid.strip().lower()
+    return u[4:] if u.startswith("gpu-") else u
+
+
 _nvml_lock = threading.Lock()
 _nvml_state: dict[str, Any] = {"ready": None}
 
@@ -109,7 +170,7 @@ def _nvml() -> Any | None:
         return _nvml_state["ready"] or None
 
 
-def gpu_samples() -> list[GpuSample]:
+def _nvml_readings() -> list[NvmlReading]:
     nvml = _nvml()
     if nvml is None:
         return []
@@ -117,9 +178,9 @@ def gpu_samples() -> list[GpuSample]:
     for i in range(nvml.nvmlDeviceGetCount()):
         h = nvml.nvmlDeviceGetHandleByIndex(i)
         mem = nvml.nvmlDeviceGetMemoryInfo(h)
-        name = nvml.nvmlDeviceGetName(h)
-        out.append(GpuSample(
-            index=i,
+        uuid, name = nvml.nvmlDeviceGetUUID(h), nvml.nvmlDeviceGetName(h)
+        out.append(NvmlReading(
+            uuid=uuid.decode() if isinstance(uuid, bytes) else str(uuid),
             name=name.decode() if isinstance(name, bytes) else str(name),
             memory_used_bytes=int(mem.used),
             memory_total_bytes=int(mem.total),

@@ -101,8 +101,10 @@ class SystemMonitor(w.VBox, PanelMixin):
                 label.value = f"<small>{esc(text)}</small>"
             if s.get("gpus"):
                 self.gpu.value = "<br>".join(
-                    f"GPU {g['index']} {esc(g['name'])}: {g['memory_percent']:.0f}% memory, "
-                    f"{g['utilization_percent']:.0f}% busy, {g['temperature_c']:.0f} °C" for g in s["gpus"])
+                    f"GPU {g['index']} {esc(g['name'])}: {g['memory_percent']:.0f}% memory"
+                    + ("" if g["utilization_percent"] is None  # None without NVML (nerf_widgets[gpu])
+                       else f", {g['utilization_percent']:.0f}% busy, {g['temperature_c']:.0f} °C")
+                    for g in s["gpus"])
         t0 = h["t"][0]
         with self.spark.hold_sync():
             self.spark.x = [t - t0 for t in h["t"]]

@@ -10,8 +10,17 @@ import torch
 
 from nerf_widgets.engine import kernels
 from nerf_widgets.engine.fast import FastModel
+from tests.ci import need_tool
 
-pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+
+@pytest.fixture(autouse=True)
+def _kernels_load() -> None:
+    """numba is a required dependency: a laptop without working kernels skips, CI fails."""
+    need_tool(kernels.available(), f"numba kernels unavailable: {kernels.unavailable_reason()}")
+
+
+def test_kernels_load_on_this_install() -> None:
+    assert kernels.available() and kernels.unavailable_reason() is None
 
 
 def random_model(bounded: bool, stop_trans: float = 0.0) -> FastModel:

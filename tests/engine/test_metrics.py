@@ -121,7 +121,7 @@ def test_psnr_rejects_lists() -> None:
         psnr([0.0, 1.0], np.zeros(2))  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cuda_tensors_give_the_cpu_values() -> None:
     target = torch.from_numpy(_scene(40, 44, seed=7)).float()
     pred = torch.from_numpy(_degrade(target.numpy(), seed=8, noise=0.05)).float()

@@ -93,7 +93,7 @@ def test_model_first_built_under_inference_mode_still_serves_autograd_inputs() -
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cuda_tensors_give_the_cpu_values() -> None:
     pred, target = (torch.from_numpy(x) for x in _reference_pair())
     assert lpips(pred.cuda(), target.cuda(), net="vgg") == pytest.approx(lpips(pred, target, net="vgg"), abs=1e-4)

@@ -18,6 +18,7 @@ from nerf_widgets.engine.fast import dilate
 from nerf_widgets.engine.field import LoadedField
 from nerf_widgets.engine.models import build_model
 from nerf_widgets.engine.trainer import Trainer
+from tests.ci import need_tool
 from tests.engine.engine_scene import SPHERES, make_scene
 
 
@@ -72,10 +73,10 @@ def test_carving_keeps_the_given_box_without_fit_box(tiny_scene: Path, tmp_path:
     assert 0.5 < float((model.density.table[:, 0] == -20.0).float().mean()) < 0.99
 
 
-@pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
 def test_trainer_compiles_every_kernel_before_the_first_step(tiny_scene: Path, tmp_path: Path) -> None:
     """In a new process, the first training step compiles nothing: ``warm_up`` did it inside ``Trainer()``,
     outside the training clock (on a fresh install that is ~40 s that would count toward ``max_minutes``)."""
+    need_tool(kernels.available(), f"numba kernels unavailable: {kernels.unavailable_reason()}")
     script = textwrap.dedent(f"""
         import json
         from pathlib import Path
