@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.engine.callbacks import EvalInfo, NullCallbacks, StepInfo
+from nerf_widgets.engine.checkpoint import checkpoint_name, checkpoint_step, latest_checkpoint
 
 
 def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks: Any = None,
@@ -21,8 +22,8 @@ def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks:
     cb = callbacks or NullCallbacks()
     ckpts = Path(run_dir) / "checkpoints"
     ckpts.mkdir(parents=True, exist_ok=True)
-    done = sorted(int(p.stem.split("_")[1]) for p in ckpts.glob("step_*.ckpt")) if resume else []
-    start = done[-1] if done else 0
+    last = latest_checkpoint(run_dir) if resume else None
+    start = checkpoint_step(last) if last is not None else 0
     max_steps = int(config.get("max_steps", 200))
     if config.get("overrides", {}).get("fail_at") == start + 1:
         raise RuntimeError("the fake trainer was told to fail")
@@ -37,8 +38,9 @@ def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks:
         cb.on_step(StepInfo(step, max_steps, 10 ** (-psnr / 10), psnr, 1e-2, 4096 / sleep, 1 / sleep, elapsed,
                             (max_steps - step) * sleep))
         if step % 20 == 0:
-            (ckpts / f"step_{step:06d}.ckpt").write_text(str(step))
-            cb.on_checkpoint(step, str(ckpts / f"step_{step:06d}.ckpt"))
+            path = ckpts / checkpoint_name(step)  # the engine's naming; the contents are not a model
+            path.write_text(str(step))
+            cb.on_checkpoint(step, str(path))
         if step % 50 == 0:
             img = np.full((8, 8, 3), step % 255, np.uint8)
             cb.on_eval(EvalInfo(step, psnr - 1, 0.8, elapsed, img, img, 0.2))

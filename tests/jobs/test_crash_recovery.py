@@ -12,11 +12,15 @@ import textwrap
 import time
 from pathlib import Path
 
-from nerf_widgets.jobs import Job, JobRunner
+from nerf_widgets.jobs import Job, JobRunner, register_job_type, shutdown_runners
+from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
+from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database
+from nerf_widgets.studio import Studio
 from tests.jobs import jobs_helpers
-from tests.jobs.jobs_helpers import make_project
+from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.jobs.jobs_helpers import make_project, wait_until
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -80,3 +84,63 @@ def test_sigkill_then_resume_continues_from_checkpoint(db: Database, tmp_path: P
     steps = [p[0] for p in job.metrics(max_points=10**6)["psnr"]]
     assert steps == list(range(1, steps[-1] + 1))  # no gap, no duplicate across the crash
     assert steps[-1] >= ckpt + 30 and seen_before >= ckpt - 25
+
+
+TRAIN_CHILD = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from tests.jobs.fake_trainer import fake_config, fake_train
+    from nerf_widgets.jobs import register_job_type
+    from nerf_widgets.jobs.training import make_training_factory
+    from nerf_widgets.studio import Studio
+    register_job_type("crash_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+    project = Studio({home!r}).project({project!r})
+    from nerf_widgets.jobs.api import start_training
+    job = start_training(db=project.db, home=project.studio.home, project_id=project.id, project_dir=project.dir,
+                         job_type="crash_train", max_steps=1_000_000, sleep=0.002)
+    print(job.id, flush=True)
+    time.sleep(600)
+""")
+register_job_type("crash_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+
+
+def test_killed_kernel_leaves_the_project_interrupted_with_resume_offered(tmp_path: Path) -> None:
+    """The project says what is true after a SIGKILL mid-training (read without asking for the jobs first)."""
+    home = tmp_path / "home"
+    with Studio(home) as studio:
+        project = studio.create_project("crash")
+        project.transition("upload_images", "test")
+        project.transition("skip_pose_estimation", "test")
+    script = TRAIN_CHILD.format(root=str(Path(__file__).parents[2]), home=str(home), project=project.id)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        job_id = child.stdout.readline().strip()  # type: ignore[union-attr]
+        with Studio(home) as watcher:
+            wait_until(lambda: child.poll() is None and job_store.get_job(db=watcher.db, job_id=job_id)
+                       .progress.get("checkpoint_step", 0) >= 40, what="two checkpoints in the child")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(60)
+    studio = Studio(home)
+    try:
+        reopened = studio.project(project.id)
+        assert project_store.get_project_state(db=studio.db, project_id=project.id) == "TrainingInProgress"
+        assert reopened.state == "TrainingInterrupted"  # the read itself finds the dead kernel
+        assert {"resume_training", "retry", "abandon"} <= set(reopened.allowed_transitions())
+        last = reopened.history[-1]
+        assert (last.from_state, last.transition) == ("TrainingInProgress", "training_interrupted")
+        assert "Interrupted" in last.reason
+        job = reopened.job(job_id)
+        assert job.record().state == "failed" and job.record().error.startswith("Interrupted")
+        ckpt = job.record().progress["checkpoint_step"]
+        job.resume()
+        assert [h.transition for h in reopened.history][-1] == "resume_training"
+        wait_until(lambda: job.progress.get("step", 0) > ckpt + 5, what="the resumed job stepping")
+        assert reopened.state == "TrainingInProgress"
+        job.cancel(wait=True)
+        assert reopened.state == "TrainingCompleted"  # stopped with checkpoints: a usable model
+        assert job.record().progress["resumed_from"] >= ckpt
+    finally:
+        shutdown_runners()
+        studio.close()
