@@ -54,12 +54,12 @@ def test_delete_project_cascades_to_everything(db: Database) -> None:
     project_store.delete_project_row(db=db, project_id=PID)
     for table in ("images", "state_history", "jobs", "exports"):
         assert db.query(f"SELECT * FROM {table}") == [], table
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No project with id '{PID}'"):
         project_store.get_project(db=db, project_id=PID)
 
 
 def test_foreign_keys_are_enforced(db: Database) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         image_store.insert_image(db=db, values=image_values("img_000000000000000a", "h1", project_id="prj_nope"))
 
 

@@ -42,7 +42,7 @@ def test_create_list_open_delete(studio: Studio) -> None:
     assert [p.id for p in studio.projects()] == [b.id]
     with pytest.raises(NotFoundError, match=a.id):
         studio.project(a.id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No project with id '{a.id}'"):
         studio.delete_project(a.id)
     assert studio.db.query("SELECT * FROM state_history WHERE project_id = ?", (a.id,)) == []
 
@@ -69,9 +69,9 @@ def test_duplicate_name_is_refused_case_insensitively(studio: Studio) -> None:
 
 @pytest.mark.parametrize("bad", ["../etc", "prj_../../x", "img_0123456789abcdef", "prj_0123456789ABCDEF"])
 def test_malformed_ids_are_refused(studio: Studio, bad: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"is not a (valid|prj) id"):
         studio.project(bad)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"is not a (valid|prj) id"):
         studio.delete_project(bad)
 
 
