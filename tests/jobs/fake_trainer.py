@@ -53,8 +53,11 @@ def fake_config(params: dict[str, Any]) -> dict[str, Any]:
 
 def torch_busy_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks: Any = None,
                      resume: bool = True) -> dict[str, Any]:
-    """Real torch work on all cores (an MLP over 4096 rays per step) with the engine's callbacks."""
+    """Real torch work on all cores (an MLP over 4096 rays per step) with the engine's callbacks; like the
+    engine, it saves a checkpoint (the engine's naming and format) when it is told to stop."""
     import torch
+
+    from nerf_widgets.engine.checkpoint import save_checkpoint
 
     cb = callbacks or NullCallbacks()
     steps = int(config.get("max_steps", 100))
@@ -64,6 +67,8 @@ def torch_busy_train(data_dir: Path, run_dir: Path, config: dict[str, Any], call
     t0 = time.monotonic()
     for step in range(1, steps + 1):
         if cb.should_stop():
+            path = save_checkpoint(run_dir, step - 1, {"step": step - 1, "model": net.state_dict()})
+            cb.on_checkpoint(step - 1, str(path))
             break
         loss = torch.nn.functional.mse_loss(net(x), y)
         opt.zero_grad()
