@@ -158,8 +158,9 @@ class Project:
 
         ``items``: a path (file or folder), ``bytes``, a ``(name, bytes | path)`` pair, or a list of
         these. A folder contributes its regular, non-hidden files in natural name order (``r_2``
-        before ``r_10``), not recursively; files that are not images or videos are reported as
-        rejected. Client names are metadata only (``../../x.jpg`` is stored as ``x.jpg``; names with
+        before ``r_10``), not recursively; a link in it is read only when it points inside the folder.
+        Files that are not images or videos, or images under ``min_image_side`` px on their short side,
+        are reported as rejected. Client names are metadata only (``../../x.jpg`` is stored as ``x.jpg``; names with
         control characters are refused). Identical content is stored once: later copies come back
         as ``duplicate``. A video yields one result per kept frame. ``progress(done, total, name)`` is called in this
         thread after each input file. Raises ``StateConflictError`` (training running) or
