@@ -128,3 +128,13 @@ def test_bad_budget_is_refused_before_anything_is_written(posed: tuple[Studio, s
         start(posed, device="tpu")
     assert state(posed) == "PosesEstimated"
     assert list(Path(posed[0].project_dir(posed[1]), "runs").iterdir()) == []
+
+
+def test_a_new_training_from_an_interrupted_project_is_a_retry(posed: tuple[Studio, str]) -> None:
+    studio, pid = posed
+    for name in ("start_training", "training_progress", "training_interrupted"):  # as a killed kernel leaves it
+        lifecycle.transition(db=studio.db, project_id=pid, name=name)
+    job = start(posed, max_steps=30)
+    assert job.wait(120).state == "succeeded"
+    names = [h.transition for h in studio.project(pid).history]
+    assert names[-4:] == ["training_interrupted", "retry", "training_progress", "training_completed"]
