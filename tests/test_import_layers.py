@@ -97,3 +97,10 @@ def test_old_violations_would_be_caught(file: str, line: str) -> None:
 def test_allowed_imports_pass() -> None:
     assert violations(PACKAGE / "widgets/app.py", "from nerf_widgets.studio import Studio\nfrom . import common") == []
     assert violations(PACKAGE / "domain/lifecycle.py", "from ..store import projects") == []
+
+
+def test_studio_app_panels_are_widgets() -> None:
+    """Tabs are imported by name (``"module:Class"``): those names must stay inside the widgets layer too."""
+    from nerf_widgets.widgets import PANELS
+
+    assert all(spec.target.startswith("nerf_widgets.widgets.") for spec in PANELS), PANELS
