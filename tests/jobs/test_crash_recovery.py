@@ -9,9 +9,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from nerf_widgets.jobs import Job, JobRunner, register_job_type, shutdown_runners
+from nerf_widgets.jobs.registry import job_factory
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.store import projects as project_store
@@ -88,18 +92,27 @@ TRAIN_CHILD = textwrap.dedent("""
     from nerf_widgets.jobs import register_job_type
     from nerf_widgets.jobs.training import make_training_factory
     from nerf_widgets.studio import Studio
-    register_job_type("crash_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+    register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
     project = Studio({home!r}).project({project!r})
     from nerf_widgets.jobs.api import start_training
     job = start_training(db=project.db, home=project.studio.home, project_id=project.id, project_dir=project.dir,
-                         job_type="crash_train", max_steps=1_000_000, sleep=0.002)
+                         max_steps=1_000_000, sleep=0.002)
     print(job.id, flush=True)
     time.sleep(600)
 """)
-register_job_type("crash_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
 
 
-def test_killed_kernel_leaves_the_project_interrupted_with_resume_offered(tmp_path: Path) -> None:
+@pytest.fixture
+def fake_train_type() -> Iterator[None]:
+    """The "train" job type runs the fake trainer here, as in the child (the panel follows "train" jobs)."""
+    real = job_factory("train")
+    register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+    yield
+    register_job_type("train", real)
+
+
+def test_killed_kernel_leaves_the_project_interrupted_with_resume_offered(tmp_path: Path,
+                                                                          fake_train_type: None) -> None:
     """The project says what is true after a SIGKILL mid-training (read without asking for the jobs first)."""
     home = tmp_path / "home"
     with Studio(home) as studio:
@@ -129,6 +142,12 @@ def test_killed_kernel_leaves_the_project_interrupted_with_resume_offered(tmp_pa
         job = reopened.job(job_id)
         assert job.record().state == "failed" and job.record().error.startswith("Interrupted")
         ckpt = job.record().progress["checkpoint_step"]
+        from nerf_widgets.widgets.training_panel import TrainingPanel
+
+        panel = TrainingPanel(reopened)  # what a person sees: resume and retry offered, nothing to pause
+        offered = {name for name, button in panel.buttons.items() if not button.disabled}
+        panel.close()
+        assert offered == {"start", "resume", "retry"}, offered
         job.resume()
         assert [h.transition for h in reopened.history][-1] == "resume_training"
         wait_until(lambda: job.progress.get("step", 0) > ckpt + 5, what="the resumed job stepping")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 import tests.jobs.jobs_helpers  # noqa: F401  (registers the test job type)
 from nerf_widgets.core.errors import ResourceUnavailableError, StateConflictError, ValidationError
-from nerf_widgets.jobs import Cursor, Job, JobRunner, JobState
+from nerf_widgets.jobs import Cursor, Job, JobContext, JobRunner, JobSpec, JobState, ResourceRequest, register_job_type
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.store.db import Database
 from tests.jobs.jobs_helpers import make_project
@@ -123,16 +124,37 @@ def test_cancel_waiting_job_and_impossible_memory(runner: JobRunner, project_id:
     assert len(job_store.list_jobs(db=runner.db)) == before  # nothing written for refused jobs
 
 
-def test_stall_alert_raised_once(db: Database, project_id: str, tmp_path: Path) -> None:
+STALL_GATE = threading.Event()  # the "test_stall" job waits here after its first step
+
+
+def stalling_job(ctx: JobContext) -> dict[str, int]:
+    ctx.report_step(1, 0.0, {"psnr": 10.0}, max_steps=2)
+    assert STALL_GATE.wait(120), "the test never released the job"
+    ctx.report_step(2, 0.0, {"psnr": 11.0}, max_steps=2)
+    return {"final_step": 2}
+
+
+register_job_type("test_stall", lambda row, db: JobSpec(stalling_job, ResourceRequest(device="cpu")))
+
+
+def test_stall_alert_raised_once_per_stall(db: Database, project_id: str, tmp_path: Path) -> None:
+    """Counted in monitor ticks (each publishes one system sample), not seconds: one alert for the stall,
+    however many ticks it lasts."""
     from nerf_widgets.jobs import AlertThresholds
 
+    STALL_GATE.clear()
     runner = JobRunner(db, tmp_path / "home", monitor_interval=0.05, thresholds=AlertThresholds(stall_s=0.3))
     try:
-        job = submit(runner, project_id, tmp_path, steps=3, sleep=1.2)
-        job.wait(120)
+        job = Job(runner, runner.submit(project_id=project_id, type="test_stall", params={}, run_dir=tmp_path))
+        wait_until(lambda: any(a["code"] == "stalled" for a in job.alerts()), what="the stall alert")
+        ticks = runner.system_bus.seq
+        wait_until(lambda: runner.system_bus.seq >= ticks + 20, what="20 more monitor ticks of the same stall")
+        STALL_GATE.set()
+        assert job.wait(120).state == "succeeded"
     finally:
+        STALL_GATE.set()
         runner.shutdown()
     codes = [a["code"] for a in job.alerts()]
-    assert 1 <= codes.count("stalled") <= 3  # once per stall (each 1.2 s step), not once per 0.05 s tick
+    assert codes.count("stalled") == 1, codes
     stalled = next(a for a in job.alerts() if a["code"] == "stalled")
     assert stalled["severity"] == "warning" and "No training step" in stalled["message"]
