@@ -21,18 +21,48 @@ function mib(bytes) {
   return (bytes / 1048576).toFixed(1) + " MiB";
 }
 
-// Replies from the kernel, routed by batch key and kind (per view: other views ignore them).
+function noReply(seconds, what) {
+  return (
+    "No reply from the kernel for " + Math.round(seconds) + " s while " + what + ". It may be busy running " +
+    "another cell, or it was restarted; try again when it is idle."
+  );
+}
+
+// Replies from the kernel, routed by batch key and kind (per view: other views ignore them). Every wait
+// has a timeout that restarts whenever the kernel shows a sign of life (any message or progress update),
+// so a long ingest that reports progress never times out, while a kernel that says nothing does.
 class Inbox {
-  constructor() {
+  constructor(limitSeconds) {
     this.waiters = new Map();
     this.fileHandlers = new Map();
+    this.limitSeconds = limitSeconds;
+    this.heard = Date.now();
   }
-  wait(bid, kinds) {
-    return new Promise((resolve) => {
-      for (const kind of kinds) this.waiters.set(bid + "/" + kind, resolve);
+  alive() {
+    this.heard = Date.now();
+  }
+  silentFor(since) {
+    return (Date.now() - Math.max(since, this.heard)) / 1000;
+  }
+  wait(bid, kinds, what) {
+    return new Promise((resolve, reject) => {
+      const since = Date.now();
+      const timer = setInterval(() => {
+        const limit = this.limitSeconds();
+        if (this.silentFor(since) < limit) return;
+        clearInterval(timer);
+        for (const kind of kinds) this.waiters.delete(bid + "/" + kind);
+        reject(new Error(noReply(limit, what)));
+      }, 250);
+      const finish = (msg) => {
+        clearInterval(timer);
+        resolve(msg);
+      };
+      for (const kind of kinds) this.waiters.set(bid + "/" + kind, finish);
     });
   }
   deliver(msg) {
+    this.alive();
     if (msg.kind === "failed") {
       for (const [k, handler] of this.fileHandlers) {
         if (k.startsWith(msg.bid + "/")) handler({ refused: msg.message });
@@ -60,7 +90,15 @@ async function sendFiles(model, inbox, bid, rows) {
   const sizes = new Map(); // "fid/offset" -> chunk length, to release the window on ack
   let failed = null;
   let wake = null;
-  const nap = () => new Promise((resolve) => (wake = resolve));
+  let sentAt = Date.now();
+  const nap = async () => {
+    await new Promise((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, 250);
+    });
+    const limit = inbox.limitSeconds();
+    if (inbox.silentFor(sentAt) >= limit) throw new Error(noReply(limit, "receiving the files"));
+  };
   for (const r of rows) {
     inbox.fileHandlers.set(bid + "/" + r.fid, (msg) => {
       if (msg.kind === "failed") failed = msg.message;
@@ -86,6 +124,7 @@ async function sendFiles(model, inbox, bid, rows) {
         const end = Math.min(offset + chunk, r.file.size);
         const buffer = await r.file.slice(offset, end).arrayBuffer();
         model.send({ kind: "chunk", bid, fid: r.fid, offset }, undefined, [buffer]);
+        sentAt = Date.now();
         sizes.set(r.fid + "/" + offset, end - offset);
         inflight += 1;
         inflightBytes += end - offset;
@@ -143,19 +182,20 @@ function describe(result) {
   return (result.status || "rejected") + (result.reason ? ": " + result.reason : "");
 }
 
+// Results carry the file key (fid) of the row they belong to: two files of the same name (from two folders)
+// each get their own. A video gives several results (one per kept frame) for its one row.
 function applyResults(rows, results) {
-  const byName = new Map();
+  const byFid = new Map();
   for (const r of results) {
-    if (!byName.has(r.name)) byName.set(r.name, []);
-    byName.get(r.name).push(r);
+    if (!byFid.has(r.fid)) byFid.set(r.fid, []);
+    byFid.get(r.fid).push(r);
   }
   for (const row of rows) {
-    const mine = byName.get(row.file.name) || [];
+    const mine = byFid.get(row.fid) || [];
     if (!mine.length) continue;
-    const first = mine.length > 1 && mine.every((r) => r.status === "accepted") ? null : mine.shift();
-    row.status.textContent = first ? describe(first) : mine.length + " frames added";
-    row.row.dataset.status = first ? first.status : "accepted";
-    if (!first) mine.length = 0;
+    const frames = mine.length > 1 && mine.every((r) => r.status === "accepted");
+    row.status.textContent = frames ? mine.length + " frames added" : mine.map(describe).join("; ");
+    row.row.dataset.status = frames ? "accepted" : mine[0].status;
   }
 }
 
@@ -211,7 +251,7 @@ class UploaderView {
   constructor(model, el) {
     this.model = model;
     this.ui = buildLayout();
-    this.inbox = new Inbox();
+    this.inbox = new Inbox(() => model.get("reply_timeout_s") || 300);
     this.thumbs = new Map(); // image id -> object URL
     this.requested = new Set();
     this.uploading = false;
@@ -222,7 +262,7 @@ class UploaderView {
       ["change:project_name", () => this.drawControls()],
       ["change:busy", () => this.drawControls()],
       ["change:error", () => this.drawControls()],
-      ["change:progress", () => this.drawProgress()],
+      ["change:progress", () => (this.inbox.alive(), this.drawProgress())],
       ["change:results", () => this.drawNotAdded()],
       ["change:images", () => this.drawGrid()],
     ];
@@ -265,6 +305,7 @@ class UploaderView {
   }
 
   onMessage(msg, buffers) {
+    this.inbox.alive();
     if (msg.kind !== "thumbs") return this.inbox.deliver(msg);
     msg.ids.forEach((id, i) => {
       if (this.thumbs.has(id)) URL.revokeObjectURL(this.thumbs.get(id));
@@ -299,7 +340,7 @@ class UploaderView {
       await this.transfer(bid, rows);
     } catch (err) {
       this.model.send({ kind: "cancel", bid });
-      this.localError = "Upload stopped: " + err;
+      this.localError = "Upload stopped: " + (err && err.message ? err.message : err);
     } finally {
       this.uploading = false;
       this.ui.picker.value = this.ui.dirPicker.value = "";
@@ -310,7 +351,7 @@ class UploaderView {
   // begin -> chunks -> commit; per-file rows show transfer progress, then each file's result.
   async transfer(bid, rows) {
     const entries = rows.map((r) => ({ fid: r.fid, name: r.file.name, size: r.file.size }));
-    const begun = this.inbox.wait(bid, ["begun", "failed"]);
+    const begun = this.inbox.wait(bid, ["begun", "failed"], "starting the upload");
     this.model.send({ kind: "begin", bid, files: entries });
     const answer = await begun;
     if (answer.kind === "failed") return;
@@ -331,7 +372,7 @@ class UploaderView {
       if (refused.has(r.fid)) reject(r, refused.get(r.fid));
       else r.bar.value = r.bar.max;
     }
-    const done = this.inbox.wait(bid, ["done", "failed"]);
+    const done = this.inbox.wait(bid, ["done", "failed"], "processing the files");
     this.model.send({ kind: "commit", bid });
     const result = await done;
     if (result.kind === "done") applyResults(rows, result.results);
@@ -343,11 +384,16 @@ class UploaderView {
     this.localError = "";
     this.drawControls();
     const bid = key();
-    const done = this.inbox.wait(bid, ["done", "failed"]);
+    const done = this.inbox.wait(bid, ["done", "failed"], "adding the folder");
     this.model.send({ kind: "folder", bid, path: this.ui.pathBox.value.trim() });
-    await done;
-    this.uploading = false;
-    this.drawControls();
+    try {
+      await done;
+    } catch (err) {
+      this.localError = err.message + " The kernel may still add the folder when it gets to it.";
+    } finally {
+      this.uploading = false;
+      this.drawControls();
+    }
   }
 
   drawControls() {

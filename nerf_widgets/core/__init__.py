@@ -2,6 +2,7 @@
 
 from nerf_widgets.core.errors import (
     CancelledError,
+    DuplicateImageError,
     NerfWidgetsError,
     NotFoundError,
     ResourceUnavailableError,
@@ -14,6 +15,7 @@ from nerf_widgets.core.settings import Settings, load_settings
 
 __all__ = [
     "CancelledError",
+    "DuplicateImageError",
     "NerfWidgetsError",
     "NotFoundError",
     "ResourceUnavailableError",

@@ -25,6 +25,14 @@ class ValidationError(NerfWidgetsError, ValueError):
     """Input was rejected at the boundary; nothing was written."""
 
 
+class DuplicateImageError(ValidationError):
+    """The project already holds an image with this content (``existing_id``); the copy is not stored."""
+
+    def __init__(self, existing_id: str, message: str = "The project already holds this image.") -> None:
+        super().__init__(message, existing_id=existing_id)
+        self.existing_id = existing_id
+
+
 class NotFoundError(NerfWidgetsError, KeyError):
     """A project, image, job, run or export with that id does not exist."""
 

@@ -20,6 +20,7 @@ class Settings:
     max_file_bytes: int = 200 * MiB  # per uploaded file (videos included)
     max_batch_bytes: int = 4096 * MiB  # per upload call
     max_pixels: int = 120_000_000  # decompression-bomb guard, checked before decoding
+    min_image_side: int = 16  # px; a shorter side leaves too few pixels for features (COLMAP) or training rays
     blur_threshold: float = 60.0  # variance of the Laplacian below which a frame is flagged blurry
     ingest_workers: int = 0  # 0 = one per core
     video_fps: float = 2.0  # frames kept per second of video

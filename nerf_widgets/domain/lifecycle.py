@@ -1,8 +1,9 @@
 """The project state machine: the ONLY place that decides and records project state changes.
 
-Other layers call ``transition(db=..., project_id=..., name=..., reason=...)``; it checks the table
-below, updates ``projects.state`` and appends a ``state_history`` row in one ``BEGIN IMMEDIATE``
-transaction, so two kernels cannot both start training the same project from the same state.
+The table (``TRANSITIONS``, ``next_state``) is plain Python. Other layers call ``transition(db=...,
+project_id=..., name=..., reason=...)``; it checks the table, then updates ``projects.state`` and appends a
+``state_history`` row through the store's repositories in one ``BEGIN IMMEDIATE`` transaction, so two
+kernels cannot both start training the same project from the same state.
 
 Transitions (name: from -> to). The seed's diagram, plus what a real user needs (marked +):
 
@@ -11,21 +12,26 @@ Transitions (name: from -> to). The seed's diagram, plus what a real user needs 
     images_removed     +  ImagesUploaded | PosesEstimated -> ImagesUploaded   (some removed, poses invalidated)
     images_cleared     +  ImagesUploaded | PosesEstimated -> Created          (the last image was removed)
     estimate_poses        ImagesUploaded -> PosesEstimated; + re-estimate from PosesEstimated, TrainingFailed,
-                          TrainingCompleted, ModelExported (bad poses are a common cause of a failed or poor run)
+                          TrainingInterrupted, TrainingCompleted, ModelExported (bad poses are a common cause of a
+                          failed or poor run)
     manual_poses          same sources as estimate_poses -> PosesEstimated (poses imported from a file)
     skip_pose_estimation  ImagesUploaded -> PosesEstimated (the images came with poses, e.g. a Blender scene)
     start_training        PosesEstimated -> TrainingStarted
     retrain            +  TrainingCompleted | ModelExported -> TrainingStarted
-    retry                 TrainingFailed -> TrainingStarted
+    retry                 TrainingFailed | TrainingInterrupted(+) -> TrainingStarted (from TrainingInterrupted: a new job)
     training_progress     TrainingStarted -> TrainingInProgress (first reported step)
     training_completed    TrainingInProgress | TrainingStarted(+, a run too short to report progress) -> TrainingCompleted
     training_failed       TrainingStarted | TrainingInProgress -> TrainingFailed
+    training_interrupted + TrainingStarted | TrainingInProgress -> TrainingInterrupted
+                          (the kernel running the job stopped: found by the jobs layer's recovery)
+    resume_training    +  TrainingInterrupted -> TrainingStarted (the interrupted job continues from its checkpoint)
     training_cancelled +  TrainingStarted | TrainingInProgress -> PosesEstimated
                           (stopped by the user and no usable model exists: back to where training can start)
     training_stopped   +  TrainingStarted | TrainingInProgress -> TrainingCompleted
                           (stopped by the user but a usable checkpoint exists, from this run or an earlier one;
                           the jobs layer decides which of the two applies)
-    abandon               TrainingFailed -> Abandoned (terminal; the project can still be deleted)
+    abandon               TrainingFailed | TrainingInterrupted(+) -> Abandoned (terminal; the project can still be
+                          deleted)
     export                TrainingCompleted -> ModelExported
     re_export          +  ModelExported -> ModelExported
 """
@@ -50,6 +56,7 @@ class State(str, Enum):
     TRAINING_IN_PROGRESS = "TrainingInProgress"
     TRAINING_COMPLETED = "TrainingCompleted"
     TRAINING_FAILED = "TrainingFailed"
+    TRAINING_INTERRUPTED = "TrainingInterrupted"
     MODEL_EXPORTED = "ModelExported"
     ABANDONED = "Abandoned"
 
@@ -72,8 +79,10 @@ def _t(name: str, sources: tuple[State, ...], target: State) -> tuple[str, Trans
 
 
 S = State
-_POSE_SOURCES = (S.IMAGES_UPLOADED, S.POSES_ESTIMATED, S.TRAINING_FAILED, S.TRAINING_COMPLETED, S.MODEL_EXPORTED)
+_POSE_SOURCES = (S.IMAGES_UPLOADED, S.POSES_ESTIMATED, S.TRAINING_FAILED, S.TRAINING_INTERRUPTED,
+                 S.TRAINING_COMPLETED, S.MODEL_EXPORTED)
 _TRAINING = (S.TRAINING_STARTED, S.TRAINING_IN_PROGRESS)
+TRAINING_STATES = frozenset(_TRAINING)  # a training job should be running (or queued) while the project is here
 
 TRANSITIONS: dict[str, Transition] = dict(
     [
@@ -85,13 +94,15 @@ TRANSITIONS: dict[str, Transition] = dict(
         _t("skip_pose_estimation", (S.IMAGES_UPLOADED,), S.POSES_ESTIMATED),
         _t("start_training", (S.POSES_ESTIMATED,), S.TRAINING_STARTED),
         _t("retrain", (S.TRAINING_COMPLETED, S.MODEL_EXPORTED), S.TRAINING_STARTED),
-        _t("retry", (S.TRAINING_FAILED,), S.TRAINING_STARTED),
+        _t("retry", (S.TRAINING_FAILED, S.TRAINING_INTERRUPTED), S.TRAINING_STARTED),
+        _t("resume_training", (S.TRAINING_INTERRUPTED,), S.TRAINING_STARTED),
         _t("training_progress", (S.TRAINING_STARTED,), S.TRAINING_IN_PROGRESS),
         _t("training_completed", _TRAINING, S.TRAINING_COMPLETED),
         _t("training_failed", _TRAINING, S.TRAINING_FAILED),
+        _t("training_interrupted", _TRAINING, S.TRAINING_INTERRUPTED),
         _t("training_cancelled", _TRAINING, S.POSES_ESTIMATED),
         _t("training_stopped", _TRAINING, S.TRAINING_COMPLETED),
-        _t("abandon", (S.TRAINING_FAILED,), S.ABANDONED),
+        _t("abandon", (S.TRAINING_FAILED, S.TRAINING_INTERRUPTED), S.ABANDONED),
         _t("export", (S.TRAINING_COMPLETED,), S.MODEL_EXPORTED),
         _t("re_export", (S.MODEL_EXPORTED,), S.MODEL_EXPORTED),
     ]
@@ -143,6 +154,7 @@ def transition(*, db: Database, project_id: str, name: str, reason: str = "") ->
 
 __all__ = [
     "INITIAL_STATE",
+    "TRAINING_STATES",
     "TRANSITIONS",
     "State",
     "Transition",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def ingest_batch(
     known_hash: Callable[[str], str | None],
     progress: Progress | None = None,
 ) -> list[UploadResult]:
-    """Ingest every source; results come back in input order (a video's frames in time order).
+    """Ingest every source; results come back in input order (a video's frames in time order), each with the
+    index of its input file in ``source``.
 
     ``commit(values)`` inserts one image row (called from worker threads, after the files exist).
     ``progress(done, total, name)`` runs in the calling thread after each input file.
@@ -58,7 +60,7 @@ def ingest_batch(
         try:
             for done, fut in enumerate(as_completed(futures), start=1):
                 i = futures[fut]
-                per_source[i] = fut.result()
+                per_source[i] = [replace(r, source=i) for r in fut.result()]
                 if progress is not None:
                     progress(done, len(sources), sources[i].name)
         except BaseException:  # e.g. KeyboardInterrupt: files not started yet are skipped

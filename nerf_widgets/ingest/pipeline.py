@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from nerf_widgets.core.errors import NerfWidgetsError, ValidationError
+from nerf_widgets.core.errors import DuplicateImageError, NerfWidgetsError, ValidationError
 from nerf_widgets.core.ids import new_id
 from nerf_widgets.core.paths import safe_join
 from nerf_widgets.core.settings import Settings
@@ -28,7 +28,6 @@ from nerf_widgets.ingest.metadata import CameraInfo, camera_info, sharpness
 from nerf_widgets.ingest.results import Rejection, UploadResult
 from nerf_widgets.ingest.sources import Source
 from nerf_widgets.ingest.video import sharpest_frames
-from nerf_widgets.store.images import DuplicateImageError
 
 log = logging.getLogger(__name__)
 NO_CAMERA = CameraInfo(None, None, None, None)
@@ -108,6 +107,8 @@ def process_source(src: Source, ctx: IngestContext, order: int = 0) -> list[Uplo
 
 
 def _process(src: Source, name: str, ctx: IngestContext, order: int) -> list[UploadResult]:
+    if src.refused is not None:
+        raise Rejection(src.refused)
     size, limit = src.size(), ctx.settings.max_file_bytes
     if size < 0:
         raise Rejection("The file does not exist or cannot be read.")
@@ -129,9 +130,18 @@ def _process(src: Source, name: str, ctx: IngestContext, order: int) -> list[Upl
     return [store_prepared(prep, ctx, original=data)]
 
 
+def check_min_size(prep: Prepared, min_side: int) -> None:
+    """Refuse an image (or a video's frames) too small to reconstruct from, before anything is written."""
+    width, height = prep.full_size or prep.image.size
+    if min(width, height) < min_side:
+        raise Rejection(f"The image is {width} x {height} px; at least {min_side} px on the short side are needed "
+                        "to estimate poses and train from it.")
+
+
 def store_prepared(prep: Prepared, ctx: IngestContext, original: bytes | None) -> UploadResult:
-    """Write working copy, thumbnail (and original), publish them, then commit the row."""
+    """Check the size, write working copy, thumbnail (and original), publish them, then commit the row."""
     s = ctx.settings
+    check_min_size(prep, s.min_image_side)
     image_id = new_id("img")
     work = resized(prep.image, s.working_long_side)
     score = sharpness(work)
@@ -216,4 +226,4 @@ def _frame(name: str, det: Detected, t: float, frame: Image.Image, video_id: str
                     frame_time=t)
 
 
-__all__ = ["IngestContext", "Prepared", "display_name", "process_source", "store_prepared"]
+__all__ = ["IngestContext", "Prepared", "check_min_size", "display_name", "process_source", "store_prepared"]

@@ -36,6 +36,7 @@ class UploadResult:
     width: int | None = None
     height: int | None = None
     frame_time: float | None = None  # seconds into the source video
+    source: int | None = None  # index of the input file in its upload call (a video's frames share it)
 
     @property
     def message(self) -> str:

@@ -20,9 +20,12 @@ class Source:
     name: str
     path: Path | None = None
     data: bytes | None = None
+    refused: str | None = None  # why it is rejected without being read (e.g. a link out of an added folder)
 
     def size(self) -> int:
-        """Bytes; -1 when the path cannot be read (reported later as a rejection)."""
+        """Bytes; -1 when the path cannot be read (reported later as a rejection), 0 when refused."""
+        if self.refused is not None:
+            return 0
         if self.data is not None:
             return len(self.data)
         try:
@@ -43,9 +46,26 @@ def natural_key(name: str) -> list[tuple[int, int | str]]:
 
 
 def _folder_sources(folder: Path) -> list[Source]:
-    """A folder's regular, non-hidden files in natural name order (not recursive)."""
-    entries = sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
-    return [Source(p.name, path=p) for p in entries if p.is_file() and not p.name.startswith(".")]
+    """A folder's regular, non-hidden files in natural name order (not recursive).
+
+    A symbolic link is read only when it resolves to a file inside the folder (then through its resolved
+    path, so swapping the link afterwards changes nothing); a link out of the folder is reported, not followed.
+    """
+    root = folder.resolve()
+    sources = []
+    for entry in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if not entry.is_symlink():
+            sources.append(Source(entry.name, path=entry))
+            continue
+        target = entry.resolve()
+        if root in target.parents:
+            sources.append(Source(entry.name, path=target))
+        else:
+            sources.append(Source(entry.name, refused=f"{entry.name} is a link to a file outside the folder being "
+                                  "added; links out of the folder are not followed."))
+    return sources
 
 
 def _one(item: Any, index: int) -> list[Source]:

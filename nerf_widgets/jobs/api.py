@@ -14,7 +14,7 @@ from nerf_widgets.jobs.runner import runner_for
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.store.db import Database
 
-__all__ = ["get_project_job", "list_project_jobs", "start_training"]
+__all__ = ["get_project_job", "list_project_jobs", "recover_project_jobs", "start_training"]
 
 
 def start_training(*, db: Database, home: Path, project_id: str, project_dir: Path, method: str = "fast",
@@ -56,3 +56,8 @@ def get_project_job(*, db: Database, home: Path, project_id: str, job_id: str) -
     runner = runner_for(db, home)
     runner.recover_interrupted(project_id)
     return Job(runner, job_id)
+
+
+def recover_project_jobs(*, db: Database, home: Path, project_id: str) -> list[str]:
+    """Mark the project's jobs whose kernel is gone as interrupted (the project follows through its hooks)."""
+    return runner_for(db, home).recover_interrupted(project_id)

@@ -11,15 +11,12 @@ and its ``exports/<exp_id>/`` folder is removed.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from nerf_widgets.core.errors import NotFoundError, StateConflictError, ValidationError
 from nerf_widgets.core.ids import new_id, validate_id
@@ -37,12 +34,11 @@ from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow, get_job, list_jobs
 from nerf_widgets.store.locks import project_lock
 
-__all__ = ["ExportHooks", "ExportJob", "download_link", "download_path", "find_trained_run", "in_notebook",
-           "make_export_factory", "run_export_job", "show_download", "start_export", "validate_export_params"]
+__all__ = ["ExportHooks", "ExportJob", "download_path", "find_trained_run", "make_export_factory", "run_export_job",
+           "start_export", "validate_export_params"]
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
-INLINE_LINK_BYTES = 64 * MiB  # larger files are shown as a path rather than inlined into the page
 LOCK_WAIT_S = 30.0  # an upload or another kernel's short task may hold the project lock briefly
 FieldLoader = Callable[[Path], Any]  # run_dir -> object with density, color, aabb (engine.load_field)
 _EXPORTABLE = (lifecycle.State.TRAINING_COMPLETED, lifecycle.State.MODEL_EXPORTED)
@@ -72,8 +68,9 @@ def validate_export_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_checkpoint(row: JobRow) -> bool:
-    ckpts = Path(row.run_dir or "/nonexistent") / "checkpoints"
-    return ckpts.is_dir() and any(p.is_file() for p in ckpts.iterdir())
+    from nerf_widgets.engine.checkpoint import latest_checkpoint
+
+    return row.run_dir is not None and latest_checkpoint(row.run_dir) is not None
 
 
 def find_trained_run(*, db: Database, project_id: str, job_id: str | None = None) -> JobRow:
@@ -268,51 +265,6 @@ def download_path(*, db: Database, project_id: str, export_id: str | None = None
     if not path.is_file():
         raise NotFoundError(f"The file of export {row.id} is missing on disk ({path}).", export_id=row.id)
     return path
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (an IPython shell with a kernel attached)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def download_link(path: Path, cwd: Path | None = None) -> Any:
-    """A displayable download link for ``path``.
-
-    Below the kernel's working folder: an HTML output with a relative link, which JupyterLab and
-    Notebook 7 resolve against the notebook's folder to the server's ``files/`` route. Elsewhere (the
-    studio home is usually outside the server root): a ``data:`` link in an ``ipywidgets.HTML`` (widget
-    state, so the bytes are not saved into the notebook file) up to ``INLINE_LINK_BYTES``, else the path.
-    """
-    from html import escape
-
-    size = path.stat().st_size
-    label = f"Download {escape(path.name)}</a> ({size / 1e6:.2f} MB)"
-    try:
-        relative = path.resolve().relative_to((cwd or Path.cwd()).resolve()).as_posix()
-    except ValueError:
-        relative = None
-    if relative is not None:
-        from IPython.display import HTML
-
-        return HTML(f'<a href="{escape(quote(relative))}" download="{escape(path.name)}" target="_blank">{label}')
-    import ipywidgets
-
-    if size > INLINE_LINK_BYTES:
-        return ipywidgets.HTML(f"<code>{escape(str(path))}</code> ({size / 1e6:.1f} MB: copy it from there)")
-    data = base64.b64encode(path.read_bytes()).decode()
-    return ipywidgets.HTML(f'<a download="{escape(path.name)}" href="data:application/octet-stream;base64,{data}">'
-                           + label)
-
-
-def show_download(path: Path, show: bool | None = None) -> None:
-    """Display ``download_link(path)`` when ``show`` (None: when running in a notebook)."""
-    if show is False or (show is None and not in_notebook()):
-        return
-    from IPython.display import display
-
-    display(download_link(path))
 
 
 register_job_type("export", make_export_factory())

@@ -40,7 +40,9 @@ def orbit_c2w(center: np.ndarray, radius: float, azimuth_deg: float, elevation_d
 
 
 def _latest_checkpoint_mtime(run_dir: Path) -> float:
-    ckpts = list((run_dir / "checkpoints").glob("*")) if (run_dir / "checkpoints").is_dir() else []
+    from nerf_widgets.engine.checkpoint import list_checkpoints
+
+    ckpts = list_checkpoints(run_dir)  # the engine's names only: a half-written temp file is not a model
     if not ckpts:
         raise NotFoundError("This run has no checkpoint yet; the first one is written after a few hundred steps.")
     return max(p.stat().st_mtime for p in ckpts)

@@ -9,12 +9,14 @@ inside one database transaction, then is published on the job's bus, then handed
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import secrets
 import socket
 import threading
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,7 @@ class JobRunner:
 
         self.monitor = Monitor(self, interval=monitor_interval)
         self.monitor.start()
+        _every_runner.add(self)
 
     # ---------------------------------------------------------------- submit / control
     def submit(self, *, project_id: str, type: str, params: dict[str, Any], run_dir: Path | None = None,
@@ -329,6 +332,8 @@ class JobRunner:
                     pass
             for live in list(self._live.values()):
                 live.done.wait(timeout)
+                if live.thread is not None and live.thread is not threading.current_thread():
+                    live.thread.join(timeout)  # its last writes (state, hooks) are done: nothing dies mid-call
         self._stop.set()
         self.monitor.stop()
         with self._cond:
@@ -354,9 +359,29 @@ def runner_for(db: Database, home: Path, **options: Any) -> JobRunner:
         return runner
 
 
-def shutdown_runners() -> None:
+def shutdown_runners(timeout: float = 10.0) -> None:
     with _runners_lock:
         runners = list(_runners.values())
         _runners.clear()
     for r in runners:
-        r.shutdown()
+        r.shutdown(timeout=timeout)
+
+
+EXIT_WAIT_S = 120.0  # per job: a cancelled training writes its checkpoint before it ends
+_every_runner: weakref.WeakSet[JobRunner] = weakref.WeakSet()
+
+
+def _shutdown_at_exit() -> None:
+    """At interpreter exit (a script or ``python`` batch run ending while a job runs): cancel every live job,
+    let it stop at its next check (training saves a checkpoint there) and join its thread. Daemon threads
+    killed inside torch or numba at finalisation abort the process ("terminate called without an active
+    exception"); an interrupted job instead ends cancelled, with its checkpoint, and can be retried."""
+    for runner in list(_every_runner):
+        if not runner._stop.is_set():
+            try:
+                runner.shutdown(cancel=True, timeout=EXIT_WAIT_S)
+            except Exception:  # noqa: BLE001 - exit goes on for the other runners
+                log.exception("job runner shutdown at exit failed")
+
+
+atexit.register(_shutdown_at_exit)

@@ -11,7 +11,7 @@ from enum import Enum
 
 from nerf_widgets.core.errors import StateConflictError
 
-__all__ = ["ACTIVE", "TERMINAL", "JobState", "check_transition", "JobType"]
+__all__ = ["ACTIVE", "INTERRUPTED", "TERMINAL", "JobState", "check_transition", "is_interrupted", "JobType"]
 
 
 class JobState(str, Enum):
@@ -34,6 +34,14 @@ class JobType(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+INTERRUPTED = "Interrupted:"  # how the runner's recovery starts the error of a job whose kernel stopped
+
+
+def is_interrupted(state: str, error: str | None) -> bool:
+    """A failed job whose kernel stopped under it (found by ``JobRunner.recover_interrupted``), not a failure of its own."""
+    return state == JobState.FAILED.value and (error or "").startswith(INTERRUPTED)
 
 
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})

@@ -3,7 +3,7 @@ project lifecycle.
 
 The engine only sees ``TrainCallbacks``; this module turns its ``StepInfo``/``EvalInfo`` into job
 reports, blocks in ``on_step`` while paused, answers ``should_stop`` on cancel, and moves the project
-through TrainingStarted -> TrainingInProgress -> TrainingCompleted | TrainingFailed.
+through TrainingStarted -> TrainingInProgress -> TrainingCompleted | TrainingFailed | TrainingInterrupted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from nerf_widgets.domain import lifecycle
 from nerf_widgets.jobs.context import JobContext
 from nerf_widgets.jobs.registry import JobSpec, register_job_type
 from nerf_widgets.jobs.resources import ResourceRequest
-from nerf_widgets.jobs.states import JobState
+from nerf_widgets.jobs.states import JobState, is_interrupted
 from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow, list_jobs
@@ -115,7 +115,8 @@ class TrainingHooks:
     def before_queue(self, job: JobRow, *, retry: bool) -> None:
         state = lifecycle.State(project_store.get_project_state(db=self.db, project_id=job.project_id))
         name = {lifecycle.State.TRAINING_FAILED: "retry", lifecycle.State.POSES_ESTIMATED: "start_training",
-                lifecycle.State.TRAINING_COMPLETED: "retrain", lifecycle.State.MODEL_EXPORTED: "retrain"}.get(state)
+                lifecycle.State.TRAINING_COMPLETED: "retrain", lifecycle.State.MODEL_EXPORTED: "retrain",
+                lifecycle.State.TRAINING_INTERRUPTED: "resume_training" if retry else "retry"}.get(state)
         if name is None:
             raise StateConflictError(
                 f"Cannot start training: the project is {state.value}. "
@@ -127,6 +128,8 @@ class TrainingHooks:
 
     def on_state(self, job: JobRow, old: str, new: str, ctx: JobContext | None) -> None:
         name = {JobState.SUCCEEDED.value: "training_completed", JobState.FAILED.value: "training_failed"}.get(new)
+        if is_interrupted(new, job.error):
+            name = "training_interrupted"
         if new == JobState.CANCELLED.value:
             name = "training_stopped" if self._has_model(job) else "training_cancelled"
         if name is None:
@@ -145,8 +148,9 @@ class TrainingHooks:
 
     def _has_model(self, job: JobRow) -> bool:
         """A usable model exists: this run has a checkpoint, or an earlier training of the project succeeded."""
-        ckpts = Path(job.run_dir or "/nonexistent") / "checkpoints"
-        if ckpts.is_dir() and any(ckpts.iterdir()):
+        from nerf_widgets.engine.checkpoint import latest_checkpoint
+
+        if job.run_dir is not None and latest_checkpoint(job.run_dir) is not None:
             return True
         done = list_jobs(db=self.db, project_id=job.project_id, states=[JobState.SUCCEEDED.value])
         return any(j.type == job.type for j in done)

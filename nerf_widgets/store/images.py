@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from nerf_widgets.core.errors import NotFoundError
-from nerf_widgets.domain.records import ImageRecord
+from nerf_widgets.core.errors import DuplicateImageError, NotFoundError
 from nerf_widgets.store.db import Database, utc_now
+from nerf_widgets.store.records import ImageRecord
 
 _COLUMNS = (
     "id", "project_id", "original_name", "source_id", "format", "original_ext", "working_ext", "size_bytes",
     "orig_width", "orig_height", "width", "height", "has_alpha", "focal_mm", "focal_35mm", "camera_make",
     "camera_model", "sha256", "sharpness", "blurry", "frame_time", "position", "created_at",
 )
-
-
-class DuplicateImageError(Exception):
-    """The project already holds an image with this content hash (``existing_id``)."""
-
-    def __init__(self, existing_id: str) -> None:
-        super().__init__(existing_id)
-        self.existing_id = existing_id
 
 
 def insert_image(*, db: Database, values: dict[str, Any]) -> ImageRecord:
@@ -92,7 +84,6 @@ def count_source_users(*, db: Database, source_id: str) -> int:
 
 
 __all__ = [
-    "DuplicateImageError",
     "count_images",
     "count_source_users",
     "delete_image_row",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
-from nerf_widgets.domain.records import HistoryEntry, ProjectRecord
 from nerf_widgets.store.db import Database, utc_now
+from nerf_widgets.store.records import HistoryEntry, ProjectRecord
 
 
 def insert_project(*, db: Database, project_id: str, name: str, description: str, state: str) -> ProjectRecord:

@@ -19,10 +19,10 @@ from nerf_widgets.core.errors import NotFoundError
 from nerf_widgets.core.ids import validate_id
 from nerf_widgets.core.paths import safe_join
 from nerf_widgets.domain import lifecycle
-from nerf_widgets.domain.records import HistoryEntry, ImageRecord, ProjectRecord
 from nerf_widgets.store import images as image_store
 from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.locks import project_lock
+from nerf_widgets.store.records import HistoryEntry, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
     from nerf_widgets.core.settings import Settings
@@ -79,8 +79,18 @@ class Project:
 
     @property
     def state(self) -> str:
-        """Current lifecycle state (a ``lifecycle.State`` value), read from the database."""
-        return project_store.get_project_state(db=self.db, project_id=self.id)
+        """Current lifecycle state (a ``lifecycle.State`` value), read from the database.
+
+        While it says training, the jobs layer first checks that a kernel still runs the job: after a killed
+        kernel the project reads TrainingInterrupted (``resume_training`` and ``retry`` offered), not training.
+        """
+        state = project_store.get_project_state(db=self.db, project_id=self.id)
+        if lifecycle.State(state) in lifecycle.TRAINING_STATES:
+            from nerf_widgets.jobs.api import recover_project_jobs
+
+            recover_project_jobs(db=self.db, home=self.studio.home, project_id=self.id)
+            state = project_store.get_project_state(db=self.db, project_id=self.id)
+        return state
 
     @property
     def history(self) -> list[HistoryEntry]:
@@ -148,8 +158,9 @@ class Project:
 
         ``items``: a path (file or folder), ``bytes``, a ``(name, bytes | path)`` pair, or a list of
         these. A folder contributes its regular, non-hidden files in natural name order (``r_2``
-        before ``r_10``), not recursively; files that are not images or videos are reported as
-        rejected. Client names are metadata only (``../../x.jpg`` is stored as ``x.jpg``; names with
+        before ``r_10``), not recursively; a link in it is read only when it points inside the folder.
+        Files that are not images or videos, or images under ``min_image_side`` px on their short side,
+        are reported as rejected. Client names are metadata only (``../../x.jpg`` is stored as ``x.jpg``; names with
         control characters are refused). Identical content is stored once: later copies come back
         as ``duplicate``. A video yields one result per kept frame. ``progress(done, total, name)`` is called in this
         thread after each input file. Raises ``StateConflictError`` (training running) or
@@ -273,16 +284,14 @@ class Project:
 
         return list_exports(db=self.db, project_id=self.id)
 
-    def download_export(self, export_id: str | None = None, *, show: bool | None = None) -> Path:
+    def download_export(self, export_id: str | None = None) -> Path:
         """The file of an export (default: the newest finished one; a zip for gltf/obj).
 
-        In a notebook (or with ``show=True``) also displays a download link.
+        In a notebook, ``nerf_widgets.widgets.show_download(path)`` displays a link to it.
         """
-        from nerf_widgets.jobs.export_job import download_path, show_download
+        from nerf_widgets.jobs.export_job import download_path
 
-        path = download_path(db=self.db, project_id=self.id, export_id=export_id)
-        show_download(path, show)
-        return path
+        return download_path(db=self.db, project_id=self.id, export_id=export_id)
 
 
 class _UploadCommitter:

@@ -1,28 +1,25 @@
 """ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
 
-Standalone it exports a field object (``density``, ``color``, ``aabb``) into ``out_dir`` on a background
-thread through ``nerf_widgets.export.export_field``. Inside ``StudioApp`` (no ``field``) it exports the open
-project's trained model with one ``project.export`` call and follows that job by polling its status.
+It exports the open project's trained model with one ``project.export`` call (a job: recorded, resource
+checked, under the project lock) and follows that job by polling its status.
 """
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import ipywidgets
 
 from nerf_widgets.core.errors import StateConflictError
 from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
+from nerf_widgets.widgets.download import download_html
 from nerf_widgets.widgets.mesh_viewer import VIEWABLE, MeshViewer
 from nerf_widgets.widgets.panel import PanelMixin
 
 __all__ = ["ExportPanel"]
 
-INLINE_DOWNLOAD_BYTES = 150 * 1024 * 1024  # larger files are shown as a path instead of a data: link
 POLL_S = 0.25  # how often project mode re-reads the export job's status
 
 
@@ -32,16 +29,17 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
     project: Any = None
     job: Any = None
 
-    def __init__(self, *, context: Any = None, field: Any = None, out_dir: str | Path | None = None) -> None:
-        from nerf_widgets.export.request import COMPRESSIONS, FORMATS, TEXTURE_FORMATS
+    def __init__(self, *, context: Any = None) -> None:
+        from nerf_widgets.studio.catalog import export_choices
 
-        self.field, self.out_dir = field, Path(out_dir) if out_dir is not None else None
-        self.format = ipywidgets.Dropdown(options=list(FORMATS), value="glb", description="Format")
+        choices = export_choices()
+        self._multi_file = choices.multi_file
+        self.format = ipywidgets.Dropdown(options=choices.formats, value="glb", description="Format")
         self.resolution = ipywidgets.BoundedIntText(256, min=32, max=512, description="Grid")
         self.faces = ipywidgets.BoundedIntText(200_000, min=500, max=5_000_000, step=10_000, description="Faces")
         self.texture = ipywidgets.Dropdown(options=[0, 512, 1024, 2048, 4096], value=2048, description="Texture")
-        self.texture_format = ipywidgets.Dropdown(options=list(TEXTURE_FORMATS), value="auto", description="Image")
-        self.compress = ipywidgets.Dropdown(options=list(COMPRESSIONS), value="none", description="Compress")
+        self.texture_format = ipywidgets.Dropdown(options=choices.texture_formats, value="auto", description="Image")
+        self.compress = ipywidgets.Dropdown(options=choices.compressions, value="none", description="Compress")
         self.export_button = ipywidgets.Button(description="Export", button_style="primary", icon="download")
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
         self.progress = ipywidgets.FloatProgress(0.0, min=0.0, max=1.0, description="")
@@ -49,7 +47,6 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.download = ipywidgets.HTML("")
         self.notice = Notice()
         self.viewer = MeshViewer(width=560, height=400)
-        self.result: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.export_button.on_click(guarded(self.notice, lambda _b: self.start()))
@@ -66,27 +63,15 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         """The export options as chosen in the widgets (multi-file formats are always zipped for download)."""
         return {"resolution": self.resolution.value, "faces": self.faces.value, "texture": self.texture.value,
                 "texture_format": self.texture_format.value, "compress": self.compress.value,
-                "zip": self.format.value in ("gltf", "obj")}
+                "zip": self.format.value in self._multi_file}
 
     def start(self) -> threading.Thread:
-        """Validate, then export on a background thread (returned, so callers may join it)."""
-        from nerf_widgets.export import make_request
-        from nerf_widgets.export.request import FORMATS
-
+        """Queue ``project.export`` with the chosen options; returns the thread following the job."""
         if self._thread is not None and self._thread.is_alive():
             raise StateConflictError("an export is already running")
-        if self.field is None and self.project is not None:
-            return self._start_job(self.project)
-        if self.field is None or self.out_dir is None:
-            raise StateConflictError("nothing to export yet: train a model first (or pass field= and out_dir=)")
-        out = self.out_dir / f"model{FORMATS[self.format.value].suffix}"
-        request = make_request(self.format.value, out, self.field.aabb, **self.options())
-        self._stop.clear()
-        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
-        self._busy(True)
-        self._thread = threading.Thread(target=self._run, args=(request,), name="nw-export", daemon=True)
-        self._thread.start()
-        return self._thread
+        if self.project is None:
+            raise StateConflictError("nothing to export yet: open a project and train a model first")
+        return self._start_job(self.project)
 
     def set_project(self, project: Any) -> None:
         self.project = project
@@ -125,45 +110,11 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         result, path = row.progress.get("result", {}), job.path
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self.stage.value = f"done in {sum(result.get('seconds', {}).values()):.1f} s"
-        self.download.value = download_link(path) + (
+        self.download.value = download_html(path) + (
             f" &middot; {result.get('vertices', 0):,} vertices, {result.get('faces', 0):,} faces")
         main = path.parent / row.params["file_name"]  # beside the zip of a multi-file format
         if main.suffix.lower() in VIEWABLE and main.is_file():
             self.viewer.show(main)
 
-    def _run(self, request: Any) -> None:
-        from nerf_widgets.export import run_export
-
-        try:
-            self.result = run_export(request, self.field.density, self.field.color, self._on_progress, self._stop.is_set)
-            self._finished(self.result)
-        except Exception as err:  # noqa: BLE001 - shown inline, never raised into the cell
-            self.progress.bar_style = "danger"
-            self.notice.error(error_message(err))
-        finally:
-            self._busy(False)
-
-    def _on_progress(self, p: Any) -> None:
-        self.progress.value = p.overall
-        self.stage.value = f"{esc(p.stage)} {p.stage_fraction:.0%}"
-
     def _busy(self, busy: bool) -> None:
         self.export_button.disabled, self.cancel_button.disabled = busy, not busy
-
-    def _finished(self, result: Any) -> None:
-        self.progress.value, self.progress.bar_style = 1.0, "success"
-        self.stage.value = f"done in {sum(result.seconds.values()):.1f} s"
-        self.download.value = download_link(result.archive or result.path) + (
-            f" &middot; {result.vertices:,} vertices, {result.faces:,} faces")
-        if result.path.suffix.lower() in VIEWABLE:
-            self.viewer.show(result.path)
-
-
-def download_link(path: Path) -> str:
-    """An <a download> with the file inlined as a data: URL (works without a file server), or the path."""
-    size = path.stat().st_size
-    if size > INLINE_DOWNLOAD_BYTES:
-        return f"<code>{esc(path)}</code> ({size / 1e6:.1f} MB)"
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (f'<a download="{esc(path.name)}" href="data:application/octet-stream;base64,{data}">'
-            f"Download {esc(path.name)}</a> ({size / 1e6:.2f} MB)")

@@ -5,12 +5,16 @@ batch key ``bid`` chosen by the browser view that started it:
 
     JS -> Py  {kind: "begin", bid, files: [{fid, name, size}]}    Py -> JS  {kind: "begun", bid, refused: {fid: reason}}
     JS -> Py  {kind: "chunk", bid, fid, offset} + [bytes]         Py -> JS  {kind: "ack", bid, fid, offset, received, refused?}
-    JS -> Py  {kind: "commit", bid}                               Py -> JS  {kind: "done", bid, results: [...]}
+    JS -> Py  {kind: "commit", bid}                               Py -> JS  {kind: "done", bid, results: [{fid, ...}]}
     JS -> Py  {kind: "cancel", bid}
     JS -> Py  {kind: "folder", bid, path}                         Py -> JS  {kind: "done", bid, results: [...]}
     JS -> Py  {kind: "thumbs", ids: [...]}                        Py -> JS  {kind: "thumbs", ids: [...]} + [jpeg, ...]
     JS -> Py  {kind: "remove", id}
     any failure                                                   Py -> JS  {kind: "failed", bid, message}
+
+Results name the file key ``fid`` they belong to (two files with the same name from two folders stay apart).
+The browser gives up on a reply after ``reply_timeout_s`` seconds without any sign of life from the kernel
+(a message or a progress update) and says so; a long ingest that reports progress never times out.
 
 Chunks (``chunk_size`` bytes, 1 MiB by default) travel as binary buffers, never base64, and the
 browser keeps up to 8 MiB (at most 64 chunks) in flight. Each file action is one Studio API call: ``Project.upload_images``
@@ -52,6 +56,7 @@ class ImageUploader(anywidget.AnyWidget, PanelMixin):  # type: ignore[misc]
     busy = traitlets.Bool(False).tag(sync=True)
     chunk_size = traitlets.Int(MiB).tag(sync=True)
     max_file_bytes = traitlets.Int(0).tag(sync=True)
+    reply_timeout_s = traitlets.Float(300.0).tag(sync=True)  # browser side: silence before it gives up
 
     def __init__(self, project: Project | None = None, *, context: StudioContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -154,10 +159,11 @@ class ImageUploader(anywidget.AnyWidget, PanelMixin):  # type: ignore[misc]
         bid = _bid(content)
         batch = self._batch(bid)
         try:
-            failed = [{"name": name, "status": "rejected", "reason": reason, "image_id": None}
-                      for name, reason in batch.incomplete()]
-            ready = batch.ready()
-            results = failed + (self.upload(ready) if ready else [])
+            failed = [{"fid": fid, "name": name, "status": "rejected", "reason": reason, "image_id": None}
+                      for fid, name, reason in batch.incomplete()]
+            ready = batch.ready_files()
+            uploaded = self.upload([(name, path) for _fid, name, path in ready]) if ready else []
+            results = failed + [{"fid": ready[r.pop("source")][0], **r} for r in uploaded]
         finally:
             self._discard_batch(bid)
         self.results = results
@@ -228,7 +234,7 @@ def _image_entry(rec: Any) -> dict[str, Any]:
 def _result_entry(d: dict[str, Any]) -> dict[str, Any]:
     """A JSON-friendly per-file result: name, status (accepted/duplicate/rejected), reason, image_id."""
     return {"name": d.get("name") or d.get("original_name") or "", "status": str(d.get("status", "")),
-            "reason": d.get("reason") or "", "image_id": d.get("image_id")}
+            "reason": d.get("reason") or "", "image_id": d.get("image_id"), "source": d.get("source")}
 
 
 __all__ = ["ImageUploader"]

@@ -10,7 +10,6 @@ folder written by ``nerf-widgets poses``. Estimation runs on a background thread
 from __future__ import annotations
 
 import io
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +22,8 @@ from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
 from nerf_widgets.widgets.panel import PanelMixin, StudioContext
 
 if TYPE_CHECKING:
-    from nerf_widgets.poses.types import PoseProgress, PoseReport
     from nerf_widgets.studio import Project
+    from nerf_widgets.studio.catalog import PoseFolder, PoseProgress, PoseReport
 
 __all__ = ["PoseViewer", "error_colors", "frustum_segments"]
 
@@ -55,25 +54,19 @@ def error_colors(errors: list[float | None]) -> NDArray[np.float32]:
     return out
 
 
-def _scene_children(poses_dir: Path, report: PoseReport) -> tuple[list[Any], float]:
-    """pythreejs objects for the cameras and points in ``poses_dir``, and the scene radius."""
+def _scene_children(scene: PoseFolder) -> tuple[list[Any], float]:
+    """pythreejs objects for the cameras and points of a pose folder, and the scene radius."""
     import pythreejs as three
 
-    from nerf_widgets.poses.writer import read_ply
-
-    data = json.loads((poses_dir / "transforms.json").read_text())
-    errors = {str(Path(im.path).resolve()): im.reprojection_error for im in report.images if im.registered}
-    c2w = np.array([f["transform_matrix"] for f in data["frames"]], dtype=np.float64).reshape(-1, 4, 4)
-    aspect = np.array([f.get("w", 4) / f.get("h", 3) for f in data["frames"]], dtype=np.float64)
-    errs = [errors.get(str((poses_dir / f["file_path"]).resolve())) for f in data["frames"]]
+    c2w = scene.c2w
     radius = float(np.linalg.norm(c2w[:, :3, 3], axis=1).max()) if len(c2w) else 1.0
-    segs = frustum_segments(c2w, aspect, 0.08 * radius)
-    colors = np.repeat(error_colors(errs), 16, axis=0).reshape(-1, 2, 3)
+    segs = frustum_segments(c2w, scene.aspect, 0.08 * radius)
+    colors = np.repeat(error_colors(scene.errors), 16, axis=0).reshape(-1, 2, 3)
     geom = three.BufferGeometry(attributes={"position": three.BufferAttribute(segs.reshape(-1, 3), normalized=False),
                                             "color": three.BufferAttribute(colors.reshape(-1, 3).astype(np.float32))})
     children: list[Any] = [three.LineSegments(geom, three.LineBasicMaterial(vertexColors="VertexColors"))]
-    if (poses_dir / "points3D.ply").is_file():
-        xyz, rgb = read_ply(poses_dir / "points3D.ply")
+    if scene.points is not None and scene.colors is not None:
+        xyz, rgb = scene.points, scene.colors
         keep = np.random.default_rng(0).permutation(len(xyz))[:MAX_POINTS]
         pgeom = three.BufferGeometry(attributes={
             "position": three.BufferAttribute(xyz[keep].astype(np.float32), normalized=False),
@@ -185,28 +178,27 @@ class PoseViewer(w.VBox, PanelMixin):
     # --- display ------------------------------------------------------------------------------
     def show(self) -> None:
         """Re-read poses/report.json and redraw the 3D view and the unposed list."""
-        from nerf_widgets.poses.imports import load_report
+        from nerf_widgets.studio.catalog import read_pose_folder
 
-        folder = self.poses_dir
-        if folder is None or not (folder / "report.json").is_file() or not (folder / "transforms.json").is_file():
-            self.summary.value, self.view.children, self.unposed.children = "<i>No poses yet.</i>", (), ()
-            return
         try:
-            report = load_report(folder)
-            self.summary.value = _summary_html(report)
-            self.view.children = (self._renderer(folder, report),)
-            self.unposed.children = tuple(self._unposed_rows(report))
+            scene = read_pose_folder(self.poses_dir) if self.poses_dir is not None else None
+            if scene is None:
+                self.summary.value, self.view.children, self.unposed.children = "<i>No poses yet.</i>", (), ()
+                return
+            self.summary.value = _summary_html(scene.report)
+            self.view.children = (self._renderer(scene),)
+            self.unposed.children = tuple(self._unposed_rows(scene.report))
         except Exception as err:  # noqa: BLE001
             self.notice.error(error_message(err))
 
-    def _renderer(self, folder: Path, report: PoseReport) -> w.Widget:
+    def _renderer(self, scene: PoseFolder) -> w.Widget:
         import pythreejs as three
 
-        children, radius = _scene_children(folder, report)
+        children, radius = _scene_children(scene)
         camera = three.PerspectiveCamera(position=[1.6 * radius, -1.6 * radius, 1.1 * radius], up=[0, 0, 1],
                                          fov=50, aspect=1.5, near=0.01 * radius, far=20 * radius)
-        scene = three.Scene(children=[*children, camera, three.AmbientLight(intensity=1.0)], background="#202124")
-        return three.Renderer(camera=camera, scene=scene, controls=[three.OrbitControls(controlling=camera)],
+        scene3d = three.Scene(children=[*children, camera, three.AmbientLight(intensity=1.0)], background="#202124")
+        return three.Renderer(camera=camera, scene=scene3d, controls=[three.OrbitControls(controlling=camera)],
                               width=600, height=400)
 
     def _unposed_rows(self, report: PoseReport) -> list[w.Widget]:

@@ -67,17 +67,14 @@ class StagedBatch:
         staged.rejected = reason
         staged.path.unlink(missing_ok=True)
 
-    def ready(self) -> list[tuple[str, Path]]:
-        """``(client name, staged path)`` pairs of the complete files, in selection order."""
-        return [(f.name, f.path) for f in self.files.values() if f.complete]
+    def ready_files(self) -> list[tuple[str, str, Path]]:
+        """``(fid, client name, staged path)`` of the complete files, in selection order."""
+        return [(fid, f.name, f.path) for fid, f in self.files.items() if f.complete]
 
-    def incomplete(self) -> list[tuple[str, str]]:
-        """``(client name, reason)`` for files that did not arrive whole."""
-        out = []
-        for f in self.files.values():
-            if not f.complete:
-                out.append((f.name, f.rejected or f"only {f.received} of {f.size} bytes arrived"))
-        return out
+    def incomplete(self) -> list[tuple[str, str, str]]:
+        """``(fid, client name, reason)`` for files that did not arrive whole."""
+        return [(fid, f.name, f.rejected or f"only {f.received} of {f.size} bytes arrived")
+                for fid, f in self.files.items() if not f.complete]
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["TrainingPanel", "thin"]
 
 MAX_PLOT_POINTS = 800
-_STARTABLE = {"PosesEstimated", "TrainingCompleted", "ModelExported", "TrainingFailed"}
+_STARTABLE = {"PosesEstimated", "TrainingCompleted", "ModelExported", "TrainingFailed", "TrainingInterrupted"}
 _SEVERITY_COLOR = {"info": "#1565c0", "warning": "#e65100", "critical": "#b00020"}
 _STATUS_COLOR = {"improving": "#2e7d32", "plateau": "#e65100", "converged": "#1565c0", "diverging": "#b00020"}
 
@@ -100,14 +100,15 @@ class TrainingPanel(w.VBox, PanelMixin):
 
     def __init__(self, project: Project | None = None, *, context: StudioContext | None = None,
                  job: Job | None = None) -> None:
-        from nerf_widgets.engine.config import METHODS, PRESETS
+        from nerf_widgets.studio.catalog import training_choices
 
+        choices = training_choices()
         self.project: Project | None = None
         self.job: Job | None = None
         self._watch = JobWatch(self._on_view, name="training-panel")
         self.notice = Notice()
-        self.method = w.Dropdown(options=list(METHODS), value=METHODS[0], description="method")
-        self.preset = w.Dropdown(options=list(PRESETS), value=PRESETS[0], description="preset")
+        self.method = w.Dropdown(options=choices.methods, value=choices.methods[0], description="method")
+        self.preset = w.Dropdown(options=choices.presets, value=choices.presets[0], description="preset")
         self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", tooltip="0 = preset's")
         self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", tooltip="0 = preset's")
         self.buttons = {name: w.Button(description=name.capitalize(), icon=icon)

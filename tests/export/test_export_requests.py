@@ -70,7 +70,7 @@ def test_progress_by_stage_in_order(field, tmp_path):
 @pytest.mark.parametrize("stop_at", ["mesh", "bake", "write"])
 def test_cancel_between_stages_leaves_nothing(field, tmp_path, stop_at):
     seen: list[str] = []
-    with pytest.raises(CancelledError):
+    with pytest.raises(CancelledError, match="^export cancelled"):
         export_field(field.density, field.color, field.aabb, tmp_path / "m.glb", format="glb", resolution=32,
                      faces=1000, texture=64, progress=lambda p: seen.append(p.stage),
                      should_stop=lambda: stop_at in seen or (seen and seen[-1] == STAGES[STAGES.index(stop_at) - 1]))

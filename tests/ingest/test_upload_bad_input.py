@@ -121,3 +121,40 @@ def test_mixed_batch_keeps_the_good_files_only(project: Project, jpeg_bytes: byt
     assert {i.id for i in project.images()} == ids
     assert all(len(files) == 2 for files in disk(project).values())
     assert project.state == "ImagesUploaded"
+
+
+@pytest.mark.parametrize(("w", "h"), [(1, 1), (15, 400), (400, 15)])
+def test_images_too_small_to_reconstruct_from_are_refused(project: Project, w: int, h: int) -> None:
+    reason = reject_one(project, ("tiny.png", encode(textured(w, h), "PNG")))
+    assert reason == (f"The image is {w} x {h} px; at least 16 px on the short side are needed to estimate poses "
+                      "and train from it.")
+    assert_nothing_stored(project)
+
+
+def test_the_minimum_side_is_a_setting_and_applies_to_video_frames(home: Path, tmp_path: Path) -> None:
+    from tests.ingest.conftest import video_mp4
+
+    p = Studio(home, min_image_side=64).create_project("min")
+    assert "at least 64 px" in reject_one(p, ("shot.png", encode(textured(80, 60), "PNG")))
+    (res,) = p.upload_images(video_mp4(tmp_path / "clip.mp4", seconds=1.0, size=(64, 48)))
+    assert res.status == "rejected" and "64 x 48 px; at least 64 px" in str(res.reason)
+    assert_nothing_stored(p)
+    assert len(p.upload_images(("edge.png", encode(textured(64, 64), "PNG")))) == 1 and len(p.images()) == 1
+
+
+def test_links_out_of_an_added_folder_are_not_followed(project: Project, tmp_path: Path) -> None:
+    outside = tmp_path / "private" / "secret.jpg"
+    outside.parent.mkdir()
+    outside.write_bytes(encode(textured(64, 48, seed=1), "JPEG"))
+    folder = tmp_path / "shots"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "inner" / "real.jpg").write_bytes(encode(textured(64, 48, seed=2), "JPEG"))
+    (folder / "a_escape.jpg").symlink_to(outside)
+    (folder / "b_escape_dots.jpg").symlink_to(Path("..") / "private" / "secret.jpg")
+    (folder / "c_inside.jpg").symlink_to(folder / "inner" / "real.jpg")
+    results = project.upload_images(folder)
+    assert [(r.name, r.status) for r in results] == [
+        ("a_escape.jpg", "rejected"), ("b_escape_dots.jpg", "rejected"), ("c_inside.jpg", "accepted")]
+    assert "a link to a file outside the folder being added" in str(results[0].reason)
+    assert [img.original_name for img in project.images()] == ["c_inside.jpg"]
+    assert len(list((project.dir / "originals").iterdir())) == 1

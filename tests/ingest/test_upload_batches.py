@@ -76,7 +76,7 @@ def test_upload_lifecycle_and_refusal_while_training(project: Project) -> None:
     with pytest.raises(StateConflictError, match="TrainingStarted"):
         project.upload_images(photos(1, seed=20))
     assert len(project.images()) == 3
-    with pytest.raises(StateConflictError):
+    with pytest.raises(StateConflictError, match="Cannot images removed: the project is in state Training"):
         project.remove_image(project.images()[0].id)
     assert len(list((project.dir / "images").iterdir())) == 3
 
@@ -94,9 +94,9 @@ def test_remove_image_deletes_files_and_invalidates_poses(project: Project) -> N
     assert [i.id for i in project.images()] == [b.image_id]
     for sub in ("originals", "images", "thumbs"):
         assert [p.name for p in (project.dir / sub).iterdir()] == [f"{b.image_id}.jpg"]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No image with id '{a.image_id}'"):
         project.thumbnail(a.image_id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No image with id '{a.image_id}'"):
         project.remove_image(a.image_id)
     project.remove_image(b.image_id)
     assert project.state == "Created"

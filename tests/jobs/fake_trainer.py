@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.engine.callbacks import EvalInfo, NullCallbacks, StepInfo
+from nerf_widgets.engine.checkpoint import checkpoint_name, checkpoint_step, latest_checkpoint
 
 
 def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks: Any = None,
@@ -21,8 +22,8 @@ def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks:
     cb = callbacks or NullCallbacks()
     ckpts = Path(run_dir) / "checkpoints"
     ckpts.mkdir(parents=True, exist_ok=True)
-    done = sorted(int(p.stem.split("_")[1]) for p in ckpts.glob("step_*.ckpt")) if resume else []
-    start = done[-1] if done else 0
+    last = latest_checkpoint(run_dir) if resume else None
+    start = checkpoint_step(last) if last is not None else 0
     max_steps = int(config.get("max_steps", 200))
     if config.get("overrides", {}).get("fail_at") == start + 1:
         raise RuntimeError("the fake trainer was told to fail")
@@ -37,8 +38,9 @@ def fake_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks:
         cb.on_step(StepInfo(step, max_steps, 10 ** (-psnr / 10), psnr, 1e-2, 4096 / sleep, 1 / sleep, elapsed,
                             (max_steps - step) * sleep))
         if step % 20 == 0:
-            (ckpts / f"step_{step:06d}.ckpt").write_text(str(step))
-            cb.on_checkpoint(step, str(ckpts / f"step_{step:06d}.ckpt"))
+            path = ckpts / checkpoint_name(step)  # the engine's naming; the contents are not a model
+            path.write_text(str(step))
+            cb.on_checkpoint(step, str(path))
         if step % 50 == 0:
             img = np.full((8, 8, 3), step % 255, np.uint8)
             cb.on_eval(EvalInfo(step, psnr - 1, 0.8, elapsed, img, img, 0.2))
@@ -51,8 +53,11 @@ def fake_config(params: dict[str, Any]) -> dict[str, Any]:
 
 def torch_busy_train(data_dir: Path, run_dir: Path, config: dict[str, Any], callbacks: Any = None,
                      resume: bool = True) -> dict[str, Any]:
-    """Real torch work on all cores (an MLP over 4096 rays per step) with the engine's callbacks."""
+    """Real torch work on all cores (an MLP over 4096 rays per step) with the engine's callbacks; like the
+    engine, it saves a checkpoint (the engine's naming and format) when it is told to stop."""
     import torch
+
+    from nerf_widgets.engine.checkpoint import save_checkpoint
 
     cb = callbacks or NullCallbacks()
     steps = int(config.get("max_steps", 100))
@@ -62,6 +67,8 @@ def torch_busy_train(data_dir: Path, run_dir: Path, config: dict[str, Any], call
     t0 = time.monotonic()
     for step in range(1, steps + 1):
         if cb.should_stop():
+            path = save_checkpoint(run_dir, step - 1, {"step": step - 1, "model": net.state_dict()})
+            cb.on_checkpoint(step - 1, str(path))
             break
         loss = torch.nn.functional.mse_loss(net(x), y)
         opt.zero_grad()

@@ -14,6 +14,7 @@ from nerf_widgets.jobs import JobContext, JobSpec, ResourceRequest, register_job
 from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow
+from tests.waiting import blocked_in, wait_until  # noqa: F401 - re-exported for the job tests
 
 
 def counting_job(ctx: JobContext) -> dict[str, Any]:
@@ -53,3 +54,4 @@ def make_project(db: Database) -> str:
     pid = new_id("prj")
     project_store.insert_project(db=db, project_id=pid, name=f"p-{pid}", description="", state="Created")
     return pid
+

@@ -43,7 +43,10 @@ def counting_reducer(state: dict, ev) -> None:  # type: ignore[no-untyped-def]
     state["count"] = state.get("count", 0) + 1
 
 
-def wait_for(pred, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+WAIT_S = 120.0  # failure guards only: every wait ends on a count
+
+
+def wait_for(pred, timeout: float = WAIT_S) -> bool:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
@@ -132,9 +135,9 @@ def test_slow_subscriber_does_not_slow_producer_or_others() -> None:
     # counted in the slow watcher's deliveries, not seconds (the machine is shared): it needs 0.5 s a batch,
     # so a producer or a fast watcher held up by it would see ~16 of its batches (1000 events, queue 64)
     slow_at_produced = s1.delivered_batches
-    assert wait_for(lambda: fast.seqs and fast.seqs[-1] == 1000, timeout=3.0)
+    assert wait_for(lambda: fast.seqs and fast.seqs[-1] == 1000)
     slow_at_fast_done = s1.delivered_batches
-    assert wait_for(lambda: slow.count == 1000, timeout=10.0)
+    assert wait_for(lambda: slow.count == 1000)
     s1.close()
     s2.close()
     assert slow_at_produced <= 2 and slow_at_fast_done <= 3, (slow_at_produced, slow_at_fast_done)
@@ -142,19 +145,28 @@ def test_slow_subscriber_does_not_slow_producer_or_others() -> None:
     assert s1.resyncs >= 1  # its 64-event queue overflowed: it was resynced by snapshot, not stalled
 
 
-def test_coalescing_limits_delivery_rate() -> None:
+def test_events_published_during_a_delivery_coalesce_into_one_batch() -> None:
+    """Counted, not timed: while the watcher is busy with a batch, everything published meanwhile waits in its
+    queue and arrives as ONE next batch (at 10 Hz the pump also waits its interval before taking it)."""
     bus = EventBus("job_x", reducer=counting_reducer)
+    inside, release = threading.Event(), threading.Event()
     col = Collector()
-    sub = bus.subscribe(col, max_rate_hz=10)
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 1.0:
+
+    def gated(batch: Batch) -> None:
+        col(batch)
+        if not inside.is_set():  # hold the first delivery (the snapshot) until the test releases it
+            inside.set()
+            assert release.wait(WAIT_S)
+
+    sub = bus.subscribe(gated, max_rate_hz=10)
+    assert inside.wait(WAIT_S), "the snapshot was never delivered"
+    for _ in range(500):
         bus.publish("step", {})
-        time.sleep(0.001)
-    final = bus.seq
-    assert wait_for(lambda: col.seqs and col.seqs[-1] == final)
+    release.set()
+    assert wait_for(lambda: col.seqs and col.seqs[-1] == 500)
     sub.close()
-    assert sub.delivered_batches <= 13, sub.delivered_batches  # ~10/s over ~1.1 s, plus the snapshot
-    assert col.count == final and col.errors == []
+    assert sub.delivered_batches == 2, sub.delivered_batches  # the snapshot, then all 500 events at once
+    assert col.count == 500 and col.seqs == [0, *range(1, 501)] and col.errors == []
 
 
 def test_close_unregisters() -> None:

@@ -9,14 +9,21 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from nerf_widgets.jobs import Job, JobRunner
+import pytest
+
+from nerf_widgets.jobs import Job, JobRunner, register_job_type, shutdown_runners
+from nerf_widgets.jobs.registry import job_factory
+from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
+from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database
+from nerf_widgets.studio import Studio
 from tests.jobs import jobs_helpers
-from tests.jobs.jobs_helpers import make_project
+from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.jobs.jobs_helpers import make_project, wait_until
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -45,10 +52,9 @@ def test_sigkill_then_resume_continues_from_checkpoint(db: Database, tmp_path: P
                              env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         job_id = child.stdout.readline().strip()  # type: ignore[union-attr]
-        deadline = time.monotonic() + 30
-        while job_store.get_job(db=db, job_id=job_id).progress.get("checkpoint_step", 0) < 75:
-            assert time.monotonic() < deadline and child.poll() is None, "child made no progress"
-            time.sleep(0.05)
+        wait_until(lambda: child.poll() is None
+                   and job_store.get_job(db=db, job_id=job_id).progress.get("checkpoint_step", 0) >= 75,
+                   what="three checkpoints in the child")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
@@ -66,10 +72,7 @@ def test_sigkill_then_resume_continues_from_checkpoint(db: Database, tmp_path: P
         assert f"checkpoint at step {ckpt}" in row.error
         seen_before = job.metrics(max_points=10**6)["psnr"][-1][0]
         job.resume()
-        deadline = time.monotonic() + 20
-        while job.progress.get("step", 0) < ckpt + 30:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: job.progress.get("step", 0) >= ckpt + 30, what="30 steps after the resume")
         job.cancel(wait=True)
     finally:
         runner.shutdown()
@@ -80,3 +83,78 @@ def test_sigkill_then_resume_continues_from_checkpoint(db: Database, tmp_path: P
     steps = [p[0] for p in job.metrics(max_points=10**6)["psnr"]]
     assert steps == list(range(1, steps[-1] + 1))  # no gap, no duplicate across the crash
     assert steps[-1] >= ckpt + 30 and seen_before >= ckpt - 25
+
+
+TRAIN_CHILD = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from tests.jobs.fake_trainer import fake_config, fake_train
+    from nerf_widgets.jobs import register_job_type
+    from nerf_widgets.jobs.training import make_training_factory
+    from nerf_widgets.studio import Studio
+    register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+    project = Studio({home!r}).project({project!r})
+    from nerf_widgets.jobs.api import start_training
+    job = start_training(db=project.db, home=project.studio.home, project_id=project.id, project_dir=project.dir,
+                         max_steps=1_000_000, sleep=0.002)
+    print(job.id, flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.fixture
+def fake_train_type() -> Iterator[None]:
+    """The "train" job type runs the fake trainer here, as in the child (the panel follows "train" jobs)."""
+    real = job_factory("train")
+    register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+    yield
+    register_job_type("train", real)
+
+
+def test_killed_kernel_leaves_the_project_interrupted_with_resume_offered(tmp_path: Path,
+                                                                          fake_train_type: None) -> None:
+    """The project says what is true after a SIGKILL mid-training (read without asking for the jobs first)."""
+    home = tmp_path / "home"
+    with Studio(home) as studio:
+        project = studio.create_project("crash")
+        project.transition("upload_images", "test")
+        project.transition("skip_pose_estimation", "test")
+    script = TRAIN_CHILD.format(root=str(Path(__file__).parents[2]), home=str(home), project=project.id)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        job_id = child.stdout.readline().strip()  # type: ignore[union-attr]
+        with Studio(home) as watcher:
+            wait_until(lambda: child.poll() is None and job_store.get_job(db=watcher.db, job_id=job_id)
+                       .progress.get("checkpoint_step", 0) >= 40, what="two checkpoints in the child")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(60)
+    studio = Studio(home)
+    try:
+        reopened = studio.project(project.id)
+        assert project_store.get_project_state(db=studio.db, project_id=project.id) == "TrainingInProgress"
+        assert reopened.state == "TrainingInterrupted"  # the read itself finds the dead kernel
+        assert {"resume_training", "retry", "abandon"} <= set(reopened.allowed_transitions())
+        last = reopened.history[-1]
+        assert (last.from_state, last.transition) == ("TrainingInProgress", "training_interrupted")
+        assert "Interrupted" in last.reason
+        job = reopened.job(job_id)
+        assert job.record().state == "failed" and job.record().error.startswith("Interrupted")
+        ckpt = job.record().progress["checkpoint_step"]
+        from nerf_widgets.widgets.training_panel import TrainingPanel
+
+        panel = TrainingPanel(reopened)  # what a person sees: resume and retry offered, nothing to pause
+        offered = {name for name, button in panel.buttons.items() if not button.disabled}
+        panel.close()
+        assert offered == {"start", "resume", "retry"}, offered
+        job.resume()
+        assert [h.transition for h in reopened.history][-1] == "resume_training"
+        wait_until(lambda: job.progress.get("step", 0) > ckpt + 5, what="the resumed job stepping")
+        assert reopened.state == "TrainingInProgress"
+        job.cancel(wait=True)
+        assert reopened.state == "TrainingCompleted"  # stopped with checkpoints: a usable model
+        assert job.record().progress["resumed_from"] >= ckpt
+    finally:
+        shutdown_runners()
+        studio.close()

@@ -7,29 +7,28 @@ the export itself is real but fast; ``test_real_engine_export`` goes through the
 
 from __future__ import annotations
 
+import base64
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import ipywidgets
 import pytest
 import trimesh
-from IPython.display import HTML
 
 from nerf_widgets.core.errors import NotFoundError, StateConflictError, ValidationError
 from nerf_widgets.export import SphereBoxField
 from nerf_widgets.jobs import register_job_type, shutdown_runners
 from nerf_widgets.jobs.api import start_training
 from nerf_widgets.jobs.bus import Batch
-from nerf_widgets.jobs.export_job import ExportJob, download_link, make_export_factory, start_export
+from nerf_widgets.jobs.export_job import ExportJob, make_export_factory, start_export
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.studio import Project, Studio
 from nerf_widgets.widgets.export_panel import ExportPanel
 from nerf_widgets.widgets.panel import StudioContext
 from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.jobs.jobs_helpers import blocked_in, wait_until
 from tests.jobs.jobs_scene import make_scene
 
 register_job_type("g_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
@@ -43,6 +42,7 @@ def _gated_loader(run_dir: Path) -> SphereBoxField:
 
 
 register_job_type("gated_export", make_export_factory(loader=_gated_loader))
+PAUSE_WAITS = ("check", "wait_while_paused")  # where a paused job's thread blocks (JobContext)
 SMALL = {"resolution": 40, "faces": 3000, "texture": 128}
 WAIT_S = 300
 
@@ -97,11 +97,11 @@ def test_glb_then_obj_export_records_rows_files_and_lifecycle(trained: Project) 
 
     obj = _export(trained, "obj")
     assert obj.wait(WAIT_S).state == "succeeded"
-    download = trained.download_export(show=False)  # the newest finished export: the obj, zipped
+    download = trained.download_export()  # the newest finished export: the obj, zipped
     assert download.suffix == ".zip" and download == obj.path
     with zipfile.ZipFile(download) as zf:
         assert sorted(Path(n).suffix for n in zf.namelist()) == [".mtl", ".obj", ".png"]
-    assert trained.download_export(job.export_id, show=False) == path
+    assert trained.download_export(job.export_id) == path
     assert [h.transition for h in trained.history][-2:] == ["export", "re_export"]
     assert [e.format for e in trained.exports()] == ["obj", "glb"]
 
@@ -127,7 +127,7 @@ def test_progress_reports_every_stage_in_order(trained: Project, gate: threading
     sub = job.watch(on_batch)
     gate.set()  # watching before the job leaves its load stage (from the snapshot or the event itself)
     assert job.wait(WAIT_S).state == "succeeded"
-    done.wait(5)
+    assert done.wait(WAIT_S), "the final state event reaches the watcher"
     sub.close()
     order = ["load", "sample", "mesh", "cleanup", "bake", "write", "package", "done"]
     assert seen[0] == "load" and seen[-1] == "done" and set(seen) <= set(order)
@@ -162,12 +162,13 @@ def test_export_without_a_trained_model_is_refused(studio: Studio, trained: Proj
     run = Path(trained.jobs()[0].record().run_dir or "")
     for ckpt in (run / "checkpoints").iterdir():  # the project says trained, but the model is gone
         ckpt.unlink()
+    (run / "checkpoints" / "step_000020.ckpt").write_text("20")  # not a name the engine writes: no model
     before = len(trained.jobs())
     with pytest.raises(NotFoundError, match="no trained model to export"):
         trained.export("glb")
     assert len(trained.jobs()) == before and trained.exports() == []
     with pytest.raises(NotFoundError, match="no finished export"):
-        trained.download_export(show=False)
+        trained.download_export()
 
 
 def test_cancel_between_stages_leaves_no_files(trained: Project) -> None:
@@ -189,12 +190,13 @@ def test_cancel_between_stages_leaves_no_files(trained: Project) -> None:
     assert (exp.status, exp.path, exp.size_bytes) == ("cancelled", None, None)
     assert trained.state == "TrainingCompleted"
     with pytest.raises(NotFoundError, match="it is cancelled"):
-        trained.download_export(exp.id, show=False)
+        trained.download_export(exp.id)
 
 
 def test_pause_holds_the_export_inside_a_stage_until_resumed(trained: Project, gate: threading.Event) -> None:
     job = _export(trained, "ply", job_type="gated_export", resolution=48)
     stages: list[str] = []
+    seen = [0]  # the last sequence number the watcher applied
     done = threading.Event()
 
     def on_batch(batch: object) -> None:
@@ -203,33 +205,22 @@ def test_pause_holds_the_export_inside_a_stage_until_resumed(trained: Project, g
                 stages.append(ev.data["stage"])
             if ev.kind == "state" and ev.data["state"] == "succeeded":
                 done.set()
+        seen[0] = batch.last_seq  # type: ignore[attr-defined]
 
     sub = job.watch(on_batch)
-    deadline = time.monotonic() + WAIT_S
-    while job.state != "running" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: job.state == "running", what="the export running")
     job.pause()  # while it waits in its load stage; its next progress report must block
     gate.set()
-    time.sleep(1.0)  # events already in flight (the bus coalesces to ~10/s) arrive first
-    held = list(stages)
-    time.sleep(1.5)
-    assert job.state == "paused" and stages == held, "no progress while paused"
+    thread = next(live.thread for live in job.runner.live_jobs() if live.job_id == job.id)
+    wait_until(lambda: blocked_in(thread, *PAUSE_WAITS), what="the export blocked by the pause")
+    wait_until(lambda: seen[0] == job.bus.seq, what="the watcher caught up")  # nothing more can be published
+    assert job.state == "paused" and blocked_in(thread, *PAUSE_WAITS)
     assert "cleanup" not in stages and not any(trained.path("exports").rglob("*.ply"))
     job.resume()
     assert job.wait(WAIT_S).state == "succeeded"
-    assert done.wait(10), "the final state event reaches the watcher"
+    assert done.wait(WAIT_S), "the final state event reaches the watcher"
     sub.close()
     assert "cleanup" in stages and job.path.is_file()
-
-
-def test_download_link_inside_and_outside_the_notebook_folder(tmp_path: Path) -> None:
-    path = tmp_path / "out dir" / "scene.glb"
-    path.parent.mkdir()
-    path.write_bytes(b"glTF" + bytes(60))
-    inside = download_link(path, cwd=tmp_path)
-    assert isinstance(inside, HTML) and 'href="out%20dir/scene.glb"' in inside.data and 'download="scene.glb"' in inside.data
-    outside = download_link(path, cwd=tmp_path / "elsewhere")
-    assert isinstance(outside, ipywidgets.HTML) and "data:application/octet-stream;base64,Z2xURg" in outside.value
 
 
 @pytest.mark.slow
@@ -248,7 +239,7 @@ def test_real_engine_export(studio: Studio) -> None:
     assert len(trimesh.load(glb.path, force="mesh").faces) > 0
     obj = project.export("obj", resolution=32, faces=1000, texture=64)
     assert obj.wait(WAIT_S).state == "succeeded", obj.error
-    assert project.download_export(show=False).suffix == ".zip"
+    assert project.download_export().suffix == ".zip"
 
 
 @pytest.fixture
@@ -285,16 +276,38 @@ def test_export_panel_in_an_untrained_project_says_why(studio: Studio) -> None:
     assert ctx.project.exports() == []
 
 
-@pytest.mark.slow
-def test_download_export_shows_a_link_in_a_real_kernel(tmp_path: Path) -> None:
-    """In a Jupyter kernel the link is displayed without asking (outside one, ``show=None`` displays nothing)."""
-    import nbformat
-    from nbclient import NotebookClient
+def test_export_panel_offers_the_file_and_refuses_bad_requests_inline(studio: Studio, trained: Project,
+                                                                       analytic_export_type: None) -> None:
+    ctx = StudioContext(studio)
+    ctx.project = trained
+    panel = ExportPanel(context=ctx)
+    panel.format.value, panel.compress.value = "ply", "draco"
+    panel.export_button.click()
+    assert "applies to glb/gltf only" in panel.notice.value and panel.job is None and trained.exports() == []
+    panel.compress.value = "none"
+    panel.format.value, panel.resolution.value, panel.faces.value, panel.texture.value = "glb", 32, 1000, 512
+    panel.start().join(WAIT_S)
+    data = panel.download.value.split("base64,")[1].split('"')[0]  # the studio home is outside the kernel's folder
+    assert base64.b64decode(data) == panel.job.path.read_bytes() == trained.download_export().read_bytes()
+    assert not panel.export_button.disabled and panel.cancel_button.disabled
 
-    code = ("from pathlib import Path\nfrom nerf_widgets.jobs.export_job import in_notebook, show_download\n"
-            "p = Path('scene.glb'); p.write_bytes(b'glTF')\nprint(in_notebook()); show_download(p.resolve())")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = nb.cells[0].outputs
-    assert outputs[0]["text"].strip() == "True"
-    assert 'href="scene.glb" download="scene.glb"' in outputs[1]["data"]["text/html"]
+
+def test_export_panel_cancel_stops_the_job(studio: Studio, trained: Project, gate: threading.Event) -> None:
+    register_job_type("export", make_export_factory(loader=_gated_loader))
+    try:
+        ctx = StudioContext(studio)
+        ctx.project = trained
+        panel = ExportPanel(context=ctx)
+        panel.resolution.value, panel.texture.value = 32, 512
+        thread = panel.start()
+        assert panel.export_button.disabled and not panel.cancel_button.disabled
+        panel.cancel_button.click()  # the job waits at the gate in its load stage: it cannot finish first
+        job = panel.job
+        wait_until(lambda: (ctx_ := job.runner.live_context(job.id)) is None or ctx_.cancel_requested)
+        gate.set()
+        thread.join(WAIT_S)
+    finally:
+        register_job_type("export", make_export_factory())
+    assert panel.job.record().state == "cancelled" and "cancelled" in panel.notice.value
+    assert panel.progress.bar_style == "danger" and list(trained.path("exports").iterdir()) == []
+    assert trained.state == "TrainingCompleted"

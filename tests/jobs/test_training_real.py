@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from nerf_widgets.engine.checkpoint import checkpoint_step, list_checkpoints
 from nerf_widgets.jobs import shutdown_runners
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.studio import Project, Studio
@@ -82,10 +83,11 @@ def test_sigkilled_training_resumes_from_its_checkpoint(scene_project: Project) 
     [job] = scene_project.jobs()  # the interrupted job is listed, marked failed
     row = job.record()
     assert job.id == job_id and row.state == "failed" and row.error.startswith("Interrupted")
-    assert scene_project.state == "TrainingFailed"
-    ckpts = sorted((Path(row.run_dir) / "checkpoints").glob("ckpt_*.pt"))
-    last_ckpt = int(ckpts[-1].stem.split("_")[1])
+    assert scene_project.state == "TrainingInterrupted"  # what is true: no kernel runs it, resume is offered
+    assert {"resume_training", "retry"} <= set(scene_project.allowed_transitions())
+    last_ckpt = checkpoint_step(list_checkpoints(row.run_dir or "")[-1])
     job.resume()
+    assert scene_project.history[-1].transition == "resume_training"
     deadline = time.monotonic() + WAIT_S
     while "resumed_from" not in job.progress or job.progress["step"] < last_ckpt + 2:
         assert time.monotonic() < deadline and not job.finished, job.record().error

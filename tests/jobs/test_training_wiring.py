@@ -5,7 +5,6 @@ keeps its callback contract)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from nerf_widgets.jobs.api import list_project_jobs, start_training
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.studio import Studio
 from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.waiting import blocked_in, wait_until
 
 register_job_type("fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
 
@@ -43,16 +43,13 @@ def state(posed: tuple[Studio, str]) -> str:
     return lifecycle.project_store.get_project_state(db=posed[0].db, project_id=posed[1])  # type: ignore[attr-defined]
 
 
-def wait_until(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.01)
+def job_thread(job: Job):  # type: ignore[no-untyped-def]
+    return next(live.thread for live in job.runner.live_jobs() if live.job_id == job.id)
 
 
 def test_training_success_moves_lifecycle(posed: tuple[Studio, str]) -> None:
     job = start(posed, max_steps=120)
-    row = job.wait(20)
+    row = job.wait(120)
     assert row.state == "succeeded" and row.progress["result"]["final_step"] == 120
     assert state(posed) == "TrainingCompleted"
     names = [h.transition for h in posed[0].project(posed[1]).history]
@@ -72,10 +69,11 @@ def test_pause_resume_cancel_keep_lifecycle_consistent(posed: tuple[Studio, str]
     wait_until(lambda: job.progress.get("step", 0) > 25)
     assert state(posed) == "TrainingInProgress"
     job.pause()
-    time.sleep(0.2)
-    held = job.progress["step"]
-    time.sleep(0.2)
-    assert job.progress["step"] == held and state(posed) == "TrainingInProgress"
+    thread = job_thread(job)
+    wait_until(lambda: blocked_in(thread, "wait_while_paused"), what="on_step blocked by the pause")
+    held = job.progress["step"]  # a blocked trainer reports nothing: this is the last step until resume
+    assert blocked_in(thread, "wait_while_paused") and job.progress["step"] == held
+    assert state(posed) == "TrainingInProgress" and job.progress["stage"] == "paused"
     job.resume()
     wait_until(lambda: job.progress.get("step", 0) > held + 10)
     job.cancel(wait=True)
@@ -95,13 +93,13 @@ def test_retry_after_failure_resumes_from_checkpoint(posed: tuple[Studio, str]) 
     stale = Path(row.run_dir) / "checkpoints" / ".ckpt_x.pt.tmp999"  # as a killed attempt leaves it
     stale.write_bytes(b"half")
     job.retry()
-    failed = job.wait(20)
+    failed = job.wait(120)
     assert not stale.exists()
     assert failed.state == "failed" and "told to fail" in failed.error and state(posed) == "TrainingFailed"
     posed[0].db.execute("UPDATE jobs SET params_json = ? WHERE id = ?", (
         json.dumps({"max_steps": ckpt + 30, "overrides": {"sleep": 0.001}}), job.id))
     job.retry()
-    done = job.wait(20)
+    done = job.wait(120)
     assert done.state == "succeeded" and done.attempts == 3 and row.id == done.id
     assert done.progress["result"]["resumed_from"] == ckpt  # continued from the checkpoint, not step 0
     assert state(posed) == "TrainingCompleted"
@@ -120,7 +118,7 @@ def test_second_training_waits_for_the_device(posed: tuple[Studio, str], tmp_pat
     with pytest.raises(StateConflictError, match="Wait for the current training"):
         start(posed, max_steps=10)  # same project: refused by the lifecycle, nothing written
     first.cancel(wait=True)
-    assert second.wait(20).state == "succeeded"
+    assert second.wait(120).state == "succeeded"
 
 
 def test_bad_budget_is_refused_before_anything_is_written(posed: tuple[Studio, str]) -> None:
@@ -130,3 +128,13 @@ def test_bad_budget_is_refused_before_anything_is_written(posed: tuple[Studio, s
         start(posed, device="tpu")
     assert state(posed) == "PosesEstimated"
     assert list(Path(posed[0].project_dir(posed[1]), "runs").iterdir()) == []
+
+
+def test_a_new_training_from_an_interrupted_project_is_a_retry(posed: tuple[Studio, str]) -> None:
+    studio, pid = posed
+    for name in ("start_training", "training_progress", "training_interrupted"):  # as a killed kernel leaves it
+        lifecycle.transition(db=studio.db, project_id=pid, name=name)
+    job = start(posed, max_steps=30)
+    assert job.wait(120).state == "succeeded"
+    names = [h.transition for h in studio.project(pid).history]
+    assert names[-4:] == ["training_interrupted", "retry", "training_progress", "training_completed"]

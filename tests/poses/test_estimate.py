@@ -115,7 +115,7 @@ def test_stop_request_cancels_and_keeps_the_previous_result(scene, tmp_path):
     def progress(event: PoseProgress) -> None:
         seen.append(event.stage)
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(CancelledError, match="pose estimation cancelled during"):
         estimate_poses(sorted(folder.glob("*.png"))[:6], out, progress=progress,
                        should_stop=lambda: "extract" in seen)
     assert "match" not in seen

@@ -176,7 +176,7 @@ def test_malformed_json_says_where(tmp_path):
 
 
 def test_unknown_inputs(tmp_path):
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="nope.json does not exist"):
         import_poses(tmp_path / "nope.json", tmp_path, tmp_path / "out")
     (tmp_path / "poses.txt").write_text("x")
     with pytest.raises(ValidationError, match="unknown poses format"):

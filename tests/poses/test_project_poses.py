@@ -39,5 +39,5 @@ def test_estimate_poses_failure_keeps_state_and_writes_nothing(project, tmp_path
 
 
 def test_poses_need_images(project, tmp_path):
-    with pytest.raises(StateConflictError):
+    with pytest.raises(StateConflictError, match="Cannot manual poses: the project is in state Created"):
         project.import_poses(tmp_path / "transforms.json")

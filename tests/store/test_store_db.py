@@ -52,7 +52,7 @@ def test_appended_migration_runs_on_next_open_and_failed_one_rolls_back(tmp_path
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     db = open_db(tmp_path)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="boom"):
         with db.transaction() as conn:
             conn.execute("INSERT INTO projects VALUES ('prj_0000000000000001', 'a', '', 'Created', 0, 0)")
             raise RuntimeError("boom")
@@ -74,7 +74,7 @@ def test_one_connection_per_thread_closed_when_the_thread_ends(tmp_path: Path) -
             conn.execute("SELECT 1")
     main = db.connection()
     db.close()
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         main.execute("SELECT 1")
     assert db.connection().execute("SELECT 1").fetchone()[0] == 1  # reopened lazily
 

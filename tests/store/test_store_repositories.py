@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nerf_widgets.core.errors import NotFoundError
+from nerf_widgets.core.errors import DuplicateImageError, NerfWidgetsError, NotFoundError
 from nerf_widgets.store import images as image_store
 from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database, open_db
@@ -36,9 +36,9 @@ def test_insert_list_and_duplicate_hash(db: Database) -> None:
     a = image_store.insert_image(db=db, values=image_values("img_000000000000000a", "h1"))
     image_store.insert_image(db=db, values=image_values("img_000000000000000b", "h2"))
     assert a.position == 0 and a.has_alpha is False
-    with pytest.raises(image_store.DuplicateImageError) as info:
+    with pytest.raises(DuplicateImageError, match="already holds this image") as info:
         image_store.insert_image(db=db, values=image_values("img_000000000000000c", "h1"))
-    assert info.value.existing_id == a.id
+    assert info.value.existing_id == a.id and isinstance(info.value, NerfWidgetsError)
     assert [i.id for i in image_store.list_images(db=db, project_id=PID)] == ["img_000000000000000a",
                                                                              "img_000000000000000b"]
     with pytest.raises(ValueError, match="missing"):
@@ -54,12 +54,12 @@ def test_delete_project_cascades_to_everything(db: Database) -> None:
     project_store.delete_project_row(db=db, project_id=PID)
     for table in ("images", "state_history", "jobs", "exports"):
         assert db.query(f"SELECT * FROM {table}") == [], table
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No project with id '{PID}'"):
         project_store.get_project(db=db, project_id=PID)
 
 
 def test_foreign_keys_are_enforced(db: Database) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         image_store.insert_image(db=db, values=image_values("img_000000000000000a", "h1", project_id="prj_nope"))
 
 

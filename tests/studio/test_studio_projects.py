@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 import nerf_widgets
 from nerf_widgets.core.errors import NotFoundError, ResourceUnavailableError, ValidationError
 from nerf_widgets.studio import Studio
+from tests.waiting import blocked_in, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ def test_create_list_open_delete(studio: Studio) -> None:
     assert [p.id for p in studio.projects()] == [b.id]
     with pytest.raises(NotFoundError, match=a.id):
         studio.project(a.id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"No project with id '{a.id}'"):
         studio.delete_project(a.id)
     assert studio.db.query("SELECT * FROM state_history WHERE project_id = ?", (a.id,)) == []
 
@@ -69,9 +69,9 @@ def test_duplicate_name_is_refused_case_insensitively(studio: Studio) -> None:
 
 @pytest.mark.parametrize("bad", ["../etc", "prj_../../x", "img_0123456789abcdef", "prj_0123456789ABCDEF"])
 def test_malformed_ids_are_refused(studio: Studio, bad: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"is not a (valid|prj) id"):
         studio.project(bad)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"is not a (valid|prj) id"):
         studio.delete_project(bad)
 
 
@@ -108,24 +108,34 @@ def test_project_lock_conflict_names_the_holder(studio: Studio) -> None:
 
 
 _HOLD = """
-import sys, time
+import sys
 from nerf_widgets.store.locks import project_lock
 with project_lock(sys.argv[1], purpose="training"):
     print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()  # held until the test says so: no clock involved
 """
 
 
 def test_project_lock_across_processes_and_wait(studio: Studio) -> None:
     p = studio.create_project("Shared")
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(p.dir), "1.5"], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout and proc.stdout.readline().strip() == "held"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(p.dir)], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout and proc.stdin and proc.stdout.readline().strip() == "held"
     with pytest.raises(ResourceUnavailableError, match=r"training \(pid \d+"):
         with p.lock("training"):
             pass
-    t0 = time.monotonic()
-    with p.lock("training", timeout=30):  # waits until the other kernel is done
-        waited = time.monotonic() - t0
-    assert waited > 0.5
-    proc.wait(timeout=10)
+    acquired = threading.Event()
+
+    def wait_for_lock() -> None:
+        with p.lock("training", timeout=120):  # waits until the other kernel is done
+            acquired.set()
+
+    waiter = threading.Thread(target=wait_for_lock)
+    waiter.start()
+    wait_until(lambda: blocked_in(waiter, "acquire"), what="the waiter inside the lock's acquire")
+    assert not acquired.is_set()  # the other process still holds it: it has not been told to let go
+    proc.stdin.write("release\n")
+    proc.stdin.flush()
+    assert acquired.wait(120), "the lock was not handed over"
+    waiter.join()
+    assert proc.wait(timeout=60) == 0

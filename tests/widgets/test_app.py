@@ -14,7 +14,13 @@ from nerf_widgets.widgets import PANELS, ImageUploader, PanelSpec, ProjectBrowse
 
 def test_tabs_follow_the_registry(home: Path) -> None:
     app = StudioApp(home=home)
-    assert list(app.tabs.titles) == [spec.title for spec in PANELS][: len(app.tabs.titles)]
+    titles = ["Projects", "Images", "Poses", "Training", "System", "Export"]
+    assert [spec.title for spec in PANELS] == titles
+    assert list(app.tabs.titles) == titles and list(app.panels) == titles  # every tab, none cut off
+    kinds = {title: type(panel).__name__ for title, panel in app.panels.items()}
+    assert kinds == {"Projects": "ProjectBrowser", "Images": "ImageUploader", "Poses": "PoseViewer",
+                     "Training": "TrainingPanel", "System": "SystemMonitor", "Export": "ExportPanel"}
+    assert list(app.tabs.children) == list(app.panels.values())
     assert isinstance(app.panels["Projects"], ProjectBrowser)
     assert isinstance(app.panels["Images"], ImageUploader)
     assert app.studio.home == home.resolve() and "no project open" in app.header.value
@@ -48,7 +54,7 @@ def test_open_unknown_project_is_inline(home: Path) -> None:
 
 
 def test_home_and_studio_are_exclusive(studio: Studio, home: Path) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="either home= or studio=, not both"):
         StudioApp(home, studio=studio)
 
 

@@ -163,3 +163,20 @@ def test_without_project_the_uploader_explains(home: Path) -> None:
     uploader.comm.receive({"kind": "folder", "bid": "f", "path": str(home)})
     assert "No project is open" in replies(uploader, "failed")[0]["message"]
     assert "No project is open" in uploader.error
+
+
+def test_results_name_their_file_key_so_same_names_stay_apart(make_image: Any, project: Any) -> None:
+    """Two folders' ``IMG_0001.png`` are two files: each result says which one it is (``fid``)."""
+    uploader = ImageUploader(project)
+    files = {"f0": ("IMG_0001.png", make_image(31)), "f1": ("IMG_0001.png", make_image(32, size=(80, 60))),
+             "f2": ("IMG_0001.png", b"not a picture at all")}
+    uploader.comm.receive({"kind": "begin", "bid": "b", "files": [
+        {"fid": fid, "name": name, "size": len(data)} for fid, (name, data) in files.items()]})
+    for fid, (_name, data) in files.items():
+        send_file(uploader, "b", fid, data)
+    uploader.comm.receive({"kind": "commit", "bid": "b"})
+    results = {r["fid"]: r for r in replies(uploader, "done")[0]["results"]}
+    assert {fid: r["status"] for fid, r in results.items()} == {"f0": "accepted", "f1": "accepted", "f2": "rejected"}
+    for fid in ("f0", "f1"):  # each key's image holds that key's bytes
+        assert project.image_path(results[fid]["image_id"], "original").read_bytes() == files[fid][1]
+    assert all("source" not in r for r in results.values())

@@ -20,7 +20,8 @@ def test_client_names_never_become_paths(tmp_path: Path) -> None:
     assert [f.path.name for f in batch.files.values()] == ["0.part", "1.part"]
     assert batch.folder.parent == staging_root(tmp_path) and batch.folder.name.startswith("upl_")
     batch.append("a", 0, b"abc")
-    assert batch.ready() == [("../../etc/passwd", batch.folder / "0.part"), ("x\x00y.png", batch.folder / "1.part")]
+    assert batch.ready_files() == [("a", "../../etc/passwd", batch.folder / "0.part"),
+                                   ("b", "x\x00y.png", batch.folder / "1.part")]
     assert not (tmp_path.parent / "etc").exists()
     batch.discard()
     assert not batch.folder.exists()
@@ -30,7 +31,8 @@ def test_chunk_past_declared_size_rejects_the_file(tmp_path: Path) -> None:
     batch = begin_batch(tmp_path, [{"fid": "a", "name": "a.png", "size": 4}], **LIMITS)
     batch.append("a", 0, b"abc")
     assert batch.append("a", 3, b"de") == 3
-    assert batch.ready() == [] and "transfer broke off" in batch.incomplete()[0][1]
+    assert batch.ready_files() == [] and batch.incomplete()[0][:2] == ("a", "a.png")
+    assert "transfer broke off" in batch.incomplete()[0][2]
     assert not (batch.folder / "0.part").exists()
 
 

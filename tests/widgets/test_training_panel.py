@@ -16,6 +16,7 @@ from nerf_widgets.studio import Project, Studio
 from nerf_widgets.widgets.system_monitor import SystemMonitor
 from nerf_widgets.widgets.training_panel import TrainingPanel, thin
 from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -30,13 +31,6 @@ def posed(tmp_path: Path) -> Iterator[Project]:
     shutdown_runners()
     register_job_type("train", real)
     studio.close()
-
-
-def wait_until(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def test_start_pause_resume_cancel_from_the_panel(posed: Project) -> None:

@@ -1,4 +1,8 @@
-"""Plain record types read from the store; JSON-friendly via ``to_dict()`` (widgets send them as traitlets)."""
+"""Plain record types the store reads (projects, images, history); JSON-friendly via ``to_dict()``.
+
+They live with the store that builds them from rows (widgets send them as traitlets), so the store imports
+nothing above it.
+"""
 
 from __future__ import annotations
 
