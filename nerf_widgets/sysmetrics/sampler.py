@@ -137,7 +137,9 @@ def gpu_samples() -> list[GpuSample]:
     """PyTorch's GPUs once this process initialised CUDA, NVML's before (empty without either)."""
     torch = sys.modules.get("torch")
     nvml = _nvml_readings()
-    if torch is None or not torch.cuda.is_initialized():
+    # another thread may be importing torch right now: a partial module has no usable `cuda` yet
+    is_initialized = getattr(getattr(torch, "cuda", None), "is_initialized", None)
+    if torch is None or is_initialized is None or not is_initialized():
         return [GpuSample(i, r.name, r.memory_used_bytes, r.memory_total_bytes, r.utilization_percent,
                           r.temperature_c) for i, r in enumerate(nvml)]
     devices = cuda_devices()

@@ -70,3 +70,13 @@ def test_without_nvml_a_gpu_shows_torch_memory_and_no_utilisation() -> None:
     d = dataclasses.replace(sample, gpus=got).to_dict()
     assert d["gpus"] == [{"index": 1, "name": "A100", "memory_used_bytes": 10 * GiB, "memory_total_bytes": 40 * GiB,
                           "utilization_percent": None, "temperature_c": None, "memory_percent": 25.0}]
+
+
+def test_gpu_samples_while_another_thread_is_still_importing_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A monitor tick can land while a job thread imports torch: the half-made module has no `cuda` yet."""
+    import types
+
+    from nerf_widgets.sysmetrics.sampler import gpu_samples
+
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
+    assert isinstance(gpu_samples(), list)
