@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from nerf_widgets.core.devices import CudaDevice, cuda_devices
 from nerf_widgets.sysmetrics import GpuSample, SystemSampler, gpu_samples
