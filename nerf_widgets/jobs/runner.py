@@ -24,6 +24,8 @@ from nerf_widgets.core.ids import new_id
 from nerf_widgets.jobs.alerts import AlertRules, AlertThresholds, failure_alert
 from nerf_widgets.jobs.bus import EventBus
 from nerf_widgets.jobs.context import JobContext
+from nerf_widgets.jobs.feed import poke as poke_feed
+from nerf_widgets.jobs.feed import shutdown_feeds
 from nerf_widgets.jobs.registry import JobSpec, job_factory
 from nerf_widgets.jobs.resources import ResourcePool
 from nerf_widgets.jobs.states import ACTIVE, JobState, check_transition
@@ -90,6 +92,7 @@ class JobRunner:
             job_store.insert_job(db=self.db, job_id=job_id, project_id=project_id, type=type, params=params,
                                  state=JobState.QUEUED.value, run_dir=draft.run_dir)
             self._enqueue(job_id, spec)
+        poke_feed(self.db)
         return job_id
 
     def pause(self, job_id: str) -> None:
@@ -208,6 +211,7 @@ class JobRunner:
             except Exception:
                 log.exception("job %s: hook failed on %s -> %s", job_id, row.state, target.value)
             self.bus(job_id).publish("state", {"state": target.value, "error": error, "attempts": new.attempts})
+        poke_feed(self.db)  # the studio feed tells the widgets of the project and its job lists
         return new
 
     def _schedule_loop(self) -> None:
@@ -360,3 +364,4 @@ def shutdown_runners() -> None:
         _runners.clear()
     for r in runners:
         r.shutdown()
+    shutdown_feeds()

@@ -2,28 +2,32 @@
 
 Standalone it exports a field object (``density``, ``color``, ``aabb``) into ``out_dir`` on a background
 thread through ``nerf_widgets.export.export_field``. Inside ``StudioApp`` (no ``field``) it exports the open
-project's trained model with one ``project.export`` call and follows that job by polling its status.
+project's trained model with one ``project.export`` call and follows that job on its event bus (``JobWatch``);
+an export of the open project started elsewhere (a cell, another kernel) is announced by the studio feed
+and followed the same way.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
 from nerf_widgets.core.errors import StateConflictError
 from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
+from nerf_widgets.widgets.job_watch import ACTIVE_STATES, JobWatch
 from nerf_widgets.widgets.mesh_viewer import VIEWABLE, MeshViewer
-from nerf_widgets.widgets.panel import PanelMixin
+from nerf_widgets.widgets.panel import PanelMixin, about_project
+
+if TYPE_CHECKING:
+    from nerf_widgets.jobs.bus import Event
 
 __all__ = ["ExportPanel"]
 
 INLINE_DOWNLOAD_BYTES = 150 * 1024 * 1024  # larger files are shown as a path instead of a data: link
-POLL_S = 0.25  # how often project mode re-reads the export job's status
 
 
 class ExportPanel(PanelMixin, ipywidgets.VBox):
@@ -52,8 +56,11 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.result: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch = JobWatch(self._on_job_view, name="export-panel")
+        self._job_done = threading.Event()
+        self._finished_job: str | None = None
         self.export_button.on_click(guarded(self.notice, lambda _b: self.start()))
-        self.cancel_button.on_click(lambda _b: self._stop.set())
+        self.cancel_button.on_click(guarded(self.notice, lambda _b: self._cancel()))
         options = ipywidgets.VBox([ipywidgets.HBox([self.format, self.compress]),
                                    ipywidgets.HBox([self.resolution, self.faces]),
                                    ipywidgets.HBox([self.texture, self.texture_format])])
@@ -68,12 +75,13 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                 "texture_format": self.texture_format.value, "compress": self.compress.value,
                 "zip": self.format.value in ("gltf", "obj")}
 
-    def start(self) -> threading.Thread:
-        """Validate, then export on a background thread (returned, so callers may join it)."""
+    def start(self) -> threading.Thread | threading.Event:
+        """Validate, then export on a background thread (returned, so callers may join it); in a project, queue
+        the export job and return an event set when it has ended (``wait()``)."""
         from nerf_widgets.export import make_request
         from nerf_widgets.export.request import FORMATS
 
-        if self._thread is not None and self._thread.is_alive():
+        if (self._thread is not None and self._thread.is_alive()) or self.export_button.disabled:
             raise StateConflictError("an export is already running")
         if self.field is None and self.project is not None:
             return self._start_job(self.project)
@@ -91,26 +99,42 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
     def set_project(self, project: Any) -> None:
         self.project = project
 
-    def _start_job(self, project: Any) -> threading.Thread:
-        """Project mode: ``project.export(...)`` queues the job; a thread follows it until it ends."""
-        self.job = project.export(self.format.value, **self.options())
-        self._stop.clear()
-        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
-        self._busy(True)
-        self._thread = threading.Thread(target=self._follow, args=(self.job,), name="nw-export-job", daemon=True)
-        self._thread.start()
-        return self._thread
+    def _start_job(self, project: Any) -> threading.Event:
+        """Project mode: ``project.export(...)`` queues the job; the panel follows it on its event bus."""
+        self._follow(project.export(self.format.value, **self.options()))
+        return self._job_done
+
+    def on_feed(self, events: list[Event] | None) -> None:
+        """An export of this project started elsewhere (a cell, another kernel): follow it here too."""
+        for event in about_project(events or [], self.context, ("job",)):
+            d = event.data
+            if d["type"] == "export" and d["new"] and d["state"] in ACTIVE_STATES and (
+                    self.job is None or self.job.id != d["job_id"]):
+                self._follow(export_job_handle(self.project.job(d["job_id"])))
 
     def _follow(self, job: Any) -> None:
+        self.job, self._finished_job = job, None
+        self._job_done.clear()
+        self.notice.clear()
+        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
+        self._busy(True)
+        self._watch.attach(job)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the followed export job has ended and its result is shown (tests, scripts)."""
+        return self._job_done.wait(timeout)
+
+    def _on_job_view(self, view: dict[str, Any], _batch: Any) -> None:
+        job, prog, state = self.job, view.get("progress", {}), view.get("job", {}).get("state")
+        if job is None or state is None or self._finished_job == job.id:
+            return
+        if state not in ("succeeded", "failed", "cancelled"):
+            self.progress.value = float(prog.get("fraction") or 0.0)
+            self.stage.value = f"{esc(prog.get('stage') or state)} {float(prog.get('stage_fraction') or 0.0):.0%}"
+            return
+        self._finished_job = job.id
         try:
-            while not job.finished:
-                if self._stop.is_set() and not job.record().state == "cancelled":
-                    job.cancel()
-                status = job.status
-                self.progress.value = status["fraction"]
-                self.stage.value = f"{esc(status['stage'] or status['state'])} {status['stage_fraction']:.0%}"
-                time.sleep(POLL_S)
-            row = job.wait()
+            row = job.record()
             if row.state != "succeeded":
                 raise StateConflictError(f"export {row.state}: {row.error or ''}")
             self._job_finished(job, row)
@@ -120,6 +144,17 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
             self.notice.error(error_message(err))
         finally:
             self._busy(False)
+            self._job_done.set()
+
+    def close(self) -> None:
+        """Unregister from the followed job's bus, then close the widgets."""
+        self._watch.detach()
+        super().close()
+
+    def _cancel(self) -> None:
+        if self.job is not None and self._finished_job != self.job.id and self.field is None:
+            self.job.cancel()
+        self._stop.set()
 
     def _job_finished(self, job: Any, row: Any) -> None:
         result, path = row.progress.get("result", {}), job.path
@@ -157,6 +192,13 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
             f" &middot; {result.vertices:,} vertices, {result.faces:,} faces")
         if result.path.suffix.lower() in VIEWABLE:
             self.viewer.show(result.path)
+
+
+def export_job_handle(job: Any) -> Any:
+    """The ``ExportJob`` handle (status, path) of a job of type export."""
+    from nerf_widgets.jobs.export_job import ExportJob
+
+    return ExportJob(job.runner, job.id, job.record().params["export_id"])
 
 
 def download_link(path: Path) -> str:

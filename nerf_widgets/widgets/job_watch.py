@@ -13,12 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nerf_widgets.jobs.bus import Batch, Cursor, Subscription
+from nerf_widgets.jobs.states import ACTIVE
 from nerf_widgets.jobs.view import reduce_job_event
 
 if TYPE_CHECKING:
     from nerf_widgets.jobs.handle import Job
 
-__all__ = ["JobWatch"]
+__all__ = ["ACTIVE_STATES", "JobWatch"]
+
+ACTIVE_STATES = frozenset(s.value for s in ACTIVE)  # as plain strings: feed events carry the state text
 
 OnChange = Callable[[dict[str, Any], Batch], None]
 

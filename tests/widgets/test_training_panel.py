@@ -32,7 +32,7 @@ def posed(tmp_path: Path) -> Iterator[Project]:
     studio.close()
 
 
-def wait_until(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def wait_until(pred, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < end, "condition not reached in time"
