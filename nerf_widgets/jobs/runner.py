@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,6 +307,8 @@ class JobRunner:
             attempts = job_store.list_attempts(db=self.db, job_id=row.id)
             if attempts and not attempt_is_dead(attempts[-1], row, host=self.host, stale_after=self.stale_after):
                 continue
+            if not attempts and time.time() - row.created_at < self.stale_after:
+                continue  # another kernel is between writing the job row and its first attempt
             self._mark_interrupted(row, attempts[-1].number if attempts else None)
             found.append(row.id)
         return found

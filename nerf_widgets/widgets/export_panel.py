@@ -50,6 +50,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
         self.progress = ipywidgets.FloatProgress(0.0, min=0.0, max=1.0, description="")
         self.stage = ipywidgets.HTML("")
+        self.stage.add_class("nw-export-stage")
         self.download = ipywidgets.HTML("")
         self.notice = Notice()
         self.viewer = MeshViewer(width=560, height=400)
@@ -106,7 +107,9 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
     def on_feed(self, events: list[Event] | None) -> None:
         """An export of this project started elsewhere (a cell, another kernel): follow it here too."""
-        for event in about_project(events or [], self.context, ("job",)):
+        jobs = about_project(events or [], self.context, ("job",))
+        self._watch.catch_up(jobs)  # an export running in another kernel: its progress from the store
+        for event in jobs:
             d = event.data
             if d["type"] == "export" and d["new"] and d["state"] in ACTIVE_STATES and (
                     self.job is None or self.job.id != d["job_id"]):

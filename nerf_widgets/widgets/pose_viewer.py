@@ -148,7 +148,9 @@ class PoseViewer(w.VBox, PanelMixin):
         there is followed on its bus (progress bar and stage)."""
         if events is None or about_project(events, self.context, ("project", "removed")):
             self.refresh()
-        for event in about_project(events or [], self.context, ("job",)):
+        jobs = about_project(events or [], self.context, ("job",))
+        self._watch.catch_up(jobs)  # a pose job running in another kernel: its progress from the store
+        for event in jobs:
             d = event.data
             if d["type"] == "estimate_poses" and d["new"] and d["state"] in ACTIVE_STATES and not self._estimating():
                 self._watch.attach(self.project.job(d["job_id"]))  # type: ignore[union-attr]

@@ -55,6 +55,7 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.preset = w.Dropdown(options=list(PRESETS), value=PRESETS[0], description="preset")
         self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", tooltip="0 = preset's")
         self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", tooltip="0 = preset's")
+        self.max_steps.add_class("nw-max-steps")
         self.buttons = {name: w.Button(description=name.capitalize(), icon=icon)
                         for name, icon in (("start", "play"), ("pause", "pause"), ("resume", "step-forward"),
                                            ("cancel", "stop"), ("retry", "redo"))}
@@ -135,6 +136,7 @@ class TrainingPanel(w.VBox, PanelMixin):
             self._relabel()
         if about_project(events, self.context, ("project",)):
             self._update_buttons()
+        self._watch.catch_up(jobs)  # a job of another kernel: its curves from the store
 
     def _known_jobs(self) -> set[str]:
         return {value for _label, value in self.job_picker.options}

@@ -131,6 +131,45 @@ def test_changes_by_another_process_reach_the_open_studio(project: Project) -> N
     app.close()
 
 
+OTHER_KERNEL_TRAINS = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from tests.jobs.fake_trainer import fake_config, fake_train
+from nerf_widgets.jobs import register_job_type
+from nerf_widgets.jobs.training import make_training_factory
+from nerf_widgets.studio import Studio
+register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+job = Studio(sys.argv[1]).project(sys.argv[2]).start_training(max_steps=300, sleep=0.02)
+print(job.id, flush=True)
+assert job.wait().state == "succeeded"
+"""
+
+
+def test_training_in_another_process_streams_into_the_open_studio(posed: Project) -> None:
+    app = StudioApp(studio=posed.studio)
+    app.open_project(posed.id)
+    panel = app.panels["Training"]
+    child = subprocess.Popen([sys.executable, "-c", OTHER_KERNEL_TRAINS, str(posed.studio.home), posed.id,
+                              str(Path(__file__).resolve().parents[2])], stdout=subprocess.PIPE, text=True)
+    try:
+        job_id = child.stdout.readline().strip()  # type: ignore[union-attr]
+        wait_until(lambda: panel.job is not None and panel.job.id == job_id, "the other process's job in the panel")
+        assert not panel.job.runner.is_live(job_id)  # it runs over there, not in this process
+        wait_until(lambda: panel.curves.point_count("psnr") > 0, "its first points")
+        seen = panel.curves.point_count("psnr")
+        wait_until(lambda: panel.curves.point_count("psnr") > seen or child.poll() is not None, "its curve growing")
+        assert child.wait(WAIT_S) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    wait_until(lambda: "succeeded" in panel.status.value, "its end in the panel")
+    wait_until(lambda: panel.curves.point_count("psnr") == 300, "all its points")
+    assert list(panel.curves.lines["psnr"].x) == list(range(1, 301))  # no gap, no duplicate across the catch-ups
+    assert [int(x) for x in panel.curves.lines["eval_psnr"].x] == [50, 100, 150, 200, 250, 300]
+    wait_until(lambda: "[TrainingCompleted]" in app.header.value, "the header at TrainingCompleted")
+    app.close()
+
+
 def test_export_started_by_a_cell_is_followed_by_the_export_panel(posed: Project) -> None:
     job = posed.start_training(max_steps=20)
     assert job.wait(WAIT_S).state == "succeeded"
