@@ -59,13 +59,17 @@ def data_domain(values: Iterable[float], *, log: bool = False, pad: float = 0.05
 
 
 def nice_ticks(lo: float, hi: float, *, count: int = 5, log: bool = False) -> list[float]:
-    """About ``count`` round tick values inside ``[lo, hi]`` (1, 2, 5 times a power of ten on a log scale)."""
+    """About ``count`` round tick values inside ``[lo, hi]`` (1, 2, 5 times a power of ten on a log scale that
+    spans enough decades for three of them)."""
     if log:
         ticks = [m * 10.0**k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
                  for m in (1, 2, 5) if lo <= m * 10.0**k <= hi]
         if len(ticks) > count + 1:
             ticks = [t for t in ticks if f"{t:e}".startswith("1")]
-        return ticks if len(ticks) >= 2 else [lo, hi]
+        if len(ticks) >= 3:
+            return ticks  # else the range spans less than a decade: round linear steps read better
+    if hi <= lo:
+        return [lo]
     raw = (hi - lo) / max(1, count)
     mag = 10.0 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
