@@ -123,7 +123,8 @@ def assert_drawn_right(page: Any, moment: str) -> None:
         assert line["height"] > 5, f"{moment}: the {name} line is flat or not drawn: {fig}"
     for name in ("loss", "psnr", "quality"):
         fig = figure(page, name)
-        assert len(fig["ticks"]) == 2 and all(len(t) >= 2 for t in fig["ticks"]), f"{moment}: {name} ticks {fig}"
+        labelled = [t for t in fig["ticks"] if len(t) >= 2]  # bqplot may add an empty axis group for the legend
+        assert len(labelled) >= 2, f"{moment}: {name} needs tick labels on both axes: {fig}"
     assert figure(page, "psnr")["dots"] >= 2 and figure(page, "quality")["dots"] >= 2, f"{moment}: eval dots"
 
 
