@@ -103,9 +103,10 @@ class LiveCurves(w.HBox):
                     bq.Lines(x=[], y=[], scales=scales, colors=[color], labels=[series], display_legend=name != "loss"))
             self.marks[series] = mark
             marks.append(mark)
-        axes = (bq.Axis(scale=scales["x"], label="step", side="bottom", tick_format="~g", tick_values=[0.0, 1.0]),
+        y_ticks = nice_ticks(scales["y"].min, scales["y"].max, log=name == "loss")
+        axes = (bq.Axis(scale=scales["x"], label="step", side="bottom", tick_format="~g", tick_values=nice_ticks(0, 1)),
                 bq.Axis(scale=scales["y"], side="left", tick_format={"loss": "~g", "psnr": ".3~g"}.get(name, ".2~f"),
-                        tick_values=[0.0, 1.0] if name != "loss" else [1e-3, 1e-2, 1e-1, 1.0]))
+                        tick_values=y_ticks))
         self.axes[name] = axes
         fig = bq.Figure(marks=marks, axes=list(axes), title=title, animation_duration=0, legend_location="top-left",
                         fig_margin={"top": 40, "bottom": 40, "left": 55, "right": 10},
@@ -117,9 +118,10 @@ class LiveCurves(w.HBox):
         """Show ``series`` against step (``x_by="step"``) or training time in seconds."""
         col = 0 if x_by == "step" else 1
         points = {name: thin(series.get(name, [])) for name in self.marks}
+        run = [p[col] for p in points["psnr"]]  # every figure spans the run so far (evals line up with steps)
         for name, _title in FIGURES:
             shown = [points[s] for s, (target, _c, _e) in LINES.items() if target == name]
-            self._set_domains(name, [p[col] for pts in shown for p in pts], [p[2] for pts in shown for p in pts])
+            self._set_domains(name, run + [p[col] for pts in shown for p in pts], [p[2] for pts in shown for p in pts])
         for name, mark in self.marks.items():
             pts = points[name]
             with mark.hold_sync():

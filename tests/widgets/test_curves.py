@@ -41,6 +41,9 @@ def test_each_figure_has_its_own_scales_set_to_the_data() -> None:
     loss_y = curves.marks["loss"].scales["y"]
     assert isinstance(loss_y, bq.LogScale) and 0 < loss_y.min <= min(p[2] for p in series["loss"])
     assert isinstance(curves.marks["eval_psnr"], bq.Scatter) and list(curves.marks["eval_psnr"].x) == [100, 200]
+    quality_x = curves.marks["eval_ssim"].scales["x"]
+    assert quality_x.min <= 1 and quality_x.max >= 200  # evals line up with the run's steps
+    assert [round(t, 1) for t in curves.figures[2].axes[1].tick_values] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     x_axis = curves.figures[1].axes[0]
     assert list(x_axis.tick_values) == [0, 50, 100, 150, 200]
     curves.draw(series, "time")
