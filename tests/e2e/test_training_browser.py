@@ -3,8 +3,9 @@ tiny sphere scene of tests/jobs/jobs_scene.py (test-sized batch and evaluation s
 
 The checks look at what is drawn, not at point counts: the batch PSNR and loss lines span most of their plot's
 width, every axis carries tick labels, evaluations are dots, the header follows the project's states and the
-convergence line says "improving" while the eval PSNR rises. Screenshots at two moments of each training go to
-tests/artifacts/. A second test starts the training and then an export from cells after ``StudioApp()`` is
+convergence line says "improving" while the eval PSNR rises; the first points arrive while the Training tab is
+hidden behind another one, as they did when a user saw a vertical PSNR stroke, an x axis without labels and a
+blank loss figure. Screenshots at two moments of each training go to tests/artifacts/. A second test starts the training and then an export from cells after ``StudioApp()`` is
 displayed, as the pipeline notebook tells people to: both show up in their panels without a click.
 """
 
@@ -105,6 +106,12 @@ def text(page: Any, selector: str) -> str:
     return str(loc.first.inner_text()) if loc.count() else ""
 
 
+def hidden_step(page: Any) -> int:
+    """The step the (possibly hidden) training panel's status line shows."""
+    step = page.locator(".nw-training-panel .nw-step")
+    return int(step.first.text_content() or 0) if step.count() else 0
+
+
 def header_state(page: Any) -> str:
     return text(page, ".nw-studio .nw-current-state").strip("[]")
 
@@ -153,6 +160,10 @@ def test_curves_are_drawn_right_during_a_real_training_from_the_panel(tmp_path: 
         page.locator(".nw-training-panel .nw-max-steps input").fill(str(steps))
         page.locator(".nw-training-panel .nw-max-steps input").press("Enter")
         page.locator(".nw-training-panel button.nw-train-start").click()
+        # the first points arrive while the tab is hidden (what broke the figures: zero-width layout, shared scale)
+        page.locator(".lm-TabBar-tab", has_text="Projects").first.click()
+        wait_for(page, lambda: hidden_step(page) >= 10, "ten steps trained behind the Projects tab")
+        page.locator(".lm-TabBar-tab", has_text="Training").first.click()
         wait_for(page, lambda: eval_dots(page) >= 2, "two evaluations on the PSNR figure")
         wait_for(page, lambda: "Eval PSNR" in text(page, ".nw-training-panel .nw-convergence >> xpath=.."),
                  "the convergence verdict from the evaluations")
