@@ -18,7 +18,7 @@ import ipywidgets
 
 from nerf_widgets.core.errors import StateConflictError
 from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
-from nerf_widgets.widgets.job_watch import ACTIVE_STATES, JobWatch
+from nerf_widgets.widgets.job_watch import JobWatch
 from nerf_widgets.widgets.mesh_viewer import VIEWABLE, MeshViewer
 from nerf_widgets.widgets.panel import PanelMixin, about_project
 
@@ -111,7 +111,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self._watch.catch_up(jobs)  # an export running in another kernel: its progress from the store
         for event in jobs:
             d = event.data
-            if d["type"] == "export" and d["new"] and d["state"] in ACTIVE_STATES and (
+            if d["type"] == "export" and d["new"] and (
                     self.job is None or self.job.id != d["job_id"]):
                 self._follow(export_job_handle(self.project.job(d["job_id"])))
 

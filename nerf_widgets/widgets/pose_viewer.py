@@ -152,7 +152,7 @@ class PoseViewer(w.VBox, PanelMixin):
         self._watch.catch_up(jobs)  # a pose job running in another kernel: its progress from the store
         for event in jobs:
             d = event.data
-            if d["type"] == "estimate_poses" and d["new"] and d["state"] in ACTIVE_STATES and not self._estimating():
+            if d["type"] == "estimate_poses" and d["new"] and not self._estimating():
                 self._watch.attach(self.project.job(d["job_id"]))  # type: ignore[union-attr]
 
     def _estimating(self) -> bool:

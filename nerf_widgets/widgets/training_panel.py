@@ -18,7 +18,7 @@ from nerf_widgets.jobs.bus import Batch, Event
 from nerf_widgets.jobs.states import JobState
 from nerf_widgets.widgets.common import Notice, esc, guarded
 from nerf_widgets.widgets.curves import LiveCurves, thin
-from nerf_widgets.widgets.job_watch import ACTIVE_STATES, JobWatch
+from nerf_widgets.widgets.job_watch import JobWatch
 from nerf_widgets.widgets.panel import PanelMixin, StudioContext, about_project
 from nerf_widgets.widgets.preview import LivePreview
 
@@ -127,7 +127,7 @@ class TrainingPanel(w.VBox, PanelMixin):
             self._reload_jobs()
             return
         jobs = [e for e in about_project(events, self.context, ("job",)) if e.data["type"] == "train"]
-        new = [e.data["job_id"] for e in jobs if e.data["new"] and e.data["state"] in ACTIVE_STATES]
+        new = [e.data["job_id"] for e in jobs if e.data["new"]]  # even one that ended between two looks
         if new:
             self._reload_jobs(select=new[-1])
         elif any(e.data["job_id"] not in self._known_jobs() for e in jobs):

@@ -19,7 +19,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.e2e.lab_harness import REPO, Lab, open_browser, run_notebook, running_lab
+from tests.e2e.lab_harness import REPO, Lab, _poll, open_browser, run_notebook, running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -202,25 +202,31 @@ CELL_TRAIN = 'job = project.start_training(max_steps=60)\nprint("training", job.
 CELL_EXPORT = 'export = project.export("glb", resolution=40, faces=3000, texture=128)\nprint("exporting", export.id)'
 
 
-def run_next_cell(page: Any) -> None:
-    """Shift+Enter on the active cell, as a person steps through a notebook."""
+def open_notebook(page: Any, lab: Lab, name: str) -> None:
+    """Open ``name`` and wait for its kernel, without running anything."""
+    page.goto(lab.notebook_url(name))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=WAIT_S * 1000)
+    _poll(page, WAIT_S, lambda: "| Idle" in " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts()))
+
+
+def run_cell(page: Any, index: int) -> None:
+    """Shift+Enter in cell ``index``, as a person steps through a notebook."""
+    page.locator(".jp-Cell .jp-InputArea-editor").nth(index).click()
     page.keyboard.press("Shift+Enter")
 
 
 def test_jobs_started_from_cells_show_in_the_open_studio(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    nb = write_notebook(tmp_path, "cells.ipynb", [SETUP, 'print("ready")', CELL_TRAIN, CELL_EXPORT])
+    nb = write_notebook(tmp_path, "cells.ipynb", [SETUP, CELL_TRAIN, CELL_EXPORT])
     with running_lab(tmp_path, [nb]) as lab, open_browser() as page:
-        run_notebook(page, lab, "cells.ipynb", done_text="ready", timeout_s=300)  # the studio is displayed
-        training = page.locator(".jp-OutputArea-output", has_text="training job_")
-        wait_for(page, lambda: training.count() == 0 and "No training job yet" in text(page, ".nw-training-panel"),
-                 "the studio shown with no job yet")
+        open_notebook(page, lab, "cells.ipynb")
+        run_cell(page, 0)  # the studio is displayed, with nothing running yet
+        wait_for(page, lambda: "No training job yet" in text(page, ".nw-training-panel"), "the studio, no job yet")
         page.evaluate(RECORD_JS, ["headerStates", ".nw-studio .nw-current-state"])
-        page.locator(".jp-Cell").nth(2).click()  # the cell that starts a training, run after the studio is up
-        run_next_cell(page)
-        wait_for(page, lambda: training.count() > 0, "the cell's output")
-        wait_for(page, lambda: "job_" in text(page, ".nw-training-panel select") or
-                 page.locator(".nw-training-panel .nw-step").count() > 0, "the cell's job in the Training panel")
+        run_cell(page, 1)  # then a cell starts a training
+        wait_for(page, lambda: page.locator(".jp-OutputArea-output", has_text="training job_").count() > 0,
+                 "the cell's output")
+        wait_for(page, lambda: "job_" in text(page, ".nw-training-panel select"), "the cell's job in the panel")
         wait_for(page, lambda: (figure(page, "psnr")["lines"] or [{"vertices": 0}])[0]["vertices"] >= 5,
                  "the first points of the curve")
         grown = figure(page, "psnr")["lines"][0]["vertices"]
@@ -233,8 +239,7 @@ def test_jobs_started_from_cells_show_in_the_open_studio(tmp_path: Path) -> None
         assert_drawn_right(page, "cell-started training")
         page.locator(".lm-TabBar-tab", has_text="Export").first.click()
         page.evaluate(RECORD_JS, ["exportStages", ".nw-export-panel .nw-export-stage"])
-        page.locator(".jp-Cell").nth(3).click()
-        run_next_cell(page)
+        run_cell(page, 2)  # a cell starts an export
         canvas = page.locator(".nw-export-panel .nw-mesh-viewer canvas")
         wait_for(page, lambda: canvas.count() > 0, "the mesh viewer after the cell's export")
         stages = page.evaluate("() => window.exportStages")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from nerf_widgets.export import SphereBoxField
@@ -21,6 +22,8 @@ from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.studio import Project, Studio
 from nerf_widgets.widgets import StudioApp
 from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.poses.conftest import write_image
+from tests.poses.test_pose_viewer import _posed_folder
 
 WAIT_S = 120.0  # failure guard only: every wait below ends on the state it waits for
 
@@ -135,6 +138,8 @@ OTHER_KERNEL_TRAINS = """
 import sys
 sys.path.insert(0, sys.argv[3])
 from tests.jobs.fake_trainer import fake_config, fake_train
+from tests.poses.conftest import write_image
+from tests.poses.test_pose_viewer import _posed_folder
 from nerf_widgets.jobs import register_job_type
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.studio import Studio
@@ -182,6 +187,27 @@ def test_export_started_by_a_cell_is_followed_by_the_export_panel(posed: Project
     assert panel.progress.bar_style == "success" and "Download" in panel.download.value
     assert panel.viewer.geometry.attributes["position"].array.shape[0] > 0
     wait_until(lambda: "[ModelExported]" in app.header.value, "the header at ModelExported")
+    app.close()
+
+
+def test_poses_from_cells_show_in_the_open_pose_viewer(project: Project, tmp_path: Path) -> None:
+    """A pose import from a cell is drawn; a pose estimation started by a cell is followed to its end."""
+    app = StudioApp(studio=project.studio)
+    app.open_project(project.id)
+    viewer = app.panels["Poses"]
+    _posed_folder(tmp_path, n_images=4, n_frames=4)
+    project.upload_images([str(p) for p in sorted((tmp_path / "scene").glob("*.png"))])
+    project.import_poses(tmp_path / "scene" / "transforms.json")  # the cell
+    wait_until(lambda: "4/4</b> images posed" in viewer.summary.value, "the imported poses in the viewer")
+    other = project.studio.create_project("dark")
+    other.upload_images([str(write_image(tmp_path / "dark" / f"d_{k}.png", np.full((48, 64), k, np.uint8)))
+                         for k in range(3)])
+    app.open_project(other.id)
+    job = other.estimate_poses()  # the cell; it fails on blank images
+    wait_until(lambda: viewer._watch.job is not None and viewer._watch.job.id == job.id, "the pose job followed")
+    job.wait(WAIT_S)
+    wait_until(lambda: "pose estimation failed" in viewer.stage.value, "the job's end in the viewer")
+    assert "blank image" in viewer.stage.value
     app.close()
 
 
