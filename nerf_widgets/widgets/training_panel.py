@@ -64,6 +64,7 @@ class TrainingPanel(w.VBox, PanelMixin):
             button.on_click(guarded(self.notice, lambda _b, n=name: getattr(self, f"{n}_training")()))
         self.buttons["start"].button_style = "primary"
         self.job_picker = w.Dropdown(options=[], description="job", layout=w.Layout(width="420px"))
+        self.job_picker.add_class("nw-job-picker")
         self.job_picker.observe(lambda c: self._pick(c["new"]), "value")
         self.progress = w.FloatProgress(0.0, min=0.0, max=1.0, layout=w.Layout(width="420px"))
         self.status = w.HTML()
