@@ -107,6 +107,13 @@ def text(page: Any, selector: str) -> str:
     return str(loc.first.inner_text()) if loc.count() else ""
 
 
+def show_tab(page: Any, title: str) -> None:
+    """Select one of the studio's tabs (not JupyterLab's own, such as the notebook's "training.ipynb")."""
+    tab = page.locator(".nw-studio .lm-TabBar-tab, .nw-studio .p-TabBar-tab").filter(
+        has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+    tab.first.click()
+
+
 def job_shown(page: Any) -> str:
     """The job the training panel's job picker has selected."""
     return str(page.evaluate("() => (document.querySelector('.nw-training-panel .nw-job-picker select') || {}).value"
@@ -168,9 +175,9 @@ def test_curves_are_drawn_right_during_a_real_training_from_the_panel(tmp_path: 
         page.locator(".nw-training-panel .nw-max-steps input").press("Enter")
         page.locator(".nw-training-panel button.nw-train-start").click()
         # the first points arrive while the tab is hidden (what broke the figures: zero-width layout, shared scale)
-        page.locator(".lm-TabBar-tab", has_text="Projects").first.click()
+        show_tab(page, "Projects")
         wait_for(page, lambda: hidden_step(page) >= 10, "ten steps trained behind the Projects tab")
-        page.locator(".lm-TabBar-tab", has_text="Training").first.click()
+        show_tab(page, "Training")
         wait_for(page, lambda: eval_dots(page) >= 2, "two evaluations on the PSNR figure")
         wait_for(page, lambda: "Eval PSNR" in text(page, ".nw-training-panel .nw-convergence >> xpath=.."),
                  "the convergence verdict from the evaluations")
@@ -244,7 +251,7 @@ def test_jobs_started_from_cells_show_in_the_open_studio(tmp_path: Path) -> None
         assert "TrainingInProgress" in states and states.index("TrainingInProgress") < states.index(
             "TrainingCompleted"), states
         assert_drawn_right(page, "cell-started training")
-        page.locator(".lm-TabBar-tab", has_text="Export").first.click()
+        show_tab(page, "Export")
         page.evaluate(RECORD_JS, ["exportStages", ".nw-export-panel .nw-export-stage"])
         run_cell(page, 2)  # a cell starts an export
         canvas = page.locator(".nw-export-panel .nw-mesh-viewer canvas")
