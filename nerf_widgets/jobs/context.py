@@ -38,8 +38,10 @@ class _Tracker:
     best_psnr: float = -math.inf
     best_psnr_step: int | None = None
     psnr: deque[float] = field(default_factory=lambda: deque(maxlen=3 * CONVERGENCE_WINDOW))
+    eval_psnr: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     loss: deque[float] = field(default_factory=lambda: deque(maxlen=CONVERGENCE_WINDOW))
     convergence: ConvergenceStatus = ConvergenceStatus.UNKNOWN
+    convergence_message: str = ""
 
 
 class JobContext:
@@ -121,6 +123,9 @@ class JobContext:
         with self._lock:
             self._buffer.extend((f"eval_{name}", step, elapsed_s, v) for name, v in finite.items())
         self.bus.publish("eval", {"step": step, "elapsed_s": elapsed_s, "values": finite})
+        if "psnr" in finite:
+            self.tracker.eval_psnr.append(finite["psnr"])
+            self._assess(step)
 
     def flush_metrics(self) -> None:
         """Write buffered points and progress to the store now (before a checkpoint: a crash right after
@@ -152,11 +157,17 @@ class JobContext:
             if t.psnr_ema > t.best_psnr + 0.05:
                 t.best_psnr, t.best_psnr_step = t.psnr_ema, step
         if step % CONVERGENCE_EVERY == 0 or not math.isfinite(loss):
-            verdict = assess_convergence(list(t.psnr), list(t.loss), window=CONVERGENCE_WINDOW)
-            if verdict.status != t.convergence:
-                t.convergence = verdict.status
-                data = {"status": verdict.status.value, "gain_db": verdict.gain_db, "message": verdict.message,
-                        "step": step}
-                with self._lock:
-                    self.progress["convergence"] = data
-                self.bus.publish("convergence", data)
+            self._assess(step)
+
+    def _assess(self, step: int) -> None:
+        """Publish the convergence verdict when it changed (batch windows, or the eval trend once there is one)."""
+        t = self.tracker
+        verdict = assess_convergence(list(t.psnr), list(t.loss), window=CONVERGENCE_WINDOW,
+                                     eval_psnr=list(t.eval_psnr))
+        if verdict.status != t.convergence or verdict.message != t.convergence_message:
+            t.convergence, t.convergence_message = verdict.status, verdict.message
+            data = {"status": verdict.status.value, "gain_db": verdict.gain_db, "message": verdict.message,
+                    "step": step}
+            with self._lock:
+                self.progress["convergence"] = data
+            self.bus.publish("convergence", data)

@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import traceback
 import weakref
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from nerf_widgets.core.ids import new_id
 from nerf_widgets.jobs.alerts import AlertRules, AlertThresholds, failure_alert
 from nerf_widgets.jobs.bus import EventBus
 from nerf_widgets.jobs.context import JobContext
+from nerf_widgets.jobs.feed import poke as poke_feed
+from nerf_widgets.jobs.feed import shutdown_feeds
 from nerf_widgets.jobs.registry import JobSpec, job_factory
 from nerf_widgets.jobs.resources import ResourcePool
 from nerf_widgets.jobs.states import ACTIVE, JobState, check_transition
@@ -93,6 +96,7 @@ class JobRunner:
             job_store.insert_job(db=self.db, job_id=job_id, project_id=project_id, type=type, params=params,
                                  state=JobState.QUEUED.value, run_dir=draft.run_dir)
             self._enqueue(job_id, spec)
+        poke_feed(self.db)
         return job_id
 
     def pause(self, job_id: str) -> None:
@@ -211,6 +215,7 @@ class JobRunner:
             except Exception:
                 log.exception("job %s: hook failed on %s -> %s", job_id, row.state, target.value)
             self.bus(job_id).publish("state", {"state": target.value, "error": error, "attempts": new.attempts})
+        poke_feed(self.db)  # the studio feed tells the widgets of the project and its job lists
         return new
 
     def _schedule_loop(self) -> None:
@@ -305,6 +310,8 @@ class JobRunner:
             attempts = job_store.list_attempts(db=self.db, job_id=row.id)
             if attempts and not attempt_is_dead(attempts[-1], row, host=self.host, stale_after=self.stale_after):
                 continue
+            if not attempts and time.time() - row.created_at < self.stale_after:
+                continue  # another kernel is between writing the job row and its first attempt
             self._mark_interrupted(row, attempts[-1].number if attempts else None)
             found.append(row.id)
         return found
@@ -365,6 +372,7 @@ def shutdown_runners(timeout: float = 10.0) -> None:
         _runners.clear()
     for r in runners:
         r.shutdown(timeout=timeout)
+    shutdown_feeds()
 
 
 EXIT_WAIT_S = 120.0  # per job: a cancelled training writes its checkpoint before it ends

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from nerf_widgets.store.db import Database
 
-__all__ = ["MetricPoint", "add_metric_points", "list_metric_names", "read_series", "count_points"]
+__all__ = ["MetricPoint", "add_metric_points", "list_metric_names", "read_points_after", "read_series", "count_points"]
 
 MetricPoint = tuple[str, int, float, float]  # (name, step, elapsed_s, value)
 
@@ -62,6 +62,13 @@ def read_series(*, db: Database, job_id: str, name: str, max_points: int = 2000)
     if last is not None and series:
         series[-1] = (int(last[0]), float(last[1]), _nan(last[2]))
     return series
+
+
+def read_points_after(*, db: Database, job_id: str, after_step: int) -> list[tuple[str, int, float, float]]:
+    """Every point ``(name, step, elapsed_s, value)`` with ``step > after_step``, by step then name."""
+    rows = db.query("SELECT name, step, elapsed_s, value FROM metric_points WHERE job_id = ? AND step > ? "
+                    "ORDER BY step, name", (job_id, after_step))
+    return [(str(r[0]), int(r[1]), float(r[2]), _nan(r[3])) for r in rows]
 
 
 def _nan(value: float | None) -> float:

@@ -115,7 +115,9 @@ class Project:
     # --- helpers for the layers built on top ------------------------------------------------
     def transition(self, name: str, reason: str = "") -> str:
         """Apply a lifecycle transition (see ``domain.lifecycle``); returns the new state."""
-        return lifecycle.transition(db=self.db, project_id=self.id, name=name, reason=reason).value
+        state = lifecycle.transition(db=self.db, project_id=self.id, name=name, reason=reason).value
+        self.studio.changed()
+        return state
 
     @contextmanager
     def lock(self, purpose: str, timeout: float = 0.0) -> Iterator[None]:
@@ -189,6 +191,7 @@ class Project:
             self.transition(name, f"removed {rec.original_name!r}; {left} image(s) left")
             orphan_source = rec.source_id is not None and image_store.count_source_users(
                 db=self.db, source_id=rec.source_id) == 0
+        self.studio.changed()
         self.path("images", rec.working_file).unlink(missing_ok=True)
         self.path("thumbs", f"{rec.id}.jpg").unlink(missing_ok=True)
         if rec.source_id is None or orphan_source:
@@ -321,6 +324,7 @@ class _UploadCommitter:
                 if not self._transitioned:
                     self.project.transition("upload_images", "images added")
             self._transitioned = True
+        self.project.studio.changed()  # the grid of an open uploader grows image by image
         return rec
 
 

@@ -6,7 +6,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nerf_widgets.core.ids import new_id, validate_id
 from nerf_widgets.core.paths import safe_join
@@ -17,6 +17,9 @@ from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.db import Database, open_db
 from nerf_widgets.store.locks import project_lock
 from nerf_widgets.studio.project import PROJECT_SUBDIRS, Project
+
+if TYPE_CHECKING:
+    from nerf_widgets.jobs.feed import StudioFeed
 
 PROJECTS_DIR = "projects"
 
@@ -38,6 +41,19 @@ class Studio:
     def __repr__(self) -> str:
         return f"Studio(home={str(self.home)!r})"
 
+    @property
+    def feed(self) -> StudioFeed:
+        """This home's studio feed in this kernel: every project, image and job change, from anyone."""
+        from nerf_widgets.jobs.feed import feed_for
+
+        return feed_for(self.db)
+
+    def changed(self) -> None:
+        """Tell the feed (if one is open) that this kernel just wrote to the store."""
+        from nerf_widgets.jobs.feed import poke
+
+        poke(self.db)
+
     def project_dir(self, project_id: str) -> Path:
         """``<home>/projects/<id>``, built from the validated id only."""
         return safe_join(self.home, PROJECTS_DIR, validate_id(project_id, "prj"))
@@ -57,6 +73,7 @@ class Studio:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        self.changed()
         return Project(self, record)
 
     def projects(self) -> list[Project]:
@@ -79,6 +96,7 @@ class Studio:
         project_store.get_project(db=self.db, project_id=project_id)
         if not folder.exists():
             project_store.delete_project_row(db=self.db, project_id=project_id)
+            self.changed()
             return
         with project_lock(folder, purpose="deletion"):
             trash = safe_join(self.home, PROJECTS_DIR, f".deleted-{project_id}-{secrets.token_hex(4)}")
@@ -89,6 +107,7 @@ class Studio:
                 os.replace(trash, folder)
                 raise
             shutil.rmtree(trash, ignore_errors=True)
+        self.changed()
 
     def close(self) -> None:
         """Close this object's database connections (optional; they also close when garbage-collected)."""

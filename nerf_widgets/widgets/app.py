@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from nerf_widgets.widgets.common import Notice, error_message, esc
-from nerf_widgets.widgets.panel import StudioContext
+from nerf_widgets.widgets.panel import StudioContext, about_project
 
 if TYPE_CHECKING:
+    from nerf_widgets.jobs.bus import Event
     from nerf_widgets.studio import Project, Studio
 
 
@@ -68,6 +69,7 @@ class StudioApp(w.VBox):
         self.add_class("nw-studio")
         self.context.observe(self._on_project, "project")
         self.context.observe(lambda _c: self._draw_header(), "revision")
+        self.context.listen(self._on_feed)
         self._draw_header()
 
     @property
@@ -99,6 +101,19 @@ class StudioApp(w.VBox):
         self._draw_header()
         if change["new"] is not None and self.tabs.selected_index == 0 and len(self.panels) > 1:
             self.tabs.selected_index = 1  # opened from the Projects tab: go on to the next step
+
+    def _on_feed(self, events: list[Event] | None) -> None:
+        """The header follows every lifecycle transition of the open project, whoever made it."""
+        if events is None or about_project(events, self.context, ("project",)):
+            self._draw_header()
+
+    def close(self) -> None:
+        """Leave the studio feed and close every panel (their job watches end with them)."""
+        if hasattr(self, "context"):  # a constructor that raised leaves a half-built widget to be collected
+            self.context.unlisten()
+            for panel in self.panels.values():
+                panel.close()
+        super().close()
 
     def _draw_header(self) -> None:
         project = self.context.project

@@ -1,26 +1,28 @@
 """ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
 
 It exports the open project's trained model with one ``project.export`` call (a job: recorded, resource
-checked, under the project lock) and follows that job by polling its status.
+checked, under the project lock) and follows that job on its event bus (``JobWatch``); an export of the open
+project started elsewhere (a cell, another kernel) is announced by the studio feed and followed the same way.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
 from nerf_widgets.core.errors import StateConflictError
 from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
 from nerf_widgets.widgets.download import download_html
+from nerf_widgets.widgets.job_watch import JobWatch
 from nerf_widgets.widgets.mesh_viewer import VIEWABLE, MeshViewer
-from nerf_widgets.widgets.panel import PanelMixin
+from nerf_widgets.widgets.panel import PanelMixin, about_project
+
+if TYPE_CHECKING:
+    from nerf_widgets.jobs.bus import Event
 
 __all__ = ["ExportPanel"]
-
-POLL_S = 0.25  # how often project mode re-reads the export job's status
 
 
 class ExportPanel(PanelMixin, ipywidgets.VBox):
@@ -44,13 +46,15 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
         self.progress = ipywidgets.FloatProgress(0.0, min=0.0, max=1.0, description="")
         self.stage = ipywidgets.HTML("")
+        self.stage.add_class("nw-export-stage")
         self.download = ipywidgets.HTML("")
         self.notice = Notice()
         self.viewer = MeshViewer(width=560, height=400)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watch = JobWatch(self._on_job_view, name="export-panel")
+        self._job_done = threading.Event()
+        self._finished_job: str | None = None
         self.export_button.on_click(guarded(self.notice, lambda _b: self.start()))
-        self.cancel_button.on_click(lambda _b: self._stop.set())
+        self.cancel_button.on_click(guarded(self.notice, lambda _b: self._cancel()))
         options = ipywidgets.VBox([ipywidgets.HBox([self.format, self.compress]),
                                    ipywidgets.HBox([self.resolution, self.faces]),
                                    ipywidgets.HBox([self.texture, self.texture_format])])
@@ -65,9 +69,9 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                 "texture_format": self.texture_format.value, "compress": self.compress.value,
                 "zip": self.format.value in self._multi_file}
 
-    def start(self) -> threading.Thread:
-        """Queue ``project.export`` with the chosen options; returns the thread following the job."""
-        if self._thread is not None and self._thread.is_alive():
+    def start(self) -> threading.Event:
+        """Queue ``project.export`` with the chosen options; returns an event set when the job has ended."""
+        if self.export_button.disabled:
             raise StateConflictError("an export is already running")
         if self.project is None:
             raise StateConflictError("nothing to export yet: open a project and train a model first")
@@ -76,26 +80,44 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
     def set_project(self, project: Any) -> None:
         self.project = project
 
-    def _start_job(self, project: Any) -> threading.Thread:
-        """Project mode: ``project.export(...)`` queues the job; a thread follows it until it ends."""
-        self.job = project.export(self.format.value, **self.options())
-        self._stop.clear()
-        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
-        self._busy(True)
-        self._thread = threading.Thread(target=self._follow, args=(self.job,), name="nw-export-job", daemon=True)
-        self._thread.start()
-        return self._thread
+    def _start_job(self, project: Any) -> threading.Event:
+        """Project mode: ``project.export(...)`` queues the job; the panel follows it on its event bus."""
+        self._follow(project.export(self.format.value, **self.options()))
+        return self._job_done
+
+    def on_feed(self, events: list[Event] | None) -> None:
+        """An export of this project started elsewhere (a cell, another kernel): follow it here too."""
+        jobs = about_project(events or [], self.context, ("job",))
+        self._watch.catch_up(jobs)  # an export running in another kernel: its progress from the store
+        for event in jobs:
+            d = event.data
+            if d["type"] == "export" and d["new"] and (
+                    self.job is None or self.job.id != d["job_id"]):
+                self._follow(export_job_handle(self.project.job(d["job_id"])))
 
     def _follow(self, job: Any) -> None:
+        self.job, self._finished_job = job, None
+        self._job_done.clear()
+        self.notice.clear()
+        self.download.value, self.progress.value, self.progress.bar_style = "", 0.0, ""
+        self._busy(True)
+        self._watch.attach(job)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the followed export job has ended and its result is shown (tests, scripts)."""
+        return self._job_done.wait(timeout)
+
+    def _on_job_view(self, view: dict[str, Any], _batch: Any) -> None:
+        job, prog, state = self.job, view.get("progress", {}), view.get("job", {}).get("state")
+        if job is None or state is None or self._finished_job == job.id:
+            return
+        if state not in ("succeeded", "failed", "cancelled"):
+            self.progress.value = float(prog.get("fraction") or 0.0)
+            self.stage.value = f"{esc(prog.get('stage') or state)} {float(prog.get('stage_fraction') or 0.0):.0%}"
+            return
+        self._finished_job = job.id
         try:
-            while not job.finished:
-                if self._stop.is_set() and not job.record().state == "cancelled":
-                    job.cancel()
-                status = job.status
-                self.progress.value = status["fraction"]
-                self.stage.value = f"{esc(status['stage'] or status['state'])} {status['stage_fraction']:.0%}"
-                time.sleep(POLL_S)
-            row = job.wait()
+            row = job.record()
             if row.state != "succeeded":
                 raise StateConflictError(f"export {row.state}: {row.error or ''}")
             self._job_finished(job, row)
@@ -105,6 +127,16 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
             self.notice.error(error_message(err))
         finally:
             self._busy(False)
+            self._job_done.set()
+
+    def close(self) -> None:
+        """Unregister from the followed job's bus, then close the widgets."""
+        self._watch.detach()
+        super().close()
+
+    def _cancel(self) -> None:
+        if self.job is not None and self._finished_job != self.job.id:
+            self.job.cancel()
 
     def _job_finished(self, job: Any, row: Any) -> None:
         result, path = row.progress.get("result", {}), job.path
@@ -118,3 +150,10 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
     def _busy(self, busy: bool) -> None:
         self.export_button.disabled, self.cancel_button.disabled = busy, not busy
+
+
+def export_job_handle(job: Any) -> Any:
+    """The ``ExportJob`` handle (status, path) of a job of type export."""
+    from nerf_widgets.jobs.export_job import ExportJob
+
+    return ExportJob(job.runner, job.id, job.record().params["export_id"])

@@ -12,13 +12,16 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from nerf_widgets.jobs.bus import Batch, Cursor, Subscription
+from nerf_widgets.jobs.bus import Batch, Cursor, Event, Subscription
+from nerf_widgets.jobs.states import ACTIVE
 from nerf_widgets.jobs.view import reduce_job_event
 
 if TYPE_CHECKING:
     from nerf_widgets.jobs.handle import Job
 
-__all__ = ["JobWatch"]
+__all__ = ["ACTIVE_STATES", "JobWatch"]
+
+ACTIVE_STATES = frozenset(s.value for s in ACTIVE)  # as plain strings: feed events carry the state text
 
 OnChange = Callable[[dict[str, Any], Batch], None]
 
@@ -48,6 +51,17 @@ class JobWatch:
         if job is not None:
             self._sub = job.watch(self._on_batch, after=self.cursor, max_rate_hz=self.max_rate_hz,
                                   name=f"{self.name}:{job.id}")
+
+    def catch_up(self, events: list[Event]) -> None:
+        """Feed events about the watched job when it runs in another kernel: bring its bus here up to date
+        from the store (``jobs.remote``); a job of this kernel already streams its own events."""
+        job = self.job
+        if job is None or not any(e.kind == "job" and e.data.get("job_id") == job.id for e in events):
+            return
+        if not job.runner.is_live(job.id):
+            from nerf_widgets.jobs.remote import catch_up
+
+            catch_up(job.runner, job.id)
 
     def detach(self) -> None:
         """Unregister from the bus (called when the widget closes)."""

@@ -19,9 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
-from nerf_widgets.widgets.panel import PanelMixin, StudioContext
+from nerf_widgets.widgets.job_watch import ACTIVE_STATES, JobWatch
+from nerf_widgets.widgets.panel import PanelMixin, StudioContext, about_project
 
 if TYPE_CHECKING:
+    from nerf_widgets.jobs.bus import Event
     from nerf_widgets.studio import Project
     from nerf_widgets.studio.catalog import PoseFolder, PoseProgress, PoseReport
 
@@ -94,6 +96,7 @@ class PoseViewer(w.VBox, PanelMixin):
     def __init__(self, context: StudioContext | None = None, *, poses_dir: str | Path | None = None) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch = JobWatch(self._on_job_view, name="pose-viewer")
         self.notice = Notice()
         self.matcher = w.Dropdown(options=["auto", "exhaustive", "sequential", "retrieval"], description="matcher")
         self.mapper = w.Dropdown(options=["auto", "incremental", "global"], description="mapper")
@@ -130,7 +133,32 @@ class PoseViewer(w.VBox, PanelMixin):
         self.show()
 
     def refresh(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
+        if not self._estimating():
+            self.show()
+
+    def on_feed(self, events: list[Event] | None) -> None:
+        """Poses imported or estimated elsewhere (a cell, another kernel) are shown; a pose job started
+        there is followed on its bus (progress bar and stage)."""
+        if events is None or about_project(events, self.context, ("project", "removed")):
+            self.refresh()
+        jobs = about_project(events or [], self.context, ("job",))
+        self._watch.catch_up(jobs)  # a pose job running in another kernel: its progress from the store
+        for event in jobs:
+            d = event.data
+            if d["type"] == "estimate_poses" and d["new"] and not self._estimating():
+                self._watch.attach(self.project.job(d["job_id"]))  # type: ignore[union-attr]
+
+    def _estimating(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _on_job_view(self, view: dict[str, Any], _batch: Any) -> None:
+        prog, state = view.get("progress", {}), view.get("job", {}).get("state", "")
+        self.progress.value = float(prog.get("fraction") or 0.0)
+        self.stage.value = f"{esc(prog.get('stage') or state)} {esc(prog.get('message') or '')}"
+        if state not in ACTIVE_STATES:
+            self._watch.detach()
+            self.stage.value = esc(f"pose estimation {state}" + (f": {view['job'].get('error')}"
+                                                                  if view["job"].get("error") else ""))
             self.show()
 
     # --- actions (each one Project call) ---------------------------------------------------------

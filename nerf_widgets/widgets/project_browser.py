@@ -15,6 +15,7 @@ from nerf_widgets.widgets.common import Notice, esc, guarded
 from nerf_widgets.widgets.panel import PanelMixin, StudioContext
 
 if TYPE_CHECKING:
+    from nerf_widgets.jobs.bus import Event
     from nerf_widgets.studio import Project, Studio
 
 
@@ -79,6 +80,11 @@ class ProjectBrowser(w.VBox, PanelMixin):
     # --- view -------------------------------------------------------------------------------------
     def set_project(self, project: Any) -> None:
         self.refresh()
+
+    def on_feed(self, events: list[Event] | None) -> None:
+        """Projects created, moved on or deleted by anyone (a cell, another kernel) show in the list."""
+        if events is None or any(e.kind in ("project", "removed") for e in events):
+            self.refresh()
 
     def refresh(self) -> None:
         with self.notice.guard(clear=False):

@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-import bqplot as bq
 import ipywidgets as w
 
-from nerf_widgets.jobs.bus import Batch
+from nerf_widgets.jobs.bus import Batch, Event
 from nerf_widgets.jobs.states import JobState
 from nerf_widgets.widgets.common import Notice, esc, guarded
+from nerf_widgets.widgets.curves import LiveCurves, thin
 from nerf_widgets.widgets.job_watch import JobWatch
-from nerf_widgets.widgets.panel import PanelMixin, StudioContext
+from nerf_widgets.widgets.panel import PanelMixin, StudioContext, about_project
 from nerf_widgets.widgets.preview import LivePreview
 
 if TYPE_CHECKING:
@@ -28,20 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingPanel", "thin"]
 
-MAX_PLOT_POINTS = 800
 _STARTABLE = {"PosesEstimated", "TrainingCompleted", "ModelExported", "TrainingFailed", "TrainingInterrupted"}
 _SEVERITY_COLOR = {"info": "#1565c0", "warning": "#e65100", "critical": "#b00020"}
 _STATUS_COLOR = {"improving": "#2e7d32", "plateau": "#e65100", "converged": "#1565c0", "diverging": "#b00020"}
-
-
-def thin(points: list[tuple[int, float, float]], limit: int = MAX_PLOT_POINTS) -> list[tuple[int, float, float]]:
-    """At most ``limit`` finite points, evenly strided, always keeping the last one."""
-    finite = [p for p in points if math.isfinite(p[2])]
-    if len(finite) <= limit:
-        return finite
-    stride = math.ceil(len(finite) / limit)
-    out = finite[::stride]
-    return out if out[-1] == finite[-1] else [*out, finite[-1]]
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -49,50 +38,6 @@ def _fmt_duration(seconds: float | None) -> str:
         return "-"
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class _Curves(w.HBox):
-    """Three small bqplot figures; ``series`` names map to lines."""
-
-    LINES = {"loss": ("loss", "#1f77b4"), "psnr": ("psnr", "#1f77b4"), "eval_psnr": ("psnr", "#d62728"),
-             "eval_ssim": ("quality", "#2ca02c"), "eval_lpips": ("quality", "#9467bd")}
-
-    def __init__(self) -> None:
-        self.x_scale = bq.LinearScale()
-        scales = {"loss": bq.LogScale(), "psnr": bq.LinearScale(), "quality": bq.LinearScale(min=0.0, max=1.0)}
-        self.lines: dict[str, bq.Lines] = {}
-        figures = []
-        for fig_name, title in (("loss", "Loss"), ("psnr", "PSNR (dB): batch, eval"), ("quality", "SSIM / LPIPS")):
-            marks = []
-            for series, (target, color) in self.LINES.items():
-                if target == fig_name:
-                    mark = bq.Lines(x=[], y=[], scales={"x": self.x_scale, "y": scales[fig_name]}, colors=[color],
-                                    marker="circle" if series.startswith("eval") else None, labels=[series],
-                                    display_legend=fig_name != "loss")
-                    self.lines[series] = mark
-                    marks.append(mark)
-            axes = [bq.Axis(scale=self.x_scale, label="step", side="bottom", num_ticks=5),
-                    bq.Axis(scale=scales[fig_name], side="left", tick_format=".2g", num_ticks=5)]
-            figures.append(bq.Figure(marks=marks, axes=axes, title=title, animation_duration=0,
-                                     legend_location="bottom-right",
-                                     fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
-                                     layout=w.Layout(width="33%", height="260px")))
-        self.figures = figures
-        super().__init__(figures)
-        self.add_class("nw-curves")
-
-    def draw(self, series: dict[str, list[tuple[int, float, float]]], x_by: str) -> None:
-        col = 0 if x_by == "step" else 1
-        for name, mark in self.lines.items():
-            pts = thin(series.get(name, []))
-            with mark.hold_sync():
-                mark.x = [p[col] for p in pts]
-                mark.y = [p[2] for p in pts]
-        for fig in self.figures:
-            fig.axes[0].label = "step" if x_by == "step" else "training time (s)"
-
-    def point_count(self, name: str) -> int:
-        return len(self.lines[name].x)
 
 
 class TrainingPanel(w.VBox, PanelMixin):
@@ -111,6 +56,7 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.preset = w.Dropdown(options=choices.presets, value=choices.presets[0], description="preset")
         self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", tooltip="0 = preset's")
         self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", tooltip="0 = preset's")
+        self.max_steps.add_class("nw-max-steps")
         self.buttons = {name: w.Button(description=name.capitalize(), icon=icon)
                         for name, icon in (("start", "play"), ("pause", "pause"), ("resume", "step-forward"),
                                            ("cancel", "stop"), ("retry", "redo"))}
@@ -119,13 +65,14 @@ class TrainingPanel(w.VBox, PanelMixin):
             button.on_click(guarded(self.notice, lambda _b, n=name: getattr(self, f"{n}_training")()))
         self.buttons["start"].button_style = "primary"
         self.job_picker = w.Dropdown(options=[], description="job", layout=w.Layout(width="420px"))
+        self.job_picker.add_class("nw-job-picker")
         self.job_picker.observe(lambda c: self._pick(c["new"]), "value")
         self.progress = w.FloatProgress(0.0, min=0.0, max=1.0, layout=w.Layout(width="420px"))
         self.status = w.HTML()
         self.convergence = w.HTML()
         self.x_by = w.ToggleButtons(options=["step", "time"], value="step", description="x axis")
         self.x_by.observe(lambda _c: self._redraw(self._watch.view), "value")
-        self.curves = _Curves()
+        self.curves = LiveCurves()
         self.alerts = w.HTML()
         self.preview = LivePreview(watch=False)
         self._last_state: str | None = None
@@ -175,6 +122,30 @@ class TrainingPanel(w.VBox, PanelMixin):
 
     def refresh(self) -> None:
         self._update_buttons()
+
+    def on_feed(self, events: list[Event] | None) -> None:
+        """A training job of this project started or moved elsewhere (a cell, another kernel): show it."""
+        if events is None:
+            self._reload_jobs()
+            return
+        jobs = [e for e in about_project(events, self.context, ("job",)) if e.data["type"] == "train"]
+        new = [e.data["job_id"] for e in jobs if e.data["new"]]  # even one that ended between two looks
+        if new:
+            self._reload_jobs(select=new[-1])
+        elif any(e.data["job_id"] not in self._known_jobs() for e in jobs):
+            self._reload_jobs(select=self.job.id if self.job is not None else None)
+        elif any(e.data["state"] != self._listed_states().get(e.data["job_id"]) for e in jobs):
+            self._relabel()
+        if about_project(events, self.context, ("project",)):
+            self._update_buttons()
+        self._watch.catch_up(jobs)  # a job of another kernel: its curves from the store
+
+    def _known_jobs(self) -> set[str]:
+        return {value for _label, value in self.job_picker.options}
+
+    def _listed_states(self) -> dict[str, str]:
+        """The state each job's label shows (labels end with `` · <state>``)."""
+        return {value: label.rsplit(" · ", 1)[-1] for label, value in self.job_picker.options}
 
     def attach(self, job: Job | None) -> None:
         """Watch ``job`` (snapshot, then live events); ``None`` detaches."""

@@ -259,8 +259,8 @@ def test_export_panel_in_a_project_follows_the_job(studio: Studio, trained: Proj
     assert "train a model first" in panel.notice.value  # no project open and no field
     ctx.project = trained
     panel.export_button.click()
-    assert panel._thread is not None
-    panel._thread.join(WAIT_S)
+    assert panel.job is not None and panel.export_button.disabled  # followed on the job's bus
+    assert panel.wait(WAIT_S)
     assert panel.notice.value == "" and panel.progress.bar_style == "success" and ctx.revision == 1
     assert panel.job.status["state"] == "succeeded" and "Download Sphere-box.zip" in panel.download.value
     assert panel.viewer.geometry.attributes["position"].array.shape[0] > 0  # the .obj beside the zip

@@ -31,6 +31,19 @@ def test_convergence_statuses() -> None:
     assert assess_convergence(flat, [0.1, float("nan")]).status is ConvergenceStatus.DIVERGING
 
 
+def test_convergence_follows_the_eval_trend_once_there_are_evals() -> None:
+    """Batch PSNR flat over 150 steps (the batch rule says converged) while held-out PSNR still rises: improving."""
+    flat = noisy([25.0] * 300)
+    assert assess_convergence(flat, eval_psnr=[20.1, 22.4]).status is ConvergenceStatus.IMPROVING
+    assert assess_convergence(flat, eval_psnr=[22.0]).status is ConvergenceStatus.PLATEAU  # one eval: wait
+    assert assess_convergence(flat, eval_psnr=[22.0, 22.05]).status is ConvergenceStatus.PLATEAU
+    assert assess_convergence(flat, eval_psnr=[22.0, 22.05, 22.08]).status is ConvergenceStatus.CONVERGED
+    assert assess_convergence(flat, eval_psnr=[24.0, 22.0]).status is ConvergenceStatus.DIVERGING
+    assert assess_convergence(flat, [0.1, float("nan")], eval_psnr=[20.0, 23.0]).status is ConvergenceStatus.DIVERGING
+    verdict = assess_convergence(flat, eval_psnr=[20.1, 22.4])
+    assert "Eval PSNR rose by 2.30 dB" in verdict.message
+
+
 def _sample(mem_pct: float = 40.0, disk_free: int = 100 * GiB, gpu_used: int = 0) -> SystemSample:
     gpus = [GpuSample(0, "fake", gpu_used, 8 * GiB, 50.0, 60.0)] if gpu_used else []
     return SystemSample(time.time(), 10.0, 1 << 30, 20.0, 2, 24 * GiB, int(24 * GiB * (1 - mem_pct / 100)), mem_pct,
