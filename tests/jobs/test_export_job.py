@@ -286,7 +286,8 @@ def test_export_panel_offers_the_file_and_refuses_bad_requests_inline(studio: St
     assert "applies to glb/gltf only" in panel.notice.value and panel.job is None and trained.exports() == []
     panel.compress.value = "none"
     panel.format.value, panel.resolution.value, panel.faces.value, panel.texture.value = "glb", 32, 1000, 512
-    panel.start().join(WAIT_S)
+    panel.start()
+    assert panel.wait(WAIT_S)
     data = panel.download.value.split("base64,")[1].split('"')[0]  # the studio home is outside the kernel's folder
     assert base64.b64decode(data) == panel.job.path.read_bytes() == trained.download_export().read_bytes()
     assert not panel.export_button.disabled and panel.cancel_button.disabled
@@ -299,13 +300,13 @@ def test_export_panel_cancel_stops_the_job(studio: Studio, trained: Project, gat
         ctx.project = trained
         panel = ExportPanel(context=ctx)
         panel.resolution.value, panel.texture.value = 32, 512
-        thread = panel.start()
+        panel.start()
         assert panel.export_button.disabled and not panel.cancel_button.disabled
         panel.cancel_button.click()  # the job waits at the gate in its load stage: it cannot finish first
         job = panel.job
         wait_until(lambda: (ctx_ := job.runner.live_context(job.id)) is None or ctx_.cancel_requested)
         gate.set()
-        thread.join(WAIT_S)
+        assert panel.wait(WAIT_S)
     finally:
         register_job_type("export", make_export_factory())
     assert panel.job.record().state == "cancelled" and "cancelled" in panel.notice.value
