@@ -6,7 +6,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nerf_widgets.core.ids import new_id, validate_id
 from nerf_widgets.core.paths import safe_join
@@ -18,6 +18,9 @@ from nerf_widgets.store.db import Database, open_db
 from nerf_widgets.store.locks import project_lock
 from nerf_widgets.studio.project import PROJECT_SUBDIRS, Project
 
+if TYPE_CHECKING:
+    from nerf_widgets.jobs.executor import ExecutorChoice
+
 PROJECTS_DIR = "projects"
 
 
@@ -26,17 +29,24 @@ class Studio:
 
     ``Studio()`` uses ``$NERF_WIDGETS_HOME`` or ``~/nerf-widgets``; ``Studio(home, max_file_bytes=...)``
     overrides any ``Settings`` field for this object. Several ``Studio`` objects (in one kernel or
-    several) may open the same home at once.
+    several) may open the same home at once. ``executor="ray"`` (or ``$NERF_WIDGETS_RAY_ADDRESS``) runs
+    its trainings on the Ray cluster at ``address`` (default: Ray's own); ``start_training(executor=...)``
+    overrides it per job.
     """
 
-    def __init__(self, home: str | os.PathLike[str] | None = None, **setting_overrides: Any) -> None:
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, executor: str | None = None,
+                 address: str | None = None, **setting_overrides: Any) -> None:
+        from nerf_widgets.jobs.executor import choose_executor
+
+        self.executor: ExecutorChoice = choose_executor(executor, address)
         self.settings: Settings = load_settings(home, **setting_overrides)
         self.home: Path = self.settings.home.resolve()
         (self.home / PROJECTS_DIR).mkdir(parents=True, exist_ok=True)
         self.db: Database = open_db(self.home)
 
     def __repr__(self) -> str:
-        return f"Studio(home={str(self.home)!r})"
+        where = "" if self.executor.name == "local" else f", executor={self.executor.name!r}"
+        return f"Studio(home={str(self.home)!r}{where})"
 
     def project_dir(self, project_id: str) -> Path:
         """``<home>/projects/<id>``, built from the validated id only."""
