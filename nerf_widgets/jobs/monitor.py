@@ -85,8 +85,10 @@ class Monitor:
             if live.executor.schedules_here:
                 live.ctx.publish("system", data)
                 self._alerts(live, sample)
-            else:  # a remote job publishes its worker's samples itself; its alerts judge that machine
+            else:  # a remote job's bus has its worker's samples; the system bus shows them labelled by node
                 remote = live.ctx.remote_system
+                if remote:
+                    self.runner.system_bus.publish("system", dict(remote, job_id=live.job_id))
                 self._alerts(live, sample_from_dict(remote) if remote else None)
         if lives and time.monotonic() - self._last_beat >= self.runner.heartbeat_interval:
             job_store.touch_heartbeats(db=self.runner.db, job_ids=[lv.job_id for lv in lives])

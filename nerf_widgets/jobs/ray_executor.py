@@ -120,19 +120,35 @@ class _Attempt:
         self.ctx.report_progress(node=self.where["node"], worker_pid=self.where["pid"], executor="ray")
 
     def _pending(self) -> str | None:
-        """Why the actor waits when Ray's actor table says it has no node yet (pending creation), else None
-        (placed, its worker process starting). The GCS table answers without the dashboard ``ray.util.state``
-        needs."""
-        from ray._private.state import actors
+        """Ray's reason while the actor waits for resources, else None (leased, its worker starting).
 
+        Ray's actor table (the GCS's, no dashboard needed) gives a leased actor its worker's pid; one without
+        waits when Ray's own pending demand (the autoscaler's view) holds a request of its shape."""
         try:
+            from ray._private.state import actors
+
             info = actors(self.worker._actor_id.hex())
-        except Exception:
-            return None
-        node = (info.get("Address") or {}).get("NodeID") or ""
-        if info.get("State") != "PENDING_CREATION" or node.strip("f0"):
-            return None
-        return pending_reason(self.options)
+            if info.get("State") != "PENDING_CREATION" or info.get("Pid"):
+                return None
+        except Exception:  # Ray Client ("ray://") has no GCS table here
+            pass
+        return pending_reason(self.options) if self._demanded() else None
+
+    def _demanded(self) -> bool:
+        asked = {"CPU": float(self.options.get("num_cpus", 1)), "GPU": float(self.options.get("num_gpus", 0))}
+        asked = {k: v for k, v in asked.items() if v > 0}
+        total = ray.cluster_resources()
+        if any(total.get(k, 0) < v for k, v in asked.items()):
+            return True  # no node can ever take it: Ray keeps it pending (infeasible)
+        try:
+            from ray.autoscaler.v2.sdk import get_cluster_status
+
+            status = get_cluster_status(ray.get_runtime_context().gcs_address)
+            return any(req.bundle == asked for demand in status.resource_demands.ray_task_actor_demand
+                       for req in demand.bundles_by_count)
+        except Exception:  # no autoscaler view (Ray Client): judge by what is free now
+            free = ray.available_resources()
+            return any(free.get(k, 0) < v for k, v in asked.items())
 
     def _forward(self, verb: str) -> None:
         getattr(self.worker, verb).remote()

@@ -88,7 +88,8 @@ class JobRunner:
         draft = JobRow(job_id, project_id, type, params, JobState.QUEUED.value, 0, {}, None, None, 0.0, None, None,
                        None, str(run_dir) if run_dir else None)
         spec = factory(draft, self.db)
-        self.pool.check_possible(spec.resources)
+        if self.executor_for(params).schedules_here:  # a Ray cluster's devices are not this machine's
+            self.pool.check_possible(spec.resources)
         spec.hooks.before_queue(draft, retry=False)
         with self._state_lock:
             job_store.insert_job(db=self.db, job_id=job_id, project_id=project_id, type=type, params=params,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nerf_widgets.core.errors import StateConflictError
 from nerf_widgets.core.ids import new_id, validate_id
 from nerf_widgets.core.paths import safe_join
 from nerf_widgets.core.settings import Settings, load_settings
@@ -20,6 +22,7 @@ from nerf_widgets.studio.project import PROJECT_SUBDIRS, Project
 
 if TYPE_CHECKING:
     from nerf_widgets.jobs.executor import ExecutorChoice
+    from nerf_widgets.jobs.handle import Job
 
 PROJECTS_DIR = "projects"
 
@@ -77,6 +80,21 @@ class Studio:
         """Open one project; ``NotFoundError`` if the id is unknown, ``ValidationError`` if it is malformed."""
         validate_id(project_id, "prj")
         return Project(self, project_store.get_project(db=self.db, project_id=project_id))
+
+    def train_all(self, projects: Iterable[Project | str], **options: Any) -> list[Job]:
+        """Start a training of each project (``Project`` or id) with the same options; returns the jobs.
+
+        On a Ray studio they all go to the cluster at once and Ray runs as many as its resources allow; locally
+        they queue for this machine's device. Every project must be ready to train (posed, not training):
+        ``StateConflictError`` names those that are not, and then nothing was started.
+        """
+        chosen = [p if isinstance(p, Project) else self.project(p) for p in projects]
+        startable = {"PosesEstimated", "TrainingCompleted", "TrainingFailed", "ModelExported"}
+        unready = [f"{p.name} ({p.state})" for p in chosen if p.state not in startable]
+        if unready:
+            raise StateConflictError(f"Cannot train all: not ready to train: {', '.join(unready)}. "
+                                     "Estimate or import their poses, or wait for their trainings to end.")
+        return [p.start_training(**options) for p in chosen]
 
     def delete_project(self, project_id: str) -> None:
         """Delete a project, its images, runs and exports.

@@ -41,6 +41,27 @@ def wait_view(job: Job, pred: Callable[[dict[str, Any]], bool], timeout: float =
     return job.bus.snapshot().state
 
 
+def wait_any(jobs: list[Job], pred: Callable[[dict[str, Any]], bool], timeout: float = WAIT_S) -> Job:
+    """The first of ``jobs`` whose view satisfies ``pred``, watching all their buses at once."""
+    hit: list[Job] = []
+    ready = threading.Event()
+
+    def watcher(job: Job) -> Callable[[Any], None]:
+        def on_batch(batch: Any) -> None:
+            if pred(job.bus.snapshot().state):
+                hit.append(job)
+                ready.set()
+        return on_batch
+
+    subs = [j.bus.subscribe(watcher(j), max_rate_hz=50, name="test-wait-any") for j in jobs]
+    try:
+        assert ready.wait(timeout), f"no job reached the condition: {[j.record().state for j in jobs]}"
+    finally:
+        for sub in subs:
+            sub.close()
+    return hit[0]
+
+
 def job_state(view: dict[str, Any]) -> str | None:
     return view.get("job", {}).get("state")
 
