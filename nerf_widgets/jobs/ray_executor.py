@@ -40,9 +40,17 @@ class WorkerLostError(NerfWidgetsError):
 def connect(address: str | None) -> None:
     """Join the cluster at ``address`` (None: Ray's default: $RAY_ADDRESS, a running local cluster, or a new
     local instance) once per kernel; a kernel talks to one cluster."""
+    options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False, "logging_level": logging.WARNING}
     with _connect_lock:
-        if not ray.is_initialized():
-            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+        if ray.is_initialized():
+            return
+        if address is not None:
+            ray.init(address=address, **options)
+            return
+        try:
+            ray.init(address="auto", **options)  # $RAY_ADDRESS or the cluster this machine runs
+        except ConnectionError:
+            ray.init(include_dashboard=False, **options)  # a local one for this kernel (no dashboard: lighter)
 
 
 def pending_reason(options: dict[str, Any]) -> str:
