@@ -9,6 +9,7 @@ from typing import Any
 from nerf_widgets.core.errors import NotFoundError
 from nerf_widgets.core.ids import new_id, validate_id
 from nerf_widgets.core.paths import safe_join
+from nerf_widgets.jobs.executor import ExecutorChoice
 from nerf_widgets.jobs.handle import Job
 from nerf_widgets.jobs.runner import runner_for
 from nerf_widgets.store import jobs as job_store
@@ -20,14 +21,18 @@ __all__ = ["get_project_job", "list_project_jobs", "recover_project_jobs", "star
 def start_training(*, db: Database, home: Path, project_id: str, project_dir: Path, method: str = "fast",
                    preset: str = "quick", max_minutes: float | None = None, max_steps: int | None = None,
                    device: str | None = None, memory_mb: int | None = None, job_type: str = "train",
-                   **overrides: Any) -> Job:
+                   executor: ExecutorChoice | None = None, num_cpus: int | None = None, **overrides: Any) -> Job:
     """Queue a training job (it starts when its device is free); returns its handle at once.
 
     The project moves to TrainingStarted now; ``StateConflictError`` if it has no poses or is training.
+    ``executor`` says where it runs (default: this kernel); on Ray it asks for ``num_cpus`` CPUs (default 1)
+    or one GPU.
     """
     params: dict[str, Any] = {"method": method, "preset": preset, "max_minutes": max_minutes,
                               "max_steps": max_steps, "device": device, "memory_mb": memory_mb,
-                              "overrides": overrides}
+                              "num_cpus": num_cpus, "overrides": overrides}
+    if executor is not None and executor.name != "local":
+        params.update(executor=executor.name, ray_address=executor.address)
     params = {k: v for k, v in params.items() if v is not None and v != {}}
     job_id = new_id("job")
     run_dir = safe_join(project_dir, "runs", job_id)

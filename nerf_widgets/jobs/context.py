@@ -61,17 +61,27 @@ class JobContext:
         self._lock = threading.Lock()
         self.progress_dirty = False
         self.flusher: Callable[[], None] | None = None  # set by the runner
+        self.on_control: Callable[[str], None] | None = None  # a remote body's executor forwards pause/resume/cancel
+        self.remote_system: dict[str, Any] | None = None  # the latest system sample of a remote worker
 
     # -- control (called by the runner from other threads) --
     def request_cancel(self) -> None:
         self._cancel.set()
         self._run.set()
+        self._control("cancel")
 
     def request_pause(self) -> None:
         self._run.clear()
+        self._control("pause")
 
     def request_resume(self) -> None:
         self._run.set()
+        self._control("resume")
+
+    def _control(self, verb: str) -> None:
+        forward = self.on_control
+        if forward is not None:
+            forward(verb)
 
     @property
     def cancel_requested(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -17,12 +17,12 @@ from nerf_widgets.jobs.alerts import JobHealth
 from nerf_widgets.store import jobs as job_store
 from nerf_widgets.store import metrics as metric_store
 from nerf_widgets.store.jobs import AttemptRow, JobRow
-from nerf_widgets.sysmetrics import SystemSample, SystemSampler
+from nerf_widgets.sysmetrics import GpuSample, SystemSample, SystemSampler
 
 if TYPE_CHECKING:
     from nerf_widgets.jobs.runner import JobRunner, _Live
 
-__all__ = ["Monitor", "attempt_is_dead"]
+__all__ = ["Monitor", "attempt_is_dead", "sample_from_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,14 @@ def attempt_is_dead(attempt: AttemptRow, job: JobRow, *, host: str, stale_after:
             return True
     beat = job.heartbeat_at or attempt.started_at
     return time.time() - beat > stale_after
+
+
+def sample_from_dict(data: dict[str, Any]) -> SystemSample:
+    """A ``SystemSample`` back from its ``to_dict()`` (a remote worker's, labelled with extra keys)."""
+    names = set(SystemSample.__dataclass_fields__) - {"gpus"}
+    gpu_names = set(GpuSample.__dataclass_fields__)
+    return SystemSample(**{k: data[k] for k in names},
+                        gpus=[GpuSample(**{k: g[k] for k in gpu_names}) for g in data.get("gpus", [])])
 
 
 class Monitor:
@@ -72,9 +80,16 @@ class Monitor:
         lives = self.runner.live_jobs()
         for live in lives:
             self.flush(live)
-            if live.thread is not None:
+            if live.thread is None:
+                continue
+            if live.executor.schedules_here:
                 live.ctx.publish("system", data)
                 self._alerts(live, sample)
+            else:  # a remote job's bus has its worker's samples; the system bus shows them labelled by node
+                remote = live.ctx.remote_system
+                if remote:
+                    self.runner.system_bus.publish("system", dict(remote, job_id=live.job_id))
+                self._alerts(live, sample_from_dict(remote) if remote else None)
         if lives and time.monotonic() - self._last_beat >= self.runner.heartbeat_interval:
             job_store.touch_heartbeats(db=self.runner.db, job_ids=[lv.job_id for lv in lives])
             self._last_beat = time.monotonic()
@@ -89,7 +104,7 @@ class Monitor:
             if progress is not None:
                 job_store.set_job_progress(db=self.runner.db, job_id=live.job_id, progress=progress)
 
-    def _alerts(self, live: _Live, sample: SystemSample) -> None:
+    def _alerts(self, live: _Live, sample: SystemSample | None) -> None:
         t = live.ctx.tracker
         health = JobHealth(running=not live.ctx.paused, step=t.step,
                            seconds_since_step=time.monotonic() - t.last_step_at, best_psnr_step=t.best_psnr_step)

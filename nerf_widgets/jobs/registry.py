@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from nerf_widgets.core.errors import ValidationError
@@ -18,7 +20,7 @@ from nerf_widgets.jobs.resources import ResourceRequest
 from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow
 
-__all__ = ["JobFn", "JobHooks", "JobSpec", "NoHooks", "job_factory", "register_job_type", "registered_types"]
+__all__ = ["JobFn", "JobHooks", "JobSpec", "NoHooks", "RemoteBody", "job_factory", "register_job_type", "registered_types"]
 
 JobFn = Callable[[JobContext], "dict[str, Any] | None"]
 
@@ -41,11 +43,35 @@ class NoHooks:
         return None
 
 
+def _one_cpu(cluster: dict[str, float]) -> dict[str, float]:
+    return {"num_cpus": 1}
+
+
+@dataclass(frozen=True)
+class RemoteBody:
+    """The same job's body as it runs away from this kernel (on a Ray worker, ``jobs/ray_executor.py``).
+
+    ``fn`` must pickle (a module-level function or ``functools.partial`` of one); it gets a worker context
+    with ``run_dir`` and ``data_dir`` on the worker's disk. ``inputs`` are shipped there through Ray's
+    object store; the run folder goes there and comes back (checkpoints) the same way.
+    """
+
+    fn: Callable[[Any], dict[str, Any] | None]
+    inputs: Path | None = None  # shipped: these parts of this folder (all of it when no parts are named)
+    input_parts: tuple[str, ...] = ()
+    data_entry: str = ""  # the worker's ``data_dir`` is this path inside its copy of ``inputs``
+    resources: Callable[[dict[str, float]], dict[str, float]] = _one_cpu  # Ray's cluster_resources() -> options
+    handlers: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)  # the body's own events
+    hold: Callable[[], AbstractContextManager[Any]] | None = None  # held in this kernel while it runs (a lock)
+    after_sync: Callable[[Path], None] | None = None  # fixes files of the run folder that came home
+
+
 @dataclass(frozen=True)
 class JobSpec:
     fn: JobFn
     resources: ResourceRequest = field(default_factory=ResourceRequest)
     hooks: JobHooks = field(default_factory=NoHooks)
+    remote: RemoteBody | None = None  # None: the job type runs in this kernel only
 
 
 JobFactory = Callable[[JobRow, Database], JobSpec]

@@ -2,7 +2,8 @@
 
 One runner per studio database per kernel (``runner_for``). ``submit`` writes a queued job; the
 scheduler thread starts it when its device slot and memory are free (``waiting_for_resources``
-meanwhile); the job function runs on its own thread; the monitor thread (``monitor.py``) flushes
+meanwhile); the job function runs on its own thread, or, for a job whose params say ``executor: ray``, its
+remote body runs on a Ray cluster whose scheduler does that waiting (``executor.py``); the monitor thread (``monitor.py``) flushes
 metrics, writes heartbeats and raises alerts. Every state change goes through ``states.check_transition``
 inside one database transaction, then is published on the job's bus, then handed to the job's hooks.
 """
@@ -27,6 +28,7 @@ from nerf_widgets.core.ids import new_id
 from nerf_widgets.jobs.alerts import AlertRules, AlertThresholds, failure_alert
 from nerf_widgets.jobs.bus import EventBus
 from nerf_widgets.jobs.context import JobContext
+from nerf_widgets.jobs.executor import Executor, ExecutorChoice, make_executor
 from nerf_widgets.jobs.feed import poke as poke_feed
 from nerf_widgets.jobs.feed import shutdown_feeds
 from nerf_widgets.jobs.registry import JobSpec, job_factory
@@ -52,6 +54,7 @@ class _Live:
     attempt: int
     ctx: JobContext
     rules: AlertRules
+    executor: Executor
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -68,6 +71,7 @@ class JobRunner:
         self.thresholds = thresholds or AlertThresholds()
         self.system_bus = EventBus("system", history=600)
         self._live: dict[str, _Live] = {}
+        self._executors: dict[ExecutorChoice, Executor] = {}
         self._buses: dict[str, EventBus] = {}
         self._queue: list[str] = []
         self._cond = threading.Condition()
@@ -90,7 +94,8 @@ class JobRunner:
         draft = JobRow(job_id, project_id, type, params, JobState.QUEUED.value, 0, {}, None, None, 0.0, None, None,
                        None, str(run_dir) if run_dir else None)
         spec = factory(draft, self.db)
-        self.pool.check_possible(spec.resources)
+        if self.executor_for(params).schedules_here:  # a Ray cluster's devices are not this machine's
+            self.pool.check_possible(spec.resources)
         spec.hooks.before_queue(draft, retry=False)
         with self._state_lock:
             job_store.insert_job(db=self.db, job_id=job_id, project_id=project_id, type=type, params=params,
@@ -188,12 +193,22 @@ class JobRunner:
         ctx = JobContext(job_id=job_id, project_id=row.project_id, job_type=row.type, params=row.params,
                          run_dir=Path(row.run_dir) if row.run_dir else None, attempt=attempt, bus=bus,
                          progress=progress)
-        live = self._live[job_id] = _Live(job_id, spec, attempt, ctx, AlertRules(self.thresholds))
+        executor = self.executor_for(row.params)
+        live = self._live[job_id] = _Live(job_id, spec, attempt, ctx, AlertRules(self.thresholds), executor)
         ctx.flusher = lambda: self.monitor.flush(live)
         bus.publish("state", {"state": JobState.QUEUED.value, "attempts": attempt, "error": None})
         with self._cond:
             self._queue.append(job_id)
             self._cond.notify_all()
+
+    def executor_for(self, params: dict[str, Any]) -> Executor:
+        """The executor a job's params name (``executor``, ``ray_address``); local when they name none."""
+        choice = ExecutorChoice(params.get("executor", "local"), params.get("ray_address"))
+        with self._state_lock:
+            executor = self._executors.get(choice)
+            if executor is None:
+                executor = self._executors[choice] = make_executor(choice)
+            return executor
 
     def _set_state(self, job_id: str, target: JobState, *, error: str | None = None, tb: str | None = None,
                    spec: JobSpec | None = None) -> JobRow:
@@ -230,7 +245,7 @@ class JobRunner:
         live = self._live.get(job_id)
         if live is None or live.ctx.cancel_requested:
             return
-        reason = self.pool.try_acquire(job_id, live.spec.resources)
+        reason = self.pool.try_acquire(job_id, live.spec.resources) if live.executor.schedules_here else None
         if reason is not None:
             row = job_store.get_job(db=self.db, job_id=job_id)
             if row.state == JobState.QUEUED.value:
@@ -245,14 +260,21 @@ class JobRunner:
         live.thread = threading.Thread(target=self._run, args=(live,), name=f"nerf-job-{job_id}", daemon=True)
         live.thread.start()
 
+    def _started(self, live: _Live, waiting_for: str | None) -> None:
+        """The executor's word: running now (None), or waiting for resources it names (Ray's scheduler)."""
+        if waiting_for is not None:
+            if job_store.get_job(db=self.db, job_id=live.job_id).state == JobState.QUEUED.value:
+                self._set_state(live.job_id, JobState.WAITING_FOR_RESOURCES)
+            live.ctx.report_progress(stage="waiting", waiting_for=waiting_for)
+            return
+        self._set_state(live.job_id, JobState.RUNNING)
+        with self.db.transaction():
+            self.db.execute("UPDATE job_attempts SET state = 'running' WHERE job_id = ? AND number = ?",
+                            (live.job_id, live.attempt))
+
     def _run(self, live: _Live) -> None:
         try:
-            self._set_state(live.job_id, JobState.RUNNING)
-            with self.db.transaction():
-                self.db.execute("UPDATE job_attempts SET state = 'running' WHERE job_id = ? AND number = ?",
-                                (live.job_id, live.attempt))
-            live.ctx.check()
-            result = live.spec.fn(live.ctx)
+            result = live.executor.run(live.spec, live.ctx, lambda waiting_for: self._started(live, waiting_for))
         except CancelledError:
             self._finish(live, JobState.CANCELLED, error="Cancelled.")
         except Exception as err:

@@ -8,7 +8,9 @@ through TrainingStarted -> TrainingInProgress -> TrainingCompleted | TrainingFai
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ from nerf_widgets.core.devices import normalize_device, pick_device
 from nerf_widgets.core.errors import StateConflictError, ValidationError
 from nerf_widgets.domain import lifecycle
 from nerf_widgets.jobs.context import JobContext
-from nerf_widgets.jobs.registry import JobSpec, register_job_type
+from nerf_widgets.jobs.registry import JobSpec, RemoteBody, register_job_type
 from nerf_widgets.jobs.resources import ResourceRequest
 from nerf_widgets.jobs.states import JobState, is_interrupted
 from nerf_widgets.store import projects as project_store
@@ -26,8 +28,8 @@ from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow, list_jobs
 from nerf_widgets.store.locks import project_lock
 
-__all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "release_memory", "remove_partial_files",
-           "run_training", "validate_training_params"]
+__all__ = ["JobTrainCallbacks", "TrainingHooks", "make_training_factory", "ray_resources", "release_memory",
+           "remove_partial_files", "run_training", "train_on_worker", "validate_training_params"]
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -38,7 +40,7 @@ Trainer = Callable[..., Any]  # engine.train(data_dir, run_dir, config, callback
 def validate_training_params(params: dict[str, Any]) -> dict[str, Any]:
     """Check budgets and choices at the boundary so a bad call writes nothing."""
     out = dict(params)
-    for key in ("max_minutes", "max_steps"):
+    for key in ("max_minutes", "max_steps", "num_cpus"):
         value = out.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
             raise ValidationError(f"{key} must be a positive number, got {value!r}.")
@@ -189,6 +191,52 @@ def run_training(ctx: JobContext, *, hooks: TrainingHooks, trainer: Trainer | No
     return _summary(result)
 
 
+def train_on_worker(ctx: Any, *, trainer: Trainer | None = None,
+                    config_builder: Callable[[dict[str, Any]], Any] = engine_config) -> dict[str, Any]:
+    """The remote body (a Ray worker, ``jobs/ray_worker.WorkerContext``): the same training on the worker's
+    copies of the poses folder and the run folder; the lifecycle's first-step move happens at home."""
+    if trainer is None:
+        from nerf_widgets import engine
+
+        trainer = engine.train
+    params = validate_training_params(ctx.params)
+    if str(params.get("device", "")).startswith("cuda"):
+        params["device"] = "cuda:0"  # Ray gave this worker its GPU(s) as CUDA_VISIBLE_DEVICES
+    config = config_builder(params)
+    ctx.report_progress(stage="train")
+    callbacks = JobTrainCallbacks(ctx, on_first_step=lambda: ctx.publish("first_step", {}))
+    remove_partial_files(ctx.run_dir)
+    try:
+        result = trainer(ctx.data_dir, ctx.run_dir, config, callbacks=callbacks, resume=True)
+    finally:
+        release_memory()
+    return _summary(result)
+
+
+def ray_resources(params: dict[str, Any], cluster: dict[str, float]) -> dict[str, float]:
+    """Ray actor options: one GPU for a CUDA training (or an unspecified device on a cluster with GPUs),
+    else ``num_cpus`` CPUs (default 1)."""
+    device = str(params.get("device") or "")
+    cpus = float(params.get("num_cpus") or 1)
+    if device.startswith("cuda") or (not device and cluster.get("GPU", 0) > 0):
+        return {"num_gpus": 1, "num_cpus": cpus}
+    return {"num_cpus": cpus}
+
+
+def _point_config_home(data_dir: Path, run_dir: Path) -> None:
+    """config.json came from the worker naming its own data folder; name the notebook's (video, eval)."""
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(config, dict) and config.get("data_dir") != str(data_dir):
+        config["data_dir"] = str(data_dir)
+        tmp = path.with_name(".config.json.tmp")
+        tmp.write_text(json.dumps(config, indent=2))
+        tmp.replace(path)
+
+
 def remove_partial_files(run_dir: Path) -> list[Path]:
     """Delete half-written files (``.name.tmpPID``) a killed attempt left in the run folder."""
     leftovers = [p for folder in (run_dir, run_dir / "checkpoints", run_dir / "renders") if folder.is_dir()
@@ -233,9 +281,25 @@ def make_training_factory(trainer: Trainer | None = None,
             fn=lambda ctx: run_training(ctx, hooks=hooks, trainer=trainer, config_builder=config_builder),
             resources=ResourceRequest(device=device, memory_bytes=int(memory_mb * MiB)),
             hooks=hooks,
+            remote=_remote_body(row, params, hooks, trainer, config_builder),
         )
 
     return factory
+
+
+def _remote_body(row: JobRow, params: dict[str, Any], hooks: TrainingHooks, trainer: Trainer | None,
+                 config_builder: Callable[[dict[str, Any]], Any]) -> RemoteBody | None:
+    if row.run_dir is None:
+        return None
+    project_dir = Path(row.run_dir).parent.parent
+    return RemoteBody(
+        fn=functools.partial(train_on_worker, trainer=trainer, config_builder=config_builder),
+        inputs=project_dir, input_parts=("poses", "images"), data_entry="poses",  # frames name ../images/*
+        resources=functools.partial(ray_resources, params),
+        handlers={"first_step": lambda data: hooks.first_step(row.id, row.project_id)},
+        hold=lambda: project_lock(project_dir, purpose=f"training job {row.id} (on Ray)"),
+        after_sync=functools.partial(_point_config_home, project_dir / "poses"),
+    )
 
 
 register_job_type("train", make_training_factory())

@@ -233,8 +233,10 @@ class Project:
 
     # --- training jobs (delegates to nerf_widgets.jobs) ------------------------------------------
     def start_training(self, method: str = "fast", preset: str = "quick", *, max_minutes: float | None = None,
-                       max_steps: int | None = None, device: str | None = None, **overrides: Any) -> Job:
-        """Queue training on a background thread of this kernel; returns the ``Job`` at once.
+                       max_steps: int | None = None, device: str | None = None, executor: str | None = None,
+                       **overrides: Any) -> Job:
+        """Queue training on a background thread of this kernel, or on the studio's Ray cluster; returns the
+        ``Job`` at once. ``executor="local"|"ray"`` overrides the studio's choice for this job.
 
         ``device``: ``auto`` (default: the first GPU PyTorch sees, else the CPU), ``cpu``, ``cuda``, ``cuda:<n>``;
         a GPU request where PyTorch sees none raises ``ResourceUnavailableError`` saying why.
@@ -242,10 +244,14 @@ class Project:
         ``job.wait()``, ``job.metrics()``, ``job.pause()``/``resume()``/``cancel()``/``retry()``.
         """
         from nerf_widgets.jobs.api import start_training
+        from nerf_widgets.jobs.executor import choose_executor
 
+        studio = self.studio.executor
+        choice = studio if executor is None else choose_executor(
+            executor, studio.address if executor == studio.name else None)
         return start_training(db=self.db, home=self.studio.home, project_id=self.id, project_dir=self.dir,
                               method=method, preset=preset, max_minutes=max_minutes, max_steps=max_steps,
-                              device=device, **overrides)
+                              device=device, executor=choice, **overrides)
 
     def jobs(self) -> list[Job]:
         """This project's jobs, newest first (a job whose kernel died shows as failed "Interrupted ...")."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nerf_widgets.core.errors import StateConflictError
 from nerf_widgets.core.ids import new_id, validate_id
 from nerf_widgets.core.paths import safe_join
 from nerf_widgets.core.settings import Settings, load_settings
@@ -19,7 +21,10 @@ from nerf_widgets.store.locks import project_lock
 from nerf_widgets.studio.project import PROJECT_SUBDIRS, Project
 
 if TYPE_CHECKING:
+    from nerf_widgets.jobs.executor import ExecutorChoice
     from nerf_widgets.jobs.feed import StudioFeed
+    from nerf_widgets.jobs.handle import Job
+    from nerf_widgets.store.jobs import JobRow
 
 PROJECTS_DIR = "projects"
 
@@ -29,17 +34,24 @@ class Studio:
 
     ``Studio()`` uses ``$NERF_WIDGETS_HOME`` or ``~/nerf-widgets``; ``Studio(home, max_file_bytes=...)``
     overrides any ``Settings`` field for this object. Several ``Studio`` objects (in one kernel or
-    several) may open the same home at once.
+    several) may open the same home at once. ``executor="ray"`` (or ``$NERF_WIDGETS_RAY_ADDRESS``) runs
+    its trainings on the Ray cluster at ``address`` (default: Ray's own); ``start_training(executor=...)``
+    overrides it per job.
     """
 
-    def __init__(self, home: str | os.PathLike[str] | None = None, **setting_overrides: Any) -> None:
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, executor: str | None = None,
+                 address: str | None = None, **setting_overrides: Any) -> None:
+        from nerf_widgets.jobs.executor import choose_executor
+
+        self.executor: ExecutorChoice = choose_executor(executor, address)
         self.settings: Settings = load_settings(home, **setting_overrides)
         self.home: Path = self.settings.home.resolve()
         (self.home / PROJECTS_DIR).mkdir(parents=True, exist_ok=True)
         self.db: Database = open_db(self.home)
 
     def __repr__(self) -> str:
-        return f"Studio(home={str(self.home)!r})"
+        where = "" if self.executor.name == "local" else f", executor={self.executor.name!r}"
+        return f"Studio(home={str(self.home)!r}{where})"
 
     @property
     def feed(self) -> StudioFeed:
@@ -84,6 +96,30 @@ class Studio:
         """Open one project; ``NotFoundError`` if the id is unknown, ``ValidationError`` if it is malformed."""
         validate_id(project_id, "prj")
         return Project(self, project_store.get_project(db=self.db, project_id=project_id))
+
+    def train_all(self, projects: Iterable[Project | str], **options: Any) -> list[Job]:
+        """Start a training of each project (``Project`` or id) with the same options; returns the jobs.
+
+        On a Ray studio they all go to the cluster at once and Ray runs as many as its resources allow; locally
+        they queue for this machine's device. Every project must be ready to train (posed, not training):
+        ``StateConflictError`` names those that are not, and then nothing was started.
+        """
+        chosen = [p if isinstance(p, Project) else self.project(p) for p in projects]
+        startable = {"PosesEstimated", "TrainingCompleted", "TrainingFailed", "TrainingInterrupted", "ModelExported"}
+        unready = [f"{p.name} ({p.state})" for p in chosen if p.state not in startable]
+        if unready:
+            raise StateConflictError(f"Cannot train all: not ready to train: {', '.join(unready)}. "
+                                     "Estimate or import their poses, or wait for their trainings to end.")
+        return [p.start_training(**options) for p in chosen]
+
+    def newest_jobs(self) -> dict[str, JobRow]:
+        """Each project's newest job (a training, pose estimation or export), by project id."""
+        from nerf_widgets.store.jobs import list_jobs
+
+        newest: dict[str, JobRow] = {}
+        for row in list_jobs(db=self.db):  # newest first
+            newest.setdefault(row.project_id, row)
+        return newest
 
     def delete_project(self, project_id: str) -> None:
         """Delete a project, its images, runs and exports.

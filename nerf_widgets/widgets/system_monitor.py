@@ -1,7 +1,8 @@
 """``SystemMonitor``: live CPU / memory / disk / GPU gauges and sparklines of this kernel's machine.
 
 Fed by the job runner's system bus (one sample a second from its monitor thread), so watching costs
-nothing extra on the training thread; registered on construction, removed on ``close()``.
+nothing extra on the training thread; registered on construction, removed on ``close()``. Jobs running on
+a Ray cluster add one line per worker, labelled with its node (samples carrying a ``node``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class SystemMonitor(w.VBox, PanelMixin):
             self.gauges[key] = (bar, text)
             rows.append(row)
         self.gpu = w.HTML("<small>No NVIDIA GPU found (NVML).</small>")
+        self.workers = w.HTML()
+        self.workers.add_class("nw-ray-workers")
+        self._worker_lines: dict[str, str] = {}
         self._history: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in ("t", "cpu", "memory")}
         x, y = bq.LinearScale(), bq.LinearScale(min=0.0, max=100.0)
         self.spark = bq.Lines(x=[], y=[[], []], scales={"x": x, "y": y}, colors=["#1f77b4", "#ff7f0e"],
@@ -58,7 +62,7 @@ class SystemMonitor(w.VBox, PanelMixin):
                                 layout=w.Layout(width="420px", height="160px"), animation_duration=0)
         self.samples_seen = 0
         self._sub: Subscription | None = None
-        super().__init__([*rows, self.gpu, self.figure])
+        super().__init__([*rows, self.gpu, self.workers, self.figure])
         self.add_class("nw-system-monitor")
         self.bind(context)
         self._subscribe()
@@ -78,7 +82,10 @@ class SystemMonitor(w.VBox, PanelMixin):
             self.apply(sample)
 
     def apply(self, s: dict[str, Any]) -> None:
-        """Show one ``SystemSample.to_dict()``."""
+        """Show one ``SystemSample.to_dict()`` (a remote worker's, with ``node``, as its own line)."""
+        if s.get("node"):
+            self._apply_worker(s)
+            return
         ncpu = s.get("cpu_count") or os.cpu_count() or 1
         disk_used = 100.0 * (1 - s["disk_free_bytes"] / max(1, s["disk_total_bytes"]))
         values = {
@@ -109,6 +116,16 @@ class SystemMonitor(w.VBox, PanelMixin):
         with self.spark.hold_sync():
             self.spark.x = [t - t0 for t in h["t"]]
             self.spark.y = [list(h["cpu"]), list(h["memory"])]
+        self.samples_seen += 1
+
+    def _apply_worker(self, s: dict[str, Any]) -> None:
+        gpus = "".join(f", GPU {g['index']} {g['utilization_percent']:.0f}% busy {g['memory_percent']:.0f}% memory"
+                       for g in s.get("gpus", []))
+        self._worker_lines[f"{s['node']}:{s.get('pid')}"] = (
+            f"Ray worker on <b>{esc(str(s['node']))}</b> (pid {s.get('pid')}, job {esc(str(s.get('job_id', '')))}): "
+            f"{s['process_cpu_percent']:.0f}% of one core, machine CPU {s['cpu_percent']:.0f}% of "
+            f"{s.get('cpu_count')} cores, memory {s['memory_percent']:.0f}%{gpus}")
+        self.workers.value = "<br>".join(f"<small>{line}</small>" for line in self._worker_lines.values())
         self.samples_seen += 1
 
     def close(self) -> None:
