@@ -18,6 +18,7 @@ import ipywidgets as w
 from nerf_widgets.jobs.bus import Batch
 from nerf_widgets.jobs.states import JobState
 from nerf_widgets.widgets.common import Notice, esc, guarded
+from nerf_widgets.widgets.compat import tooltip
 from nerf_widgets.widgets.job_watch import JobWatch
 from nerf_widgets.widgets.panel import PanelMixin, StudioContext
 from nerf_widgets.widgets.preview import LivePreview
@@ -71,8 +72,10 @@ class _Curves(w.HBox):
                                     display_legend=fig_name != "loss")
                     self.lines[series] = mark
                     marks.append(mark)
-            axes = [bq.Axis(scale=self.x_scale, label="step", side="bottom", num_ticks=5),
-                    bq.Axis(scale=scales[fig_name], side="left", tick_format=".2g", num_ticks=5)]
+            # no num_ticks: bqplot computes them by dividing the domain, which is empty before the first point
+            # (RangeError; the classic notebook then drops the whole studio's view, "Could not add child view")
+            axes = [bq.Axis(scale=self.x_scale, label="step", side="bottom"),
+                    bq.Axis(scale=scales[fig_name], side="left", tick_format=".2g")]
             figures.append(bq.Figure(marks=marks, axes=axes, title=title, animation_duration=0,
                                      legend_location="bottom-right",
                                      fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
@@ -108,8 +111,8 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.notice = Notice()
         self.method = w.Dropdown(options=list(METHODS), value=METHODS[0], description="method")
         self.preset = w.Dropdown(options=list(PRESETS), value=PRESETS[0], description="preset")
-        self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", tooltip="0 = preset's")
-        self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", tooltip="0 = preset's")
+        self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", **tooltip("0 = preset's"))
+        self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", **tooltip("0 = preset's"))
         self.buttons = {name: w.Button(description=name.capitalize(), icon=icon)
                         for name, icon in (("start", "play"), ("pause", "pause"), ("resume", "step-forward"),
                                            ("cancel", "stop"), ("retry", "redo"))}
