@@ -102,15 +102,16 @@ def watch_console(page: Any) -> list[str]:
     """Collect the page's console errors and uncaught exceptions (the list fills while the page lives)."""
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("pageerror", lambda err: errors.append(f"uncaught: {err}"))
     return errors
 
 
 def widget_errors(page: Any, console: list[str]) -> list[str]:
-    """Widget-manager failures: in the page's text (error outputs) or in the console."""
+    """Widget-manager failures: in the page's text (error outputs), in the console, or uncaught in a view."""
     text = page.locator("body").inner_text()
     return [t for t in WIDGET_ERROR_TEXTS if t in text] + [
-        line for line in console if any(t in line for t in WIDGET_ERROR_TEXTS) or "version" in line.lower()]
+        line for line in console
+        if any(t in line for t in WIDGET_ERROR_TEXTS) or "version" in line.lower() or line.startswith("uncaught: ")]
 
 
 # widgetsnbextension 3 asks an ipywidgets 7 kernel for its widgets when it starts (the "jupyter.widget.control"
