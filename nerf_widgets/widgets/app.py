@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from nerf_widgets.widgets.common import Notice, error_message, esc
+from nerf_widgets.widgets.compat import set_tab_titles, tab_titles
 from nerf_widgets.widgets.panel import StudioContext, about_project
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class StudioApp(w.VBox):
         self.panels: dict[str, w.Widget] = {}
         specs = PANELS if panels is None else panels
         self.tabs = w.Tab(children=[self._build(spec) for spec in specs])
-        self.tabs.titles = tuple(spec.title for spec in specs)
+        set_tab_titles(self.tabs, [spec.title for spec in specs])
         super().__init__([self.header, self.notice, self.tabs])
         self.add_class("nw-studio")
         self.context.observe(self._on_project, "project")
@@ -87,7 +88,7 @@ class StudioApp(w.VBox):
 
     def show(self, title: str) -> None:
         """Switch to the tab called ``title``."""
-        self.tabs.selected_index = list(self.tabs.titles).index(title)
+        self.tabs.selected_index = tab_titles(self.tabs).index(title)
 
     def _build(self, spec: PanelSpec) -> w.Widget:
         try:

@@ -8,8 +8,8 @@ short "internal error" line.
 from __future__ import annotations
 
 import html
+import importlib.resources
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,17 +22,9 @@ from nerf_widgets.core.errors import NerfWidgetsError, ResourceUnavailableError
 log = logging.getLogger("nerf_widgets.widgets")
 T = TypeVar("T")
 
-# Where js/*.js and js/*.css are found: a source checkout or editable install reads <repo>/js/; a wheel
-# installs them as data files into <prefix>/share/nerf_widgets/js/ (pyproject: [tool.setuptools.data-files]);
-# nerf_widgets/static/ is kept for built files (package data).
-_PACKAGE = Path(__file__).resolve().parents[1]
-_PREFIX = _PACKAGE.parents[3] if len(_PACKAGE.parents) > 3 else Path(sys.prefix)  # <prefix>/lib/pythonX.Y/site-packages
-_ASSET_DIRS = (
-    _PACKAGE.parent / "js",
-    _PREFIX / "share" / "nerf_widgets" / "js",
-    Path(sys.prefix) / "share" / "nerf_widgets" / "js",
-    _PACKAGE / "static",
-)
+# Where js/*.js and js/*.css are found: a wheel carries them as package data in nerf_widgets/static/ (copied
+# there by setup.py at build time); a source checkout or an editable install reads <checkout>/js/.
+_SOURCE_DIR = Path(__file__).resolve().parents[2] / "js"
 
 
 def esc(text: object) -> str:
@@ -41,13 +33,14 @@ def esc(text: object) -> str:
 
 
 def asset_path(name: str) -> Path:
-    """Path of a front-end file (ES module or CSS) shipped with the package."""
-    for folder in _ASSET_DIRS:
-        path = folder / name
+    """Path of a front-end file (ES module or CSS): the installed package's copy, else the checkout's."""
+    packaged = importlib.resources.files("nerf_widgets") / "static" / name
+    candidates = [Path(str(packaged)), _SOURCE_DIR / name]
+    for path in candidates:
         if path.is_file():
             return path
     raise ResourceUnavailableError(
-        f"The front-end file {name!r} is missing (looked in {', '.join(str(d) for d in _ASSET_DIRS)}); "
+        f"The front-end file {name!r} is missing (looked in {', '.join(str(p.parent) for p in candidates)}); "
         "reinstall nerf_widgets."
     )
 

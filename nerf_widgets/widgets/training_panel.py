@@ -17,6 +17,7 @@ import ipywidgets as w
 from nerf_widgets.jobs.bus import Batch, Event
 from nerf_widgets.jobs.states import JobState
 from nerf_widgets.widgets.common import Notice, esc, guarded
+from nerf_widgets.widgets.compat import tooltip
 from nerf_widgets.widgets.curves import LiveCurves, thin
 from nerf_widgets.widgets.job_watch import JobWatch
 from nerf_widgets.widgets.panel import PanelMixin, StudioContext, about_project
@@ -54,8 +55,8 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.notice = Notice()
         self.method = w.Dropdown(options=choices.methods, value=choices.methods[0], description="method")
         self.preset = w.Dropdown(options=choices.presets, value=choices.presets[0], description="preset")
-        self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", tooltip="0 = preset's")
-        self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", tooltip="0 = preset's")
+        self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", **tooltip("0 = preset's"))
+        self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", **tooltip("0 = preset's"))
         self.max_steps.add_class("nw-max-steps")
         self.buttons = {name: w.Button(description=name.capitalize(), icon=icon)
                         for name, icon in (("start", "play"), ("pause", "pause"), ("resume", "step-forward"),
