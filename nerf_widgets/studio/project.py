@@ -25,6 +25,7 @@ from nerf_widgets.store import projects as project_store
 from nerf_widgets.store.locks import project_lock
 
 if TYPE_CHECKING:
+    from nerf_widgets.core.region import Region
     from nerf_widgets.core.settings import Settings
     from nerf_widgets.ingest.results import UploadResult
     from nerf_widgets.jobs.export_job import ExportJob
@@ -209,7 +210,31 @@ class Project:
             mapping = {rec.original_name: self.path("images", rec.working_file) for rec in self.images()}
             report = import_poses(file, mapping, self.path("poses"), normalize=normalize)
             self.transition("manual_poses", f"{report.num_registered} poses imported ({report.source})")
+        _import_region(self, Path(file), report)
         return report
+
+    # --- region of interest (delegates to studio.regions) -----------------------------------------
+    def region(self) -> Region:
+        """The box around the object: the one set with ``set_region`` (or an imported ``aabb``), else the proposal
+        made from the poses (cameras' focus, sparse points, ground plane). ``NotFoundError`` without poses."""
+        from nerf_widgets.studio.regions import current_region
+
+        return current_region(self)
+
+    def set_region(self, region: Any = None, **values: Any) -> Region:
+        """Store a box: a ``Region``, a dict or keywords (``center``, ``size``, ``rotation`` 3x3 or (w, x, y, z),
+        ``yaw_deg``, ``floor_cut``); fields left out keep the current region's. Refused with ``ValidationError``
+        (nothing stored) for a zero/negative size, NaN, a non-rotation or a box no camera sees. Recorded in history."""
+        from nerf_widgets.studio.regions import set_region
+
+        given = dict(region.to_dict() if hasattr(region, "to_dict") else region or {}, **values)
+        return set_region(self, given)
+
+    def reset_region(self) -> Region:
+        """Forget the person's box; returns the proposal, which applies again."""
+        from nerf_widgets.studio.regions import reset_region
+
+        return reset_region(self)
 
     def pose_report(self) -> PoseReport:
         """The last pose estimation / import report (``NotFoundError`` if there is none)."""
@@ -283,6 +308,17 @@ class Project:
         path = download_path(db=self.db, project_id=self.id, export_id=export_id)
         show_download(path, show)
         return path
+
+
+def _import_region(project: Project, source: Path, report: PoseReport) -> None:
+    """A transforms.json ``aabb`` becomes the region; one no camera sees is reported, not stored."""
+    from nerf_widgets.core.errors import ValidationError
+    from nerf_widgets.studio.regions import import_region
+
+    try:
+        import_region(project, source)
+    except ValidationError as err:
+        report.warnings.append(f"the file's aabb was not used as the region: {err}")
 
 
 class _UploadCommitter:
