@@ -247,13 +247,18 @@ class Project:
                        max_steps: int | None = None, device: str | None = None, **overrides: Any) -> Job:
         """Queue training on a background thread of this kernel; returns the ``Job`` at once.
 
+        ``region`` (as for ``export``; default: the box set with ``set_region``) goes into config.json.
         ``device``: ``auto`` (default: the first GPU PyTorch sees, else the CPU), ``cpu``, ``cuda``, ``cuda:<n>``;
         a GPU request where PyTorch sees none raises ``ResourceUnavailableError`` saying why.
 
         ``job.wait()``, ``job.metrics()``, ``job.pause()``/``resume()``/``cancel()``/``retry()``.
         """
         from nerf_widgets.jobs.api import start_training
+        from nerf_widgets.studio.regions import region_option
 
+        region = region_option(self, overrides.pop("region", "auto"))
+        if region is not None:
+            overrides["region"] = region  # carried to config.json (TrainConfig.region)
         return start_training(db=self.db, home=self.studio.home, project_id=self.id, project_dir=self.dir,
                               method=method, preset=preset, max_minutes=max_minutes, max_steps=max_steps,
                               device=device, **overrides)
@@ -282,13 +287,19 @@ class Project:
     def export(self, format: str = "glb", *, source_job: str | None = None, **options: Any) -> ExportJob:
         """Queue an export of the newest trained model (or ``source_job``'s) into ``exports/<exp_id>/``.
 
-        Options as ``nerf_widgets.export.export_field`` (resolution, faces, texture, compress, ...).
+        Options as ``nerf_widgets.export.export_field`` (resolution, faces, texture, compress, keep_largest,
+        remove_floor, ...). ``region``: ``"auto"`` (default) = the box set with ``set_region`` (or imported), else
+        the whole field; ``True`` = ``project.region()`` (set or proposed); ``None`` = the whole field; or a box.
         ``job.status`` gives stage and fraction, ``job.wait()`` blocks, ``job.path`` is the file.
         Refused before anything is written: ``ValidationError`` (format/options), ``StateConflictError``
         (not TrainingCompleted/ModelExported), ``NotFoundError`` (no run with a checkpoint).
         """
         from nerf_widgets.jobs.export_job import start_export
+        from nerf_widgets.studio.regions import region_option
 
+        region = region_option(self, options.pop("region", "auto"))
+        if region is not None:
+            options["region"] = region
         return start_export(db=self.db, home=self.studio.home, project_id=self.id, project_name=self.name,
                             format=format, source_job=source_job, **options)
 

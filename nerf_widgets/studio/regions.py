@@ -23,7 +23,8 @@ from nerf_widgets.store import regions as region_store
 if TYPE_CHECKING:
     from nerf_widgets.studio.project import Project
 
-__all__ = ["current_region", "import_region", "poses_key", "reset_region", "set_region", "stored_region"]
+__all__ = ["current_region", "import_region", "poses_key", "region_option", "reset_region", "set_region",
+           "stored_region"]
 
 
 def poses_key(poses_dir: Path) -> str:
@@ -116,3 +117,22 @@ def import_region(project: Project, source: Path) -> Region | None:
     written = json.loads(project.path("poses", "transforms.json").read_text())
     matrix = (written.get("normalization") or {}).get("matrix")
     return set_region(project, region_from_aabb(np.asarray(aabb, np.float64), matrix), source="import")
+
+
+def region_option(project: Project, value: Any = "auto") -> dict[str, Any] | None:
+    """What a training or export request carries as its ``region``.
+
+    ``"auto"``: the box a person set or imported, else none (the whole field); ``True``: the current region
+    (set, else proposed); ``None``/``False``: none; a dict or ``Region``: validated and used.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return current_region(project).to_dict()
+    if isinstance(value, str) and value == "auto":
+        try:
+            region = stored_region(project)
+        except NotFoundError:
+            return None
+        return region.to_dict() if region is not None else None
+    return Region.from_dict(value).to_dict()
