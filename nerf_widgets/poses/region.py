@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from nerf_widgets.core.errors import NotFoundError, ValidationError
 from nerf_widgets.core.region import Region, yaw_rotation
 
-__all__ = ["camera_sees", "check_seen", "find_floor", "propose_from_dir", "propose_region", "region_from_aabb"]
+__all__ = ["camera_sees", "check_seen", "find_floor", "half_fov_deg", "load_cameras", "propose_from_dir", "propose_region", "region_from_aabb"]
 
 Array = NDArray[np.float64]
 HALF_FOV_DEG = 30.0  # viewing cone used to score points (about a phone's half field of view)
@@ -157,9 +158,20 @@ def camera_sees(region: Region, c2w: Array, half_fov_deg: float = 60.0) -> NDArr
     return (dist <= radius) | (angle <= half_fov_deg + reach)
 
 
-def check_seen(region: Region, c2w: Array) -> None:
+def half_fov_deg(transforms: dict[str, Any]) -> float:
+    """Half the widest (diagonal) field of view of the frames in a transforms.json payload; 60 when unknown."""
+    widest = 0.0
+    for entry in [transforms, *transforms.get("frames", [])]:
+        w, h = entry.get("w"), entry.get("h")
+        fl = min(entry.get("fl_x") or 0.0, entry.get("fl_y") or entry.get("fl_x") or 0.0)
+        if w and h and fl > 0:
+            widest = max(widest, float(np.degrees(np.arctan(0.5 * np.hypot(w, h) / fl))))
+    return widest or 60.0
+
+
+def check_seen(region: Region, c2w: Array, half_fov: float = 60.0) -> None:
     """Raise ``ValidationError`` when no camera looks at the box (it would hold nothing the photos show)."""
-    if len(c2w) and not camera_sees(region, c2w).any():
+    if len(c2w) and not camera_sees(region, c2w, half_fov).any():
         raise ValidationError(
             f"region at {np.round(region.center, 3).tolist()} (size {np.round(region.size, 3).tolist()}) is seen by "
             f"none of the {len(c2w)} cameras; move it to where the cameras look", field="center")
@@ -178,7 +190,7 @@ def region_from_aabb(aabb: Array, matrix: Array | None = None) -> Region:
                              "source": "import"})
 
 
-def load_cameras(poses_dir: Path) -> tuple[Array, dict[str, object]]:
+def load_cameras(poses_dir: Path) -> tuple[Array, dict[str, Any]]:
     """(c2w [N,4,4], the transforms.json payload) of a poses folder."""
     path = Path(poses_dir) / "transforms.json"
     if not path.is_file():

@@ -76,7 +76,7 @@ def _describe(region: Region) -> str:
 
 def set_region(project: Project, values: Mapping[str, Any] | Region, *, source: str = "set") -> Region:
     """Validate ``values`` (fields missing from it come from the current region), check a camera sees it, store it."""
-    from nerf_widgets.poses.region import check_seen, load_cameras
+    from nerf_widgets.poses.region import check_seen, half_fov_deg, load_cameras
 
     poses = project.path("poses")
     key = poses_key(poses)
@@ -85,7 +85,8 @@ def set_region(project: Project, values: Mapping[str, Any] | Region, *, source: 
     if "rotation" not in given and "yaw_deg" in given:  # a turn about the current box's up (the floor normal)
         given["rotation"] = yaw_rotation(float(given["yaw_deg"]), np.asarray(base["rotation"])[:, 2])
     region = Region.from_dict({**base, **given, "source": source})
-    check_seen(region, load_cameras(poses)[0])
+    c2w, transforms = load_cameras(poses)
+    check_seen(region, c2w, half_fov_deg(transforms))
     with project.db.transaction():
         region_store.save_region(db=project.db, project_id=project.id, region=region.to_dict(), poses_key=key)
         _record(project, "set_region", _describe(region))

@@ -57,7 +57,7 @@ def test_proposed_then_set_then_reset_is_stored_and_in_history(project, tmp_path
     ({"size": [0.0, 1.0, 1.0]}, "size must be positive"),
     ({"size": [1.0, -1.0, 1.0]}, "size must be positive"),
     ({"center": [float("nan"), 0.0, 0.0]}, "center contains NaN"),
-    ({"center": [0.0, 0.0, 50.0], "size": [0.2, 0.2, 0.2]}, "seen by none of the 6 cameras"),
+    ({"center": [0.0, 0.0, 3.9], "size": [0.05, 0.05, 0.05]}, "seen by none of the 6 cameras"),
 ])
 def test_bad_regions_are_refused_and_nothing_is_stored(project, tmp_path, values, match) -> None:
     _posed(project, tmp_path)
