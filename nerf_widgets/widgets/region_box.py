@@ -53,7 +53,7 @@ class RegionEditor(w.VBox):
         self.yaw = slider("turn (deg)", -180.0, 180.0, 1.0)
         self.floor_cut = w.Checkbox(value=False, description="cut the floor")
         self.floor_cut.observe(self._on_change, names="value")
-        self.reset_button = w.Button(description="Reset to proposed", icon="undo")
+        self.reset_button = w.Button(description="Reset to proposed", icon="undo", layout=w.Layout(width="180px"))
         self.reset_button.on_click(lambda _b: self.reset())
         self.caption = w.HTML("<b>Region of interest</b> (yellow box): what training and export keep")
         super().__init__([self.caption, w.HBox([w.VBox(self.center), w.VBox(self.size)]),
