@@ -322,14 +322,16 @@ class Project:
 
 
 def _import_region(project: Project, source: Path, report: PoseReport) -> None:
-    """A transforms.json ``aabb`` becomes the region; one no camera sees is reported, not stored."""
+    """A transforms.json ``aabb`` becomes the region (one no camera sees is reported, not stored); else the
+    proposal is made now, so it is ready when the poses are shown."""
     from nerf_widgets.core.errors import ValidationError
-    from nerf_widgets.studio.regions import import_region
+    from nerf_widgets.studio.regions import current_region, import_region
 
     try:
-        import_region(project, source)
+        if import_region(project, source) is None:
+            current_region(project)
     except ValidationError as err:
-        report.warnings.append(f"the file's aabb was not used as the region: {err}")
+        report.warnings.append(f"no region from the imported poses: {err}")
 
 
 class _UploadCommitter:
