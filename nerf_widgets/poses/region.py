@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from nerf_widgets.core.errors import NotFoundError, ValidationError
 from nerf_widgets.core.region import Region, yaw_rotation
 
-__all__ = ["camera_sees", "check_seen", "find_floor", "half_fov_deg", "load_cameras", "propose_from_dir", "propose_region", "region_from_aabb"]
+__all__ = ["camera_sees", "check_seen", "find_floor", "half_fov_deg", "load_cameras", "poses_key", "propose_from_dir", "propose_region", "region_from_aabb"]
 
 Array = NDArray[np.float64]
 HALF_FOV_DEG = 30.0  # viewing cone used to score points (about a phone's half field of view)
@@ -188,6 +188,16 @@ def region_from_aabb(aabb: Array, matrix: Array | None = None) -> Region:
     center = m[:3, :3] @ box.mean(0) + m[:3, 3]
     return Region.from_dict({"center": center, "size": scale * (box[1] - box[0]), "rotation": rot,
                              "source": "import"})
+
+
+def poses_key(poses_dir: Path) -> str:
+    """Identifies one set of poses: transforms.json's size and modification time (new poses, new key)."""
+    path = Path(poses_dir) / "transforms.json"
+    if not path.is_file():
+        raise NotFoundError("This project has no poses yet: estimate or import poses first; the region is "
+                            "proposed from them.")
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def load_cameras(poses_dir: Path) -> tuple[Array, dict[str, Any]]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from nerf_widgets.core.errors import NotFoundError
 from nerf_widgets.core.region import Region, yaw_rotation
+from nerf_widgets.poses.region import poses_key
 from nerf_widgets.store import projects as project_store
 from nerf_widgets.store import regions as region_store
 
@@ -25,16 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["current_region", "import_region", "poses_key", "region_option", "reset_region", "set_region",
            "stored_region"]
-
-
-def poses_key(poses_dir: Path) -> str:
-    """Identifies one set of poses: transforms.json's size and modification time (new poses, new key)."""
-    path = poses_dir / "transforms.json"
-    if not path.is_file():
-        raise NotFoundError("This project has no poses yet: estimate or import poses first; the region is "
-                            "proposed from them.")
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def _proposal(project: Project, key: str) -> Region:
