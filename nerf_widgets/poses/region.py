@@ -29,6 +29,7 @@ FLOOR_MAX_TILT_DEG = 25.0  # a ground plane's normal is within this angle of the
 PERCENTILES = (2.0, 98.0)
 MARGIN = 0.1  # the box grows by this share of its size on each side
 MIN_POINTS = 20
+BELOW_SHARE = 0.05  # a ground plane has at most this share of the well-seen points below it (noise)
 
 
 def _seen_share(points: Array, c2w: Array, half_fov_deg: float) -> Array:
@@ -76,6 +77,20 @@ def find_floor(points: Array, up: Array, *, threshold: float, iterations: int = 
     n = n if n @ up >= 0 else -n
     inliers = np.abs((points - mean) @ n) < threshold
     return n, float(-n @ mean), inliers
+
+
+def _ground(candidates: Array, seen: Array, c2w: Array, up: Array, scale: float) -> tuple[Array, float] | None:
+    """The ground plane (n, d), or None. A plane the cameras are not above, or one with more than
+    ``BELOW_SHARE`` of the well-seen points under it, is the flat top of the object (a table, a box), not the ground.
+    """
+    found = find_floor(candidates, up, threshold=0.01 * scale)
+    if found is None:
+        return None
+    n, d, _ = found
+    if np.median(c2w[:, :3, 3] @ n) + d <= 0:
+        return None
+    below = float(np.mean(seen @ n + d < -0.03 * scale))
+    return (n, d) if below <= BELOW_SHARE else None
 
 
 def _densest_cluster(points: Array) -> Array:
@@ -131,13 +146,10 @@ def propose_region(c2w: Array, points: Array | None = None, *, half_fov_deg: flo
     seen = share >= SEEN_SHARE * share.max()
     scale = float(np.median(np.linalg.norm(c2w[:, :3, 3] - pts[seen].mean(0), axis=1)))
     candidates = pts[share >= 0.5 * SEEN_SHARE * share.max()]
-    found = find_floor(candidates, up, threshold=0.01 * scale)
-    floor = None
     obj = pts[seen]
-    if found is not None and np.median(c2w[:, :3, 3] @ found[0]) + found[1] > 0:  # cameras above the plane
-        n, d, _ = found
-        floor = (n, d)
-        obj = obj[obj @ n + d > 0.01 * scale * 1.5]
+    floor = _ground(candidates, obj, c2w, up, scale)
+    if floor is not None:
+        obj = obj[obj @ floor[0] + floor[1] > 0.01 * scale * 1.5]
     if len(obj) < MIN_POINTS:
         return _camera_box(c2w, half_fov_deg)
     obj = _densest_cluster(obj)

@@ -35,6 +35,20 @@ def test_floor_plane_is_found_within_a_degree(tilt: float) -> None:
     assert abs(region.floor[3] + FLOOR_Z) < 0.02  # the plane passes through the floor's height at the origin
 
 
+def test_the_flat_top_of_an_object_is_not_taken_for_the_ground() -> None:
+    """No floor photographed: a box (flat top, many points) beside a ball that reaches lower than the box's top."""
+    cap = make_capture()
+    rng = np.random.default_rng(3)
+    top = np.stack([rng.uniform(0.1, 0.9, 1500), rng.uniform(-0.9, 0.1, 1500), np.full(1500, 0.3)], 1)
+    side = np.stack([rng.uniform(0.1, 0.9, 300), np.full(300, -0.9), rng.uniform(-0.6, 0.3, 300)], 1)
+    ball = rng.normal(size=(1200, 3))
+    ball = np.array([-0.3, 0.2, 0.1]) + 0.75 * ball / np.linalg.norm(ball, axis=1, keepdims=True)
+    obj = np.concatenate([top, side, ball])
+    region = propose_region(cap.c2w, obj)
+    assert region.floor is None and not region.floor_cut
+    assert region.contains(obj).mean() > 0.95 and region.contains(np.zeros((1, 3)))[0]
+
+
 def test_floor_fit_ignores_a_steep_plane() -> None:
     rng = np.random.default_rng(1)
     wall = np.stack([np.zeros(400), rng.uniform(-1, 1, 400), rng.uniform(-1, 1, 400)], 1)
