@@ -119,13 +119,27 @@ def _camera_box(c2w: Array, half_fov_deg: float) -> Region:
     return Region(np.zeros(3), np.full(3, side), np.eye(3), False, None, "proposed")
 
 
-def _box(points: Array, rot: Array, floor: tuple[Array, float] | None) -> Region:
+def _focus(c2w: Array) -> Array | None:
+    """The point closest to all optical axes when the views spread (an object capture), else None."""
+    origins, dirs = c2w[:, :3, 3], -c2w[:, :3, 2]
+    if len(c2w) < 3 or np.linalg.norm(dirs.mean(0)) > 0.9:
+        return None
+    proj = np.eye(3)[None] - dirs[:, :, None] * dirs[:, None, :]
+    return np.asarray(np.linalg.lstsq(proj.sum(0), (proj @ origins[:, :, None]).sum(0)[:, 0], rcond=None)[0])
+
+
+def _box(points: Array, rot: Array, floor: tuple[Array, float] | None, focus: Array | None) -> Region:
     local = points @ rot
     lo, hi = np.percentile(local, PERCENTILES[0], axis=0), np.percentile(local, PERCENTILES[1], axis=0)
     pad = MARGIN * np.maximum(hi - lo, 1e-3 * max(float(np.max(hi - lo)), 1e-3))
     lo, hi = lo - pad, hi + pad
     if floor is not None:
         lo[2] = -floor[1]  # the box sits on the ground plane (n = rot[:, 2], so local z of the plane is -d)
+    elif focus is not None:
+        # cameras looking down see no underside: the object reaches as far below their focus as above it
+        f = focus @ rot
+        lo, hi = np.minimum(lo, f), np.maximum(hi, f)
+        lo[2] = min(lo[2], 2 * f[2] - hi[2])
     center = rot @ (0.5 * (lo + hi))
     plane = (*floor[0].tolist(), floor[1]) if floor is not None else None
     return Region(center, hi - lo, rot, floor is not None, plane, "proposed")  # type: ignore[arg-type]
@@ -155,7 +169,7 @@ def propose_region(c2w: Array, points: Array | None = None, *, half_fov_deg: flo
     obj = _densest_cluster(obj)
     ground_up = floor[0] if floor is not None else up
     rot = yaw_rotation(_principal_yaw(obj, ground_up), ground_up)
-    return _box(obj, rot, floor)
+    return _box(obj, rot, floor, _focus(c2w))
 
 
 def camera_sees(region: Region, c2w: Array, half_fov_deg: float = 60.0) -> NDArray[np.bool_]:

@@ -49,6 +49,16 @@ def test_the_flat_top_of_an_object_is_not_taken_for_the_ground() -> None:
     assert region.contains(obj).mean() > 0.95 and region.contains(np.zeros((1, 3)))[0]
 
 
+def test_without_a_floor_the_unseen_underside_is_kept() -> None:
+    """Cameras above see only the top half of a ball at their focus: the box still reaches its bottom."""
+    cap = make_capture()
+    rng = np.random.default_rng(4)
+    ball = rng.normal(size=(2000, 3))
+    ball = 0.6 * ball / np.linalg.norm(ball, axis=1, keepdims=True)
+    region = propose_region(cap.c2w, ball[ball[:, 2] > 0.05])
+    assert region.floor is None and region.contains(ball).mean() > 0.97
+
+
 def test_floor_fit_ignores_a_steep_plane() -> None:
     rng = np.random.default_rng(1)
     wall = np.stack([np.zeros(400), rng.uniform(-1, 1, 400), rng.uniform(-1, 1, 400)], 1)
