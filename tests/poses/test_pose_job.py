@@ -41,7 +41,7 @@ def test_estimation_job_reaches_poses_estimated(uploaded) -> None:  # type: igno
     proposal = get_region_row(db=uploaded.db, project_id=uploaded.id)  # stored by the job, before anyone asked
     assert proposal is not None and proposal.proposed is not None
     region = uploaded.region()
-    assert region.source == "proposed" and region.contains(np.zeros((1, 3)))[0]  # the objects sit at the focus
+    assert region.source == "proposed" and region.contains(np.zeros((1, 3)))[0], region.to_dict()  # objects at the focus
 
 
 def test_cancel_keeps_state_and_writes_nothing(uploaded) -> None:  # type: ignore[no-untyped-def]
