@@ -20,6 +20,7 @@ import numpy as np
 
 from nerf_widgets.core.errors import CancelledError
 from nerf_widgets.export import bake, formats, grid, mesh, tools, uv
+from nerf_widgets.export import region as roi
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
 
@@ -100,20 +101,22 @@ class _Stages:
 def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Coarse grid -> occupied box -> fine grid -> iso -> marching cubes. Returns verts, faces, iso, voxel."""
     st.start("sample")
-    lo, hi = req.aabb[0], req.aabb[1]
+    lo, hi = (req.aabb[0], req.aabb[1]) if req.region is None else (req.region.aabb()[0], req.region.aabb()[1])
     coarse = grid.sample_grid(query, lo, hi, min(COARSE_RESOLUTION, req.resolution), lambda f: st.report(0.1 * f))
     box = grid.occupied_box(coarse, req.iso or grid.auto_iso(coarse))
     fine = grid.sample_grid(query, box[0], box[1], req.resolution, lambda f: st.report(0.1 + 0.9 * f))
     st.start("mesh")
     iso = float(req.iso) if req.iso is not None else grid.auto_iso(fine)
     verts, faces = mesh.extract_surface(fine, iso, lo, hi)
+    if req.region is not None:
+        verts = roi.clamp_to_region(verts, req.region, req.cut_floor)
     return verts, faces, iso, fine.voxel
 
 
 def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, st: _Stages) -> tuple[np.ndarray, np.ndarray]:
     st.start("cleanup")
     faces = mesh.orient_outward(verts, faces)
-    verts, faces = mesh.keep_large_components(verts, faces, req.min_component)
+    verts, faces = mesh.keep_large_components(verts, faces, 1.0 if req.keep_largest else req.min_component)
     verts = mesh.taubin_smooth(verts, faces, req.smooth)
     if req.format == "points":
         return verts, faces
@@ -150,6 +153,8 @@ def _points(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.
     pts = (1 - r1)[:, None] * a[pick] + (r1 * (1 - r2))[:, None] * b[pick] + (r1 * r2)[:, None] * c[pick]
     nrm = (cross[pick] / np.maximum(area[pick], 1e-12)[:, None]).astype(np.float32)
     rgb = bake.shade_points(query, pts.astype(np.float32), nrm, req.bake, reach, st.report)
+    if req.region is not None and req.place:
+        pts, nrm = roi.place_points(req.region, pts, nrm)
     st.start("write")
     return formats.write_points(pts, nrm, (rgb * 255 + 0.5).astype(np.uint8), work / req.out_path.name)
 
@@ -210,6 +215,8 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     if req.compress != "none":
         tools.gltf_transform_command()
     st = _Stages(progress, should_stop)
+    if req.region is not None:
+        density = roi.masked_density(density, req.region, req.cut_floor)
     query = FieldQuery(density, color, should_stop=should_stop)
     req.out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out_path.parent) as tmp:
@@ -221,6 +228,8 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
         else:
             data, method = _appearance(req, query, verts, faces, reach, st)
+            if req.region is not None and req.place:
+                data = roi.place_mesh(req.region, data)
             files, counts = _write(req, data, work, st), (len(data.verts), len(data.faces))
         files, archive = _publish(req, files, work, st)
         st.finish()
@@ -239,7 +248,9 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     aabb [2,3] bounds the export (world units, Z up). Options: resolution=256, faces=200_000,
     texture=2048 (0 = vertex colours), texture_format="auto"|"png"|"jpeg", compress="none"|"draco"|"meshopt",
     iso=None (automatic), smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"tiles"|"pairs",
-    points=500_000, zip=False. Invalid requests raise ValidationError before any work.
+    points=500_000, zip=False, region=None (a box: center, size, rotation, floor_cut; the mesh is made inside it
+    only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True.
+    Invalid requests raise ValidationError before any work.
     """
     req = make_request(format, out_path, aabb, **options)
     return run_export(req, density, color, progress, should_stop)

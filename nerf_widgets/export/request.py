@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.errors import ValidationError
+from nerf_widgets.core.region import Region
 
 __all__ = [
     "BAKE_MODES",
@@ -85,6 +86,10 @@ class ExportRequest:
     unwrap: str = "auto"
     points: int = 500_000  # samples for format="points"
     zip: bool = False  # also pack the files into out_path.with_suffix(".zip")
+    region: Any = None  # a core.region.Region (or its dict): mesh only inside this box; None = the whole aabb
+    remove_floor: bool | None = None  # leave the floor slab out; None = the region's floor_cut
+    keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
+    place: bool = True  # with a region: floor at height 0, the region's up as the model's up
 
     @property
     def spec(self) -> FormatSpec:
@@ -93,6 +98,12 @@ class ExportRequest:
     @property
     def textured(self) -> bool:
         return self.spec.textured and self.texture > 0
+
+    @property
+    def cut_floor(self) -> bool:
+        """Whether the floor slab of the region is left out."""
+        return self.region is not None and (self.remove_floor if self.remove_floor is not None
+                                            else bool(self.region.floor_cut))
 
 
 def _num(x: float) -> str:
@@ -155,6 +166,12 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
         raise ValidationError(f"compression {req.compress!r} applies to glb/gltf only, not {req.format!r}", field="compress")
     if req.iso is not None and not (isinstance(req.iso, (int, float)) and np.isfinite(req.iso) and req.iso > 0):
         raise ValidationError(f"iso must be a positive number, got {req.iso!r}", field="iso")
+    for name in ("keep_largest", "place"):
+        if not isinstance(getattr(req, name), bool):
+            raise ValidationError(f"{name} must be True or False, got {getattr(req, name)!r}", field=name)
+    if req.remove_floor is not None and not isinstance(req.remove_floor, bool):
+        raise ValidationError(f"remove_floor must be True, False or None, got {req.remove_floor!r}", field="remove_floor")
+    region = Region.from_dict(req.region) if req.region is not None else None
     image = req.texture_format if req.texture_format != "auto" else ("png" if req.compress == "none" else "jpeg")
     return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture),
-                   texture_format=image)
+                   texture_format=image, region=region)

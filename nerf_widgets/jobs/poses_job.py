@@ -10,8 +10,10 @@ they are kept here by job id for the first attempt only.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from nerf_widgets.core.errors import StateConflictError, ValidationError
@@ -28,6 +30,8 @@ from nerf_widgets.store import images as image_store
 from nerf_widgets.store.db import Database
 from nerf_widgets.store.jobs import JobRow, list_jobs
 from nerf_widgets.store.locks import project_lock
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PoseHooks", "make_pose_factory", "run_pose_job", "start_pose_estimation", "validate_pose_params"]
 
@@ -98,8 +102,21 @@ def run_pose_job(ctx: JobContext, *, db: Database) -> dict[str, Any]:
                                 progress=on_progress, should_stop=should_stop, camera_priors=priors)
         lifecycle.transition(db=db, project_id=ctx.project_id, name="estimate_poses",
                              reason=f"{report.num_registered}/{report.num_images} images posed (job {ctx.job_id})")
+        _propose_region(db, ctx.project_id, folder / "poses")
     return {"num_images": report.num_images, "num_registered": report.num_registered, "matcher": report.matcher,
             "mapper": report.mapper, "mean_reprojection_error": report.mean_reprojection_error}
+
+
+def _propose_region(db: Database, project_id: str, poses: Path) -> None:
+    """The region of interest proposed from the new poses, stored for ``Project.region`` (never fails the job)."""
+    from nerf_widgets.poses.region import poses_key, propose_from_dir
+    from nerf_widgets.store.regions import save_proposal
+
+    try:
+        save_proposal(db=db, project_id=project_id, proposed=propose_from_dir(poses).to_dict(),
+                      poses_key=poses_key(poses))
+    except Exception:  # noqa: BLE001 - Project.region() proposes again on demand and says why it cannot
+        log.warning("no region proposed for project %s", project_id, exc_info=True)
 
 
 def make_pose_factory() -> Callable[[JobRow, Database], JobSpec]:

@@ -149,7 +149,21 @@ V2_JOB_MONITORING = Migration(
     """,
 )
 
-# Append new migrations here (next version: 3).
-MIGRATIONS: list[Migration] = [V1_CORE, V2_JOB_MONITORING]
+V3_REGIONS = Migration(
+    3,
+    "region of interest per project (poses layer's proposal and the person's box)",
+    """
+    CREATE TABLE regions (
+        project_id    TEXT PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+        region_json   TEXT,
+        proposed_json TEXT,
+        poses_key     TEXT NOT NULL DEFAULT '',
+        updated_at    REAL NOT NULL
+    );
+    """,
+)
+
+# Append new migrations here (next version: 4).
+MIGRATIONS: list[Migration] = [V1_CORE, V2_JOB_MONITORING, V3_REGIONS]
 
 __all__ = ["MIGRATIONS", "Migration"]

@@ -25,6 +25,7 @@ from nerf_widgets.store.locks import project_lock
 from nerf_widgets.store.records import HistoryEntry, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
+    from nerf_widgets.core.region import Region
     from nerf_widgets.core.settings import Settings
     from nerf_widgets.ingest.results import UploadResult
     from nerf_widgets.jobs.export_job import ExportJob
@@ -223,7 +224,31 @@ class Project:
             mapping = {rec.original_name: self.path("images", rec.working_file) for rec in self.images()}
             report = import_poses(file, mapping, self.path("poses"), normalize=normalize)
             self.transition("manual_poses", f"{report.num_registered} poses imported ({report.source})")
+        _import_region(self, Path(file), report)
         return report
+
+    # --- region of interest (delegates to studio.regions) -----------------------------------------
+    def region(self) -> Region:
+        """The box around the object: the one set with ``set_region`` (or an imported ``aabb``), else the proposal
+        made from the poses (cameras' focus, sparse points, ground plane). ``NotFoundError`` without poses."""
+        from nerf_widgets.studio.regions import current_region
+
+        return current_region(self)
+
+    def set_region(self, region: Any = None, **values: Any) -> Region:
+        """Store a box: a ``Region``, a dict or keywords (``center``, ``size``, ``rotation`` 3x3 or (w, x, y, z),
+        ``yaw_deg``, ``floor_cut``); fields left out keep the current region's. Refused with ``ValidationError``
+        (nothing stored) for a zero/negative size, NaN, a non-rotation or a box no camera sees. Recorded in history."""
+        from nerf_widgets.studio.regions import set_region
+
+        given = dict(region.to_dict() if hasattr(region, "to_dict") else region or {}, **values)
+        return set_region(self, given)
+
+    def reset_region(self) -> Region:
+        """Forget the person's box; returns the proposal, which applies again."""
+        from nerf_widgets.studio.regions import reset_region
+
+        return reset_region(self)
 
     def pose_report(self) -> PoseReport:
         """The last pose estimation / import report (``NotFoundError`` if there is none)."""
@@ -238,6 +263,7 @@ class Project:
         """Queue training on a background thread of this kernel, or on the studio's Ray cluster; returns the
         ``Job`` at once. ``executor="local"|"ray"`` overrides the studio's choice for this job.
 
+        ``region`` (as for ``export``; default: the box set with ``set_region``) goes into config.json.
         ``device``: ``auto`` (default: the first GPU PyTorch sees, else the CPU), ``cpu``, ``cuda``, ``cuda:<n>``;
         a GPU request where PyTorch sees none raises ``ResourceUnavailableError`` saying why.
 
@@ -249,6 +275,11 @@ class Project:
         studio = self.studio.executor
         choice = studio if executor is None else choose_executor(
             executor, studio.address if executor == studio.name else None)
+        from nerf_widgets.studio.regions import region_option
+
+        region = region_option(self, overrides.pop("region", "auto"))
+        if region is not None:
+            overrides["region"] = region  # carried to config.json (TrainConfig.region)
         return start_training(db=self.db, home=self.studio.home, project_id=self.id, project_dir=self.dir,
                               method=method, preset=preset, max_minutes=max_minutes, max_steps=max_steps,
                               device=device, executor=choice, **overrides)
@@ -277,13 +308,19 @@ class Project:
     def export(self, format: str = "glb", *, source_job: str | None = None, **options: Any) -> ExportJob:
         """Queue an export of the newest trained model (or ``source_job``'s) into ``exports/<exp_id>/``.
 
-        Options as ``nerf_widgets.export.export_field`` (resolution, faces, texture, compress, ...).
+        Options as ``nerf_widgets.export.export_field`` (resolution, faces, texture, compress, keep_largest,
+        remove_floor, ...). ``region``: ``"auto"`` (default) = the box set with ``set_region`` (or imported), else
+        the whole field; ``True`` = ``project.region()`` (set or proposed); ``None`` = the whole field; or a box.
         ``job.status`` gives stage and fraction, ``job.wait()`` blocks, ``job.path`` is the file.
         Refused before anything is written: ``ValidationError`` (format/options), ``StateConflictError``
         (not TrainingCompleted/ModelExported), ``NotFoundError`` (no run with a checkpoint).
         """
         from nerf_widgets.jobs.export_job import start_export
+        from nerf_widgets.studio.regions import region_option
 
+        region = region_option(self, options.pop("region", "auto"))
+        if region is not None:
+            options["region"] = region
         return start_export(db=self.db, home=self.studio.home, project_id=self.id, project_name=self.name,
                             format=format, source_job=source_job, **options)
 
@@ -301,6 +338,19 @@ class Project:
         from nerf_widgets.jobs.export_job import download_path
 
         return download_path(db=self.db, project_id=self.id, export_id=export_id)
+
+
+def _import_region(project: Project, source: Path, report: PoseReport) -> None:
+    """A transforms.json ``aabb`` becomes the region (one no camera sees is reported, not stored); else the
+    proposal is made now, so it is ready when the poses are shown."""
+    from nerf_widgets.core.errors import ValidationError
+    from nerf_widgets.studio.regions import current_region, import_region
+
+    try:
+        if import_region(project, source) is None:
+            current_region(project)
+    except ValidationError as err:
+        report.warnings.append(f"no region from the imported poses: {err}")
 
 
 class _UploadCommitter:

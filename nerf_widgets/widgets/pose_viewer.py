@@ -1,8 +1,8 @@
 """``PoseViewer``: estimate or import camera poses and inspect them in 3D (pythreejs).
 
 Shows camera frusta coloured by each image's mean reprojection error (green = low, red = high),
-the sparse point cloud, a summary of the run (matcher, mapper, points, track length) and the
-images that got no pose, with their thumbnails and the reason. As a ``StudioApp`` tab it follows
+the sparse point cloud, in a project the region of interest (a yellow box with sliders, ``RegionEditor``),
+a summary of the run (matcher, mapper, points, track length) and the images that got no pose, with their thumbnails and the reason. As a ``StudioApp`` tab it follows
 the open project (``PoseViewer(context=ctx)``); standalone, ``PoseViewer(poses_dir=...)`` shows a
 folder written by ``nerf-widgets poses``. Estimation runs on a background thread and can be cancelled.
 """
@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from nerf_widgets.widgets.common import Notice, error_message, esc, guarded
 from nerf_widgets.widgets.job_watch import ACTIVE_STATES, JobWatch
 from nerf_widgets.widgets.panel import PanelMixin, StudioContext, about_project
+from nerf_widgets.widgets.region_box import RegionEditor
 
 if TYPE_CHECKING:
     from nerf_widgets.jobs.bus import Event
@@ -110,6 +111,8 @@ class PoseViewer(w.VBox, PanelMixin):
         self.summary = w.HTML("<i>No poses yet.</i>")
         self.view = w.Box(layout=w.Layout(min_height="40px"))
         self.unposed = w.VBox()
+        self.region_editor = RegionEditor(self.notice)  # the region box and its sliders (with a project)
+        self.region_editor.layout.display = "none"
         self.estimate_button.on_click(guarded(self.notice, lambda _b: self.start_estimation()))
         self.cancel_button.on_click(lambda _b: self._stop.set())
         self.import_button.on_click(guarded(self.notice, lambda _b: self.import_file(self.import_path.value)))
@@ -117,7 +120,7 @@ class PoseViewer(w.VBox, PanelMixin):
         self.poses_dir = Path(poses_dir) if poses_dir is not None else None
         controls = w.VBox([w.HBox([self.matcher, self.mapper, self.estimate_button, self.cancel_button]),
                            w.HBox([self.progress, self.stage]), w.HBox([self.import_path, self.import_button])])
-        super().__init__([controls, self.notice, self.summary, self.view, self.unposed])
+        super().__init__([controls, self.notice, self.summary, self.view, self.region_editor, self.unposed])
         self.add_class("nw-pose-viewer")
         self.bind(context)
         if context is None:
@@ -223,11 +226,26 @@ class PoseViewer(w.VBox, PanelMixin):
         import pythreejs as three
 
         children, radius = _scene_children(scene)
+        region = self._region()
+        if region is not None:
+            children.append(self.region_editor.scene_object(region))
+            self.region_editor.show_region(self.project, region)
+        self.region_editor.layout.display = None if region is not None else "none"
         camera = three.PerspectiveCamera(position=[1.6 * radius, -1.6 * radius, 1.1 * radius], up=[0, 0, 1],
                                          fov=50, aspect=1.5, near=0.01 * radius, far=20 * radius)
         scene3d = three.Scene(children=[*children, camera, three.AmbientLight(intensity=1.0)], background="#202124")
         return three.Renderer(camera=camera, scene=scene3d, controls=[three.OrbitControls(controlling=camera)],
                               width=600, height=400)
+
+    def _region(self) -> Any:
+        """The project's region (set or proposed), or None without a project or when it cannot be made."""
+        if self.project is None:
+            return None
+        try:
+            return self.project.region()
+        except Exception as err:  # noqa: BLE001 - the poses still show; the reason goes to the notice
+            self.notice.error(f"No region of interest: {error_message(err)}")
+            return None
 
     def _unposed_rows(self, report: PoseReport) -> list[w.Widget]:
         rows: list[w.Widget] = []

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from nerf_widgets.core.errors import StateConflictError, ValidationError
 from nerf_widgets.jobs import shutdown_runners
 from nerf_widgets.poses.types import PoseProgress
 from nerf_widgets.store import jobs as job_store
+from nerf_widgets.store.regions import get_region_row
 
 WAIT_S = 600
 
@@ -36,6 +38,10 @@ def test_estimation_job_reaches_poses_estimated(uploaded) -> None:  # type: igno
     assert row.progress["stage"] == "write" and row.progress["fraction"] == 1.0
     stages = list(dict.fromkeys(e.stage for e in events))  # the caller's callback saw every stage, in order
     assert stages == ["check", "extract", "match", "map", "normalize", "write"]
+    proposal = get_region_row(db=uploaded.db, project_id=uploaded.id)  # stored by the job, before anyone asked
+    assert proposal is not None and proposal.proposed is not None
+    region = uploaded.region()
+    assert region.source == "proposed" and region.contains(np.zeros((1, 3)))[0], region.to_dict()  # objects at the focus
 
 
 def test_cancel_keeps_state_and_writes_nothing(uploaded) -> None:  # type: ignore[no-untyped-def]

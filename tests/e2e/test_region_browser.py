@@ -1,0 +1,98 @@
+"""End to end in a real browser: the PoseViewer draws the region box over the cameras, and typing a new size
+into a slider's readout stores the region in the project (read back from the studio's SQLite file)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.lab_harness import REPO, open_browser, run_notebook, running_lab
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+SETUP = f"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {str(REPO)!r})
+from tests.poses.conftest import noise_image, write_image
+from tests.poses.poses_synthetic import ring_cameras
+from nerf_widgets.studio import Studio
+from nerf_widgets.widgets.panel import StudioContext
+from nerf_widgets.widgets.pose_viewer import PoseViewer
+studio = Studio()
+project = studio.create_project("Region e2e")
+tmp = Path("scene")
+files = [write_image(tmp / f"r_{{k}}.png", noise_image(k, (64, 48))) for k in range(8)]
+project.upload_images([str(f) for f in files])
+frames = [{{"file_path": f"r_{{k}}", "transform_matrix": c.tolist()}} for k, c in enumerate(ring_cameras(8))]
+(tmp / "transforms.json").write_text(json.dumps({{"camera_angle_x": 0.7, "frames": frames}}))
+project.import_poses(tmp / "transforms.json")
+ctx = StudioContext(studio)
+ctx.project = project
+viewer = PoseViewer(context=ctx)
+viewer
+"""
+
+
+def write_notebook(folder: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell('print("ready")')]
+    path = folder / "region.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def yellow_pixels(png: bytes) -> int:
+    """Pixels of the box colour (#ffd600, anti-aliased lines allowed some slack)."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int(((rgb[..., 0] > 200) & (rgb[..., 1] > 160) & (rgb[..., 2] < 90)).sum())
+
+
+def wait_for(page: Any, pred: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(ARTIFACTS / "e2e_region_timeout.png"), full_page=True)
+            raise TimeoutError(f"{what} not seen within {timeout_s:.0f} s")
+        page.wait_for_timeout(200)
+
+
+def stored_size_x(home: Path) -> float | None:
+    from nerf_widgets.studio import Studio
+
+    with Studio(home) as studio:
+        (project,) = [p for p in studio.projects() if p.name == "Region e2e"]
+        region = project.region()
+        return float(region.size[0]) if region.source == "set" else None
+
+
+def test_pose_viewer_shows_the_box_and_a_slider_stores_it(tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    nb = write_notebook(tmp_path)
+    with running_lab(tmp_path, [nb]) as lab, open_browser() as page:
+        run_notebook(page, lab, "region.ipynb", done_text="ready", timeout_s=180)
+        canvas = page.locator(".nw-pose-viewer canvas").first
+        canvas.wait_for(timeout=60_000)
+        canvas.scroll_into_view_if_needed()
+        wait_for(page, lambda: yellow_pixels(canvas.screenshot()) > 200, 60, "the yellow region box")
+        page.locator(".nw-pose-viewer").screenshot(path=str(ARTIFACTS / "e2e_region_box.png"))
+        assert stored_size_x(lab.home) is None  # only the proposal so far
+
+        slider = page.locator(".nw-region-editor .widget-slider", has_text="size x").first
+        readout = slider.locator(".widget-readout")
+        readout.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("1.37")
+        page.keyboard.press("Enter")
+        wait_for(page, lambda: stored_size_x(lab.home) is not None, 60, "the region stored by the slider")
+        assert abs((stored_size_x(lab.home) or 0.0) - 1.37) < 1e-6
+        page.wait_for_timeout(500)
+        page.locator(".nw-pose-viewer").screenshot(path=str(ARTIFACTS / "e2e_region_moved.png"))
