@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from tests.e2e.lab_harness import REPO, open_browser, run_notebook, running_lab
-from tests.e2e.test_training_browser import ARTIFACTS, psnr_points, wait_for
+from tests.e2e.test_training_browser import ARTIFACTS, figure, hidden_step, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 STEPS = 400
@@ -67,11 +67,13 @@ def test_a_ray_job_started_from_the_panel_draws_a_growing_curve(tmp_path: Path, 
     with running_lab(tmp_path, [tmp_path / "ray_training.ipynb"]) as lab, open_browser() as page:
         run_notebook(page, lab, "ray_training.ipynb", done_text="ready", timeout_s=120)
         page.locator(".nw-training-panel button.nw-train-start").click()
-        wait_for(page, lambda: psnr_points(page) > 5, 240, "the first points of the PSNR curve")
-        seen = psnr_points(page)
-        wait_for(page, lambda: psnr_points(page) > seen, 60, "the PSNR curve gaining points")
-        wait_for(page, lambda: "succeeded" in page.locator(".nw-training-panel .nw-job-state").inner_text(), 240,
-                 "the job finishing")
+        wait_for(page, lambda: hidden_step(page) > 5, "the first steps from the worker", 240)
+        seen = hidden_step(page)
+        wait_for(page, lambda: hidden_step(page) > seen, "the curve growing", 60)
+        psnr = figure(page, "psnr")
+        assert psnr["lines"] and psnr["lines"][0]["width"] >= 0.8 * psnr["plotWidth"] > 100, psnr  # drawn across
+        wait_for(page, lambda: "succeeded" in page.locator(".nw-training-panel .nw-job-state").inner_text(),
+                 "the job finishing", 240)
         page.locator(".nw-training-panel").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "e2e_ray_training.png"), full_page=True)
     with Studio(lab.home) as studio:
