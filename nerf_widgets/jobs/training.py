@@ -55,7 +55,12 @@ def validate_training_params(params: dict[str, Any]) -> dict[str, Any]:
 def job_device(params: dict[str, Any]) -> str:
     """The device the job reserves and the engine trains on (``engine_config`` passes it on, so the two never
     differ): the one asked for, else the first GPU PyTorch sees, else the CPU. A GPU request on a machine
-    where PyTorch sees none is refused here, when the job is submitted."""
+    where PyTorch sees none is refused here, when the job is submitted. On Ray the kernel's own devices do not
+    matter (finding a GPU is Ray's job, ``ray_resources``): it checks the request's spelling and names the kind
+    asked for; the worker, where ``executor`` is dropped, picks its device with the same rule."""
+    if params.get("executor") == "ray":
+        requested = normalize_device(params.get("device"))
+        return "cpu" if requested == "auto" else requested
     return pick_device(params.get("device"))
 
 
@@ -200,6 +205,7 @@ def train_on_worker(ctx: Any, *, trainer: Trainer | None = None,
 
         trainer = engine.train
     params = validate_training_params(ctx.params)
+    params.pop("executor", None)  # here, on the worker, its own devices decide (job_device)
     if str(params.get("device", "")).startswith("cuda"):
         params["device"] = "cuda:0"  # Ray gave this worker its GPU(s) as CUDA_VISIBLE_DEVICES
     config = config_builder(params)

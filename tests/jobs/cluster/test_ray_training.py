@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from nerf_widgets.engine.checkpoint import checkpoint_name, list_checkpoints
 from nerf_widgets.jobs import shutdown_runners
 from nerf_widgets.studio import Studio
 from tests.jobs.cluster.ray_helpers import WAIT_S, job_state, posed_project, step_of, wait_any, wait_view
@@ -39,9 +40,9 @@ def test_job_on_ray_reports_home_and_completes(studio: Studio) -> None:
     m = job.metrics()
     assert [p[0] for p in m["psnr"]] == list(range(1, 61))
     assert [p[0] for p in m["eval_psnr"]] == [50]
-    ckpts = sorted(p.name for p in (Path(row.run_dir) / "checkpoints").iterdir())
-    assert ckpts[-1] == "step_000060.ckpt" and row.progress["checkpoint_step"] == 60
-    assert row.progress["checkpoint"] == str(Path(row.run_dir) / "checkpoints" / "step_000060.ckpt")
+    ckpts = list_checkpoints(row.run_dir)
+    assert ckpts[-1].name == checkpoint_name(60) and row.progress["checkpoint_step"] == 60
+    assert row.progress["checkpoint"] == str(ckpts[-1])
     assert (Path(row.run_dir) / "renders" / "preview_rendered.png").read_bytes()[:4] == b"\x89PNG"
     view = job.bus.snapshot().state
     assert view["preview"]["step"] == 50 and view["system"]["node"] and view["system"]["pid"] == row.progress[
@@ -77,7 +78,7 @@ def test_killed_worker_is_a_failed_attempt_and_resume_continues_from_its_checkpo
     assert row.state == "failed" and "Ray worker running this job died" in row.error
     ckpt = row.progress["checkpoint_step"]
     assert f"checkpoint at step {ckpt}" in row.error
-    assert (Path(row.run_dir) / "checkpoints" / f"step_{ckpt:06d}.ckpt").is_file()
+    assert (Path(row.run_dir) / "checkpoints" / checkpoint_name(ckpt)).is_file()
     assert project.state == "TrainingFailed"
     job.resume()
     view = wait_view(job, lambda v: step_of(v) >= ckpt + 3)
