@@ -24,30 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import kernels
+from nerf_widgets.engine.appearance import ViewAppearance
 from nerf_widgets.engine.config import autocast_bf16, check_precision
+from nerf_widgets.engine.contracted import disparity_schedule, view_box
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
 from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
+from nerf_widgets.engine.settings import FastSettings
 
 __all__ = ["FastModel", "DEFAULTS"]
 
-DEFAULTS: dict[str, Any] = {
-    "res_schedule": [[0, 64], [300, 96], [800, 128], [1600, 160], [4500, 200]],
-    "features": 12,
-    "hidden": 64,
-    "layers": 1,
-    "step_ratio": 0.5,  # fine marching step in voxels
-    "coarse_k": 8,  # fine steps per coarse occupancy interval
-    "occ_every": 16,
-    "occ_alpha": 5e-3,  # a cell is occupied when one step through it would absorb more than this
-    "color_thresh": 1e-4,  # samples with a smaller weight get no colour evaluation
-    "alpha_init": 1e-2,
-    "cone": 1.0 / 64,  # unbounded scenes: step grows to t * cone
-    "far": 1e3,
-    "stop_trans": 1e-4,  # fused CPU path: a ray ends once its transmittance is below this (instant-ngp)
-    "mixed_precision": "auto",  # colour MLP in bfloat16: auto (CUDA) | bf16 | off (config.autocast_bf16)
-    "fit_box": True,  # carving shrinks the grid box to the visual hull (object captures with masks)
-}
+DEFAULTS: dict[str, Any] = FastSettings().to_json()
 
 
 class FastModel(nn.Module):
@@ -58,10 +46,16 @@ class FastModel(nn.Module):
     occ: torch.Tensor
     occ_coarse: torch.Tensor
 
-    def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None,
+                 views: int = 0) -> None:
         super().__init__()
-        self.opt = {**DEFAULTS, **(options or {})}
+        self.settings = FastSettings.from_options(options, "fast")
+        self.opt = self.settings.to_json()
         check_precision(self.opt["mixed_precision"])
+        if self.settings.appearance not in ("auto", "on", "off"):
+            raise ValidationError(f"fast model setting appearance must be auto, on or off, not {self.settings.appearance!r}")
+        on = self.settings.appearance == "on" or (self.settings.appearance == "auto" and not bounded)
+        self.appearance = ViewAppearance(views if on else 0)
         self.bounded = bounded
         self.near = float(near)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
@@ -75,7 +69,7 @@ class FastModel(nn.Module):
         h, d_in = int(self.opt["hidden"]), int(self.opt["features"]) + 9
         layers: list[nn.Module] = []
         for _ in range(int(self.opt["layers"])):
-            layers += [nn.Linear(d_in, h), nn.ReLU()]
+            layers += [nn.Linear(d_in, h), nn.ReLU(inplace=True)]
             d_in = h
         self.mlp = nn.Sequential(*layers, nn.Linear(d_in, 3))
         self.register_buffer("occ", torch.ones((res0 - 1) ** 3, dtype=torch.bool))
@@ -111,11 +105,12 @@ class FastModel(nn.Module):
         8^3 copy renders, differentiates and steps a few rays, so this model's state is untouched."""
         if self.aabb.device.type != "cpu" or not kernels.available():
             return
-        probe = FastModel(self.aabb, self.bounded, self.near, {**self.opt, "res_schedule": [[0, 8]]})
+        probe = FastModel(self.aabb, self.bounded, self.near, {**self.opt, "res_schedule": [[0, 8]]}, views=1)
         probe.update_occupancy()
         dirs = F.normalize(torch.tensor([[0.3, 0.2, -1.0], [-0.2, 0.1, -1.0], [0.1, -0.3, -1.0]]), dim=-1)
         centre, extent = self.aabb.mean(0), float((self.aabb[1] - self.aabb[0]).max())
-        out = probe.render_rays(centre - dirs * extent, dirs, torch.ones(3), torch.full((3,), 0.5))
+        out = probe.render_rays(centre - dirs * extent, dirs, torch.ones(3), torch.full((3,), 0.5),
+                                image=torch.zeros(3, dtype=torch.long))
         out["rgb"].sum().backward()
         probe.grid_step(0.0)
 
@@ -178,6 +173,16 @@ class FastModel(nn.Module):
         self.update_occupancy()
         return float(keep.float().mean())
 
+    @torch.no_grad()
+    def fit_views(self, c2w: torch.Tensor, intr: torch.Tensor, size: tuple[int, int]) -> None:
+        """Unbounded scenes with ``fit_box``: the grid box becomes the part of contracted space the training
+        views see (``contracted.view_box``), so its cells land where the cameras look."""
+        if self.bounded or not self.opt["fit_box"]:
+            return
+        self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), self.near, float(self.opt["far"])))
+        self.march_box = self.aabb.clone()  # ``ref_len`` (the density unit) stays that of the scene's box
+        self.update_occupancy()
+
     def _hull(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Grid corners [R^3] bool that project inside every view's dilated mask (or outside its image)."""
         r = self.res
@@ -201,20 +206,16 @@ class FastModel(nn.Module):
 
     # ---- marching -----------------------------------------------------------------------------------
     def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fine sample offsets along a ray (from its entry depth) and their lengths, [S] each."""
+        """Fine sample offsets along a ray (from its entry depth) and their lengths, [S] each: uniform in a box,
+        uniform in disparity beyond ``t_lin`` in unbounded scenes (``contracted``)."""
         step = self.step_size()
         if self.bounded:
             diag = float((self.march_box[1] - self.march_box[0]).norm())
             n = int(math.ceil(diag / step)) + 1
             s = torch.arange(n, device=device, dtype=torch.float32) * step
             return s, torch.full_like(s, step)
-        cone = float(self.opt["cone"])
-        t_lin = max(step / cone, self.near)
-        n_lin = max(int(math.ceil((t_lin - self.near) / step)), 0)
-        n_geo = int(math.ceil(math.log(float(self.opt["far"]) / t_lin) / math.log1p(cone)))
-        t = torch.cat([self.near + torch.arange(n_lin) * step, t_lin * (1 + cone) ** torch.arange(n_geo + 1.0)])
-        t = t.to(device=device, dtype=torch.float32)
-        return t[:-1] - self.near, t[1:] - t[:-1]
+        s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
+        return s.to(device), ds.to(device)
 
     def march(self, origins: torch.Tensor, dirs: torch.Tensor, jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Packed samples of occupied space: ray_idx [M], t [M], dt [M], unit-grid coordinates [M,3]."""
@@ -261,10 +262,24 @@ class FastModel(nn.Module):
 
     # ---- rendering ----------------------------------------------------------------------------------
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
-                    jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3]."""
+                    jitter: torch.Tensor | None = None, image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3];
+        ``image`` [N] the training view of each ray (its appearance), None for the shared appearance."""
         if origins.device.type == "cpu" and kernels.available():
-            return self._render_fused(origins, dirs, background, jitter)
+            out = self._render_fused(origins, dirs, background, jitter)
+        else:
+            out = self._render_torch(origins, dirs, background, jitter)
+        out["rgb"] = self.appearance(out["rgb"], image)
+        return out
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(photometric MSE + the appearance penalty, MSE)."""
+        mse = torch.mean((out["rgb"] - batch["rgb"]) ** 2)
+        return mse + float(self.opt["appearance_reg"]) * self.appearance.penalty(), mse.detach()
+
+    def _render_torch(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
+                      jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Reference path of ``render_rays`` in PyTorch ops (CUDA, or ``NERF_WIDGETS_KERNELS=0``)."""
         n = origins.shape[0]
         smp = self.march(origins, dirs, jitter)
         ray = smp["ray_idx"]
@@ -292,10 +307,17 @@ class FastModel(nn.Module):
         u = jitter if jitter is not None else torch.full((n,), 0.5)
         size = self.aabb[1] - self.aabb[0]
         k = int(self.opt["coarse_k"])
-        pack = kernels.march_density(
-            _np(origins), _np(dirs), _np(u), _np(t0), _np(t1), _np(s), _np(ds), self.occ.numpy(), self._blocks(), k,
-            self.density.table.detach().view(-1).numpy(), int(self.res), _np(self.aabb[0]), _np(size), bool(self.bounded),
-            float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]))
+        table = self.density.table.detach().view(-1).numpy()
+        if not self.bounded and int(self.opt["proposal_samples"]) > 0:
+            pack = kernels.march_proposal(
+                _np(origins), _np(dirs), _np(u), _np(t0), _np(s), _np(ds), int(self.opt["proposal_k"]),
+                int(self.opt["proposal_samples"]), self.occ.numpy(), table, int(self.res), _np(self.aabb[0]), _np(size),
+                float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]), float(self.opt["proposal_blend"]))
+        else:
+            pack = kernels.march_density(
+                _np(origins), _np(dirs), _np(u), _np(t0), _np(t1), _np(s), _np(ds), self.occ.numpy(), self._blocks(), k,
+                table, int(self.res), _np(self.aabb[0]), _np(size), bool(self.bounded),
+                float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]))
         starts, ray, t, dt, base, frac, raw, tau, trans, w = pack
         kept = np.flatnonzero(w > float(self.opt["color_thresh"]))
         colour_row = np.full(w.shape[0], -1, dtype=np.int64)
@@ -332,7 +354,7 @@ class FastModel(nn.Module):
 
     # ---- training / export interface ------------------------------------------------------------------
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        return [{"params": list(self.mlp.parameters()), "lr": lr}]
+        return [{"params": list(self.mlp.parameters()) + list(self.appearance.parameters()), "lr": lr}]
 
     def grid_step(self, lr: float) -> None:
         self.density.adam_step_(lr)

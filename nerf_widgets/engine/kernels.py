@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "composite_backward", "gather", "march_density", "masked_adam", "occupancy", "scatter"]
+__all__ = ["available", "composite_backward", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
+           "scatter"]
 
 _STATE: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -81,6 +82,11 @@ def _sync_threads() -> None:
 def march_density(*args: Any) -> tuple[np.ndarray, ...]:
     """Packed samples of all rays with density and transmittance; see ``FastModel._render_fused``."""
     return _call("march_density", *args)  # type: ignore[no-any-return]
+
+
+def march_proposal(*args: Any) -> tuple[np.ndarray, ...]:
+    """Unbounded scenes: proposal-placed samples in the pack of ``march_density``; see ``FastModel._render_fused``."""
+    return _call("march_proposal", *args)  # type: ignore[no-any-return]
 
 
 def composite_backward(*args: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,131 @@
+"""The unbounded (contracted) path of ``fast``: sample spacing, the view box, proposal sampling, appearance,
+and the typed model settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nerf_widgets.core.errors import ValidationError
+from nerf_widgets.engine import kernels
+from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.fast import FastModel
+from nerf_widgets.engine.render import contract
+from nerf_widgets.engine.settings import FastSettings, VanillaSettings, settings_for
+
+CUBE = torch.tensor([[-2.0, -2, -2], [2, 2, 2]])
+
+
+def test_unknown_model_setting_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match=r"unknown fast model settings: res_shedule; known: .*res_schedule"):
+        FastSettings.from_options({"res_shedule": [[0, 32]]}, "fast")
+    with pytest.raises(ValidationError, match=r"unknown vanilla model settings: hidden"):
+        settings_for("vanilla", {"hidden": 64})
+    with pytest.raises(ValidationError, match="unknown fast model settings: colour"):
+        FastModel(CUBE, False, 0.1, {"colour": 1})
+
+
+def test_model_setting_types_are_checked() -> None:
+    with pytest.raises(ValidationError, match="hidden must be like 64"):
+        FastSettings.from_options({"hidden": "wide"}, "fast")
+    with pytest.raises(ValidationError, match="res_schedule"):
+        FastSettings.from_options({"res_schedule": [[5, 32]]}, "fast")  # must start at step 0
+    with pytest.raises(ValidationError, match="fit_box"):
+        FastSettings.from_options({"fit_box": 1}, "fast")
+    assert FastSettings.from_options({"res_schedule": [[0, 16], [10, 24]], "far": 100}, "fast").far == 100.0
+    assert VanillaSettings.from_options({"width": 64}, "vanilla").width == 64
+    with pytest.raises(ValidationError, match="appearance must be auto, on or off"):
+        FastModel(CUBE, False, 0.1, {"appearance": "sometimes"})
+
+
+def test_disparity_schedule_keeps_one_step_per_contracted_voxel() -> None:
+    near, step, t_lin, far = 0.2, 0.05, 2.0, 1000.0
+    s, ds = disparity_schedule(near, step, t_lin, far)
+    t = near + s
+    assert bool((ds > 0).all()) and math.isclose(float(t[-1] + ds[-1]), far, rel_tol=1e-3)
+    assert float(ds[t < t_lin - 1e-6].max()) <= step * 1.001
+    # beyond t_lin the step in contracted space (a ray from the centre) stays at most step / t_lin^2 * ...:
+    x = torch.cat([t, t[-1:] + ds[-1:]])[:, None] * torch.tensor([[1.0, 0.0, 0.0]])
+    moved = contract(x)[:, 0].diff()
+    assert float(moved.max()) <= step * 1.001
+    # a cone schedule (steps ~ t / 64) needs several times more samples to reach the same far plane
+    cone = math.log(far / t_lin) / math.log1p(1 / 64)
+    assert s.numel() < cone / 2
+
+
+def test_view_box_covers_what_forward_cameras_see() -> None:
+    c2w = torch.eye(4)[:3].repeat(3, 1, 1)
+    c2w[:, 0, 3] = torch.tensor([-0.1, 0.0, 0.1])
+    c2w[:, 2, 3] = 1.0  # cameras one unit from the centre, looking down -z
+    intr = torch.tensor([[100.0, 100.0, 64.0, 48.0]]).repeat(3, 1)
+    box = view_box(c2w, intr, (96, 128), near=0.3, far=1000.0)
+    size = box[1] - box[0]
+    assert bool((size < 4.0).all()) and float(size.prod()) < 0.35 * 64  # well under the [-2,2]^3 cube
+    # every contracted point along a corner ray of a view lies in the box
+    d = torch.nn.functional.normalize(torch.tensor([(0 - 64) / 100.0, 48 / 100.0, -1.0]), dim=0)
+    pts = contract(c2w[0, :, 3] + d * torch.linspace(0.3, 1000.0, 500)[:, None])
+    assert bool(((pts >= box[0] - 1e-4) & (pts <= box[1] + 1e-4)).all())
+
+
+def wall_model(samples: int = 32) -> FastModel:
+    """Unbounded model with an opaque wall at z = -0.5 and empty space elsewhere."""
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 48]], "proposal_samples": samples,
+                                         "stop_trans": 0.0, "appearance": "off"})
+    r = model.res
+    z = torch.linspace(-2, 2, r)
+    vol = torch.full((r, r, r), -20.0)
+    vol[:, :, (z + 0.5).abs() < 0.1] = 8.0
+    model.density.table.copy_(vol.reshape(-1, 1))
+    model.update_occupancy()
+    return model
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+def test_proposal_puts_samples_on_the_surface() -> None:
+    model = wall_model(samples=32)
+    n = 256
+    origins = torch.tensor([[0.0, 0.0, 1.0]]).repeat(n, 1)
+    dirs = torch.nn.functional.normalize(torch.randn(n, 3, generator=torch.Generator().manual_seed(0)) * 0.2
+                                         + torch.tensor([0.0, 0.0, -1.0]), dim=-1)
+    out = model.render_rays(origins, dirs, torch.zeros(3), torch.rand(n))
+    assert float(out["samples"]) <= 32 * n  # the budget holds
+    hit = out["acc"] > 0.9
+    assert float(hit.float().mean()) > 0.95  # (nearly) every ray found the wall, at its depth
+    wall_t = 1.5 / (-dirs[:, 2])
+    assert float((out["depth"][hit] / out["acc"][hit] - wall_t[hit]).abs().max()) < 0.15
+    # a march of every step would evaluate many more samples on the way
+    dense = wall_model(samples=0).render_rays(origins, dirs, torch.zeros(3), torch.rand(n))
+    assert float(dense["samples"]) > float(out["samples"])
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+def test_empty_contracted_space_costs_no_samples() -> None:
+    model = wall_model()
+    model.density.table.fill_(-20.0)
+    model.update_occupancy()
+    assert not bool(model.occ.any())
+    out = model.render_rays(torch.zeros(8, 3), torch.nn.functional.normalize(torch.randn(8, 3), dim=-1),
+                            torch.tensor([0.2, 0.4, 0.6]))
+    assert float(out["samples"]) == 0.0
+    torch.testing.assert_close(out["rgb"], torch.tensor([[0.2, 0.4, 0.6]]).expand(8, 3))
+
+
+def test_appearance_is_per_view_in_training_and_left_out_for_rendering() -> None:
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 16]]}, views=3)
+    assert model.appearance.matrix.shape == (3, 3, 3)  # auto: on for unbounded scenes
+    assert FastModel(CUBE, True, 0.1, {"res_schedule": [[0, 16]]}, views=3).appearance.matrix.shape[0] == 0
+    with torch.no_grad():
+        model.appearance.offset[1] = torch.tensor([0.3, 0.0, -0.3])
+    origins = torch.zeros(4, 3)
+    dirs = torch.nn.functional.normalize(torch.ones(4, 3), dim=-1)
+    base = model.render_rays(origins, dirs, torch.ones(3))["rgb"]
+    shifted = model.render_rays(origins, dirs, torch.ones(3), image=torch.full((4,), 1))["rgb"]
+    same = model.render_rays(origins, dirs, torch.ones(3), image=torch.zeros(4, dtype=torch.long))["rgb"]
+    torch.testing.assert_close(shifted - base, torch.tensor([[0.3, 0.0, -0.3]]).expand(4, 3))
+    torch.testing.assert_close(same, base)
+    out = {"rgb": shifted}
+    loss, mse = model.loss(out, {"rgb": shifted.detach()})
+    assert float(mse) == 0.0 and float(loss) > 0.0  # the penalty pulls view 1 back toward identity
+    assert any(p is model.appearance.offset for g in model.param_groups(1e-3) for p in g["params"])
