@@ -139,7 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(data, run, cfg, None)
     if args.clock == "cpu":
         threads = args.threads or len(os.sched_getaffinity(0))
-        trainer.clock = lambda: time.process_time() / threads
+        if hasattr(trainer, "clock"):
+            trainer.clock = lambda: time.process_time() / threads
+        else:  # an older engine (before/after runs): its trainer reads time.perf_counter
+            import types
+
+            from nerf_widgets.engine import trainer as trainer_module
+
+            trainer_module.time = types.SimpleNamespace(perf_counter=lambda: time.process_time() / threads)  # type: ignore[attr-defined]
     cb = Checkpoints(trainer, marks, views, not args.no_lpips, args.eval_side,
                      (args.picture_at, args.artifacts, args.data.resolve().name))
     trainer.callbacks.callbacks.append(cb)
