@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--picture-at", type=float, nargs="*", default=[],
                         help="marks (minutes) at which the first view is saved as ground truth | render")
     parser.add_argument("--artifacts", type=Path, default=Path(__file__).resolve().parents[1] / "artifacts")
+    parser.add_argument("--background", choices=["white", "black", "random"], default=None,
+                        help="training background (default: white for masked data, random for opaque photos)")
     parser.add_argument("--run", type=Path, default=None, help="run folder (default: a temp folder)")
     args = parser.parse_args(argv)
 
@@ -127,12 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     from nerf_widgets.engine.trainer import Trainer
 
     marks = [0.25, 0.5] if args.quick else args.minutes
-    cfg = make_config(args.method, "quality", max_minutes=max(marks), max_steps=10**7, eval_every=0,
-                      checkpoint_every=0, threads=args.threads, background="white",
-                      batch_rays=args.batch_rays,
-                      model={k: json.loads(v) for k, v in (item.split("=", 1) for item in args.model)})
     t0 = time.time()
     data = load_dataset(args.data)
+    # masked objects train on white (as they are scored); opaque photos keep the default random background,
+    # what a user's run does: a random colour behind every ray makes the field explain every pixel
+    cfg = make_config(args.method, "quality", max_minutes=max(marks), max_steps=10**7, eval_every=0,
+                      checkpoint_every=0, threads=args.threads, background=args.background or
+                      ("white" if data.has_alpha else "random"), batch_rays=args.batch_rays,
+                      model={k: json.loads(v) for k, v in (item.split("=", 1) for item in args.model)})
     views = data.splits["test"][:: args.every][: 3 if args.quick else None]
     run = args.run or Path(tempfile.mkdtemp(prefix="bench_lego_"))
     run.mkdir(parents=True, exist_ok=True)
