@@ -28,7 +28,7 @@ class ViewAppearance(nn.Module):
     def forward(self, rgb: torch.Tensor, image: torch.Tensor | None) -> torch.Tensor:
         if image is None or self.matrix.shape[0] == 0:
             return rgb
-        m, b = self.matrix[image], self.offset[image]
+        m, b = self.matrix.index_select(0, image), self.offset.index_select(0, image)
         return rgb + (m @ rgb[:, :, None])[:, :, 0] + b
 
     def penalty(self) -> torch.Tensor:

@@ -358,7 +358,8 @@ class FastModel(nn.Module):
         nf = feat.shape[1]
         with autocast_bf16(feat.device, str(self.opt["mixed_precision"])):
             per_ray = F.linear(sh_basis(dirs), first.weight[:, nf:], first.bias)
-            h = F.linear(feat, first.weight[:, :nf]) + (per_ray if ray is None else per_ray[ray])
+            # index_select: its backward is an index_add, where indexing's (an accumulating index_put) is slower
+            h = F.linear(feat, first.weight[:, :nf]) + (per_ray if ray is None else per_ray.index_select(0, ray))
             out = self.mlp[1:](h)
         return torch.sigmoid(out.float())
 

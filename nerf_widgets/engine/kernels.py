@@ -17,6 +17,7 @@ The layout matches ``engine.grid`` (channel-last [R^3, C] tables, corner order o
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 __all__ = ["available", "composite_backward", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
            "scatter"]
 
+log = logging.getLogger(__name__)
 _STATE: dict[str, Any] = {}
 _LOCK = threading.Lock()
 _RUN = threading.Lock()
@@ -45,7 +47,8 @@ def available() -> bool:
 def _load() -> bool:
     try:
         import numba
-    except ImportError:
+    except ImportError as exc:
+        log.warning("numba is not installed (%s): fast trains on the PyTorch path, about half the speed", exc)
         return False
     # OpenMP first: on 2 cores its pool made a trained-lego step 121-133 ms against 167-213 ms on workqueue.
     # Its pool shares libgomp's thread-count setting with PyTorch, so every launch first sets numba's count
@@ -58,7 +61,8 @@ def _load() -> bool:
         _STATE["k"] = {name: getattr(k, name) for name in k.__all__}
         _sync_threads()
         _STATE["k"]["probe"](np.zeros(4, np.float32))
-    except Exception:  # noqa: BLE001 - no usable threading layer: the PyTorch path is used
+    except Exception as exc:  # noqa: BLE001 - no usable threading layer: the PyTorch path is used
+        log.warning("numba kernels failed to load (%s: %s): fast trains on the PyTorch path", type(exc).__name__, exc)
         return False
     return True
 

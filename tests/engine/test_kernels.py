@@ -10,8 +10,9 @@ import torch
 
 from nerf_widgets.engine import kernels
 from nerf_widgets.engine.fast import FastModel
+from tests.engine.markers import needs_kernels
 
-pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+pytestmark = needs_kernels
 
 
 def random_model(bounded: bool, stop_trans: float = 0.0) -> FastModel:

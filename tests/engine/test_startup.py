@@ -12,13 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nerf_widgets.engine import kernels, make_config
+from nerf_widgets.engine import make_config
 from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.fast import dilate
 from nerf_widgets.engine.field import LoadedField
 from nerf_widgets.engine.models import build_model
 from nerf_widgets.engine.trainer import Trainer
 from tests.engine.engine_scene import SPHERES, make_scene
+from tests.engine.markers import needs_kernels
 
 
 def test_separable_dilation_equals_the_square_max_pool() -> None:
@@ -72,7 +73,7 @@ def test_carving_keeps_the_given_box_without_fit_box(tiny_scene: Path, tmp_path:
     assert 0.5 < float((model.density.table[:, 0] == -20.0).float().mean()) < 0.99
 
 
-@pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+@needs_kernels
 def test_trainer_compiles_every_kernel_before_the_first_step(tiny_scene: Path, tmp_path: Path) -> None:
     """In a new process, the first training step compiles nothing: ``warm_up`` did it inside ``Trainer()``,
     outside the training clock (on a fresh install that is ~40 s that would count toward ``max_minutes``)."""

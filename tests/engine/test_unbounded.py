@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from nerf_widgets.core.errors import ValidationError
-from nerf_widgets.engine import kernels
 from nerf_widgets.engine.contracted import disparity_schedule, view_box
 from nerf_widgets.engine.fast import FastModel
 from nerf_widgets.engine.render import contract
 from nerf_widgets.engine.settings import FastSettings, VanillaSettings, settings_for
+from tests.engine.markers import needs_kernels
 
 CUBE = torch.tensor([[-2.0, -2, -2], [2, 2, 2]])
 
@@ -82,7 +82,7 @@ def wall_model(samples: int = 32) -> FastModel:
     return model
 
 
-@pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+@needs_kernels
 def test_proposal_puts_samples_on_the_surface() -> None:
     model = wall_model(samples=32)
     n = 256
@@ -102,7 +102,7 @@ def test_proposal_puts_samples_on_the_surface() -> None:
     assert float(budget["samples"]) <= 32 * n < float(dense["samples"]) / 2
 
 
-@pytest.mark.skipif(not kernels.available(), reason="numba kernels unavailable")
+@needs_kernels
 def test_empty_contracted_space_costs_no_samples() -> None:
     model = wall_model()
     model.density.table.fill_(-20.0)
