@@ -4,15 +4,20 @@ and the typed model settings."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from nerf_widgets.core.errors import ValidationError
+from nerf_widgets.engine import load_field, make_config, train
+from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint
 from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.fast import FastModel
 from nerf_widgets.engine.render import contract
 from nerf_widgets.engine.settings import FastSettings, VanillaSettings, settings_for
+from tests.engine.engine_scene import make_scene
 from tests.engine.markers import needs_kernels
 
 CUBE = torch.tensor([[-2.0, -2, -2], [2, 2, 2]])
@@ -131,3 +136,20 @@ def test_appearance_is_per_view_in_training_and_left_out_for_rendering() -> None
     loss, mse = model.loss(out, {"rgb": shifted.detach()})
     assert float(mse) == 0.0 and float(loss) > 0.0  # the penalty pulls view 1 back toward identity
     assert any(p is model.appearance.offset for g in model.param_groups(1e-3) for p in g["params"])
+
+
+def test_real_capture_trains_on_the_contracted_path_and_resumes_its_box(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "photos", n_views=8, size=32, opaque=True)
+    assert not load_dataset(scene).bounded
+    cfg = make_config("fast", "quick", max_steps=6, max_minutes=0, batch_rays=256, eval_every=0, checkpoint_every=3,
+                      threads=1, model={"res_schedule": [[0, 16]], "occ_every": 2})
+    result = train(scene, tmp_path / "run", cfg, resume=False)
+    state = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    box = state["model"]["aabb"]
+    assert result.step == 6 and state["scene"]["views"] == 7  # 8 views, every 8th held out for testing
+    assert float((box[1] - box[0]).max()) <= 4.0 and not torch.equal(box, CUBE)  # fitted to the views
+    assert state["model"]["appearance.matrix"].shape == (7, 3, 3)
+    field = load_field(tmp_path / "run", device="cpu")
+    torch.testing.assert_close(field.model.aabb, box)
+    image = field.render(load_dataset(scene).cameras[0])
+    assert image.shape == (32, 32, 3) and float(image.std()) > 0.0
