@@ -29,6 +29,7 @@ from nerf_widgets.engine import kernels
 from nerf_widgets.engine.appearance import ViewAppearance
 from nerf_widgets.engine.config import autocast_bf16, check_precision
 from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
 from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
 from nerf_widgets.engine.settings import FastSettings
@@ -269,7 +270,7 @@ class FastModel(nn.Module):
         """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3];
         ``image`` [N] the training view of each ray (its appearance), None for the shared appearance."""
         if origins.device.type == "cpu" and kernels.available():
-            out = self._render_fused(origins, dirs, background, jitter)
+            out = render_fused(self, origins, dirs, background, jitter)
         else:
             out = self._render_torch(origins, dirs, background, jitter)
         out["rgb"] = self.appearance(out["rgb"], image)
@@ -297,43 +298,12 @@ class FastModel(nn.Module):
         depth = segment_sum(weights * smp["t"][keep], ray, n)
         return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
 
-    def _render_fused(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
-                      jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """CPU path of ``render_rays``: numba kernels march, composite and differentiate (see ``kernels``)."""
-        n = origins.shape[0]
-        if self.bounded:
-            t0, t1 = ray_aabb(origins, dirs, self.march_box)
-        else:
-            t0 = torch.full((n,), self.near)
-            t1 = torch.full((n,), float(self.opt["far"]))
-        s, ds = self._schedule(origins.device)
-        u = jitter if jitter is not None else torch.full((n,), 0.5)
-        size = self.aabb[1] - self.aabb[0]
-        k = int(self.opt["coarse_k"])
-        table = self.density.table.detach().view(-1).numpy()
-        if not self.bounded and int(self.opt["proposal_samples"]) > 0:
-            pack = kernels.march_proposal(
-                _np(origins), _np(dirs), _np(u), _np(t0), _np(s), _np(ds), int(self.opt["proposal_k"]),
-                int(self.opt["proposal_samples"]), self.occ.numpy(), table, int(self.res), _np(self.aabb[0]), _np(size),
-                float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]), float(self.opt["proposal_blend"]))
-        else:
-            pack = kernels.march_density(
-                _np(origins), _np(dirs), _np(u), _np(t0), _np(t1), _np(s), _np(ds), self.occ.numpy(), self._blocks(), k,
-                table, int(self.res), _np(self.aabb[0]), _np(size), bool(self.bounded),
-                float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]))
-        starts, ray, t, dt, base, frac, raw, tau, trans, w = pack
-        kept = np.flatnonzero(w > float(self.opt["color_thresh"]))
-        colour_row = np.full(w.shape[0], -1, dtype=np.int64)
-        colour_row[kept] = np.arange(kept.shape[0])
-        ray_k = torch.from_numpy(ray[kept])
-        rgb_s = self._rgb(self.features.lookup_frac(base[kept], frac[kept]), dirs, ray_k)
-        bg = background.expand(n, 3).contiguous()
-        w_k = torch.from_numpy(w[kept])
-        ctx = _FusedPack(self, starts, dt, base, frac, raw, tau, trans, w, colour_row, ray_k, w_k, bg)
-        rgb = _FusedComposite.apply(rgb_s, ctx)
-        acc = segment_sum(w_k, ray_k, n)
-        depth = segment_sum(w_k * torch.from_numpy(t[kept]), ray_k, n)
-        return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(w.shape[0]))}
+    def density_field(self) -> DensityField:
+        """The density grid as the fused marchers read it (views of the live tables, no copies)."""
+        return DensityField(
+            table=self.density.table.detach().view(-1).numpy(), res=int(self.res), lo=_np(self.aabb[0]),
+            size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), shift=float(self.shift),
+            inv_ref=float(1.0 / self.ref_len), stop_trans=float(self.opt["stop_trans"]))
 
     def _blocks(self) -> np.ndarray:
         """Occupied K^3 blocks of cells (not dilated), for the fused march's empty-space jumps; derived from
@@ -397,41 +367,3 @@ def dilate(mask: torch.Tensor, rad: int) -> torch.Tensor:
     work per pixel (carving lego's 100 masks: 37 s -> 8 s)."""
     out = F.max_pool2d(mask[None, None].float(), (2 * rad + 1, 1), stride=1, padding=(rad, 0))
     return F.max_pool2d(out, (1, 2 * rad + 1), stride=1, padding=(0, rad))[0, 0] > 0
-
-
-def _np(x: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
-
-
-class _FusedPack:
-    """What the fused composite needs in backward (numpy arrays from ``kernels.march_density``)."""
-
-    def __init__(self, model: FastModel, starts: np.ndarray, dt: np.ndarray, base: np.ndarray, frac: np.ndarray,
-                 raw: np.ndarray, tau: np.ndarray, trans: np.ndarray, w: np.ndarray, colour_row: np.ndarray,
-                 ray_k: torch.Tensor, w_k: torch.Tensor, bg: torch.Tensor) -> None:
-        self.model, self.starts, self.dt, self.base, self.frac = model, starts, dt, base, frac
-        self.raw, self.tau, self.trans, self.w, self.colour_row = raw, tau, trans, w, colour_row
-        self.ray_k, self.w_k, self.bg = ray_k, w_k, bg
-
-
-class _FusedComposite(torch.autograd.Function):
-    """rgb = bg + sum_kept w_i (c_i - bg); backward gives d/d colour and scatters d/d density into the grid."""
-
-    @staticmethod
-    def forward(ctx, rgb_s, pack):  # type: ignore[override]
-        ctx.pack = pack
-        ctx.save_for_backward(rgb_s)
-        delta = pack.w_k[:, None] * (rgb_s - pack.bg[pack.ray_k])
-        return pack.bg + segment_sum(delta, pack.ray_k, pack.bg.shape[0])
-
-    @staticmethod
-    def backward(ctx, g_rgb):  # type: ignore[override]
-        (rgb_s,) = ctx.saved_tensors
-        p: _FusedPack = ctx.pack
-        m = p.model
-        g_raw, g_col = kernels.composite_backward(
-            p.starts, p.w, p.tau, p.trans, p.dt, p.raw, p.colour_row, _np(rgb_s), _np(p.bg), _np(g_rgb),
-            float(m.shift), float(1.0 / m.ref_len))
-        m.density.scatter_grad(p.base, p.frac, g_raw[:, None])
-        return torch.from_numpy(g_col), None
-
