@@ -359,6 +359,8 @@ class FastModel(nn.Module):
         for name in ("occ", "occ_coarse"):
             if prefix + name in state_dict:
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name]))
+        for name, param in self.appearance.named_parameters():  # runs saved before per-view appearance: identity
+            state_dict.setdefault(f"{prefix}appearance.{name}", torch.zeros_like(param))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

@@ -153,3 +153,13 @@ def test_real_capture_trains_on_the_contracted_path_and_resumes_its_box(tmp_path
     torch.testing.assert_close(field.model.aabb, box)
     image = field.render(load_dataset(scene).cameras[0])
     assert image.shape == (32, 32, 3) and float(image.std()) > 0.0
+
+
+def test_checkpoints_from_before_appearance_still_load() -> None:
+    old = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 16]]}, views=3).state_dict()
+    del old["appearance.matrix"], old["appearance.offset"]
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 16]]}, views=3)
+    with torch.no_grad():
+        model.appearance.offset.fill_(0.5)
+    model.load_state_dict(old)
+    assert float(model.appearance.offset.abs().max()) == 0.0  # identity
