@@ -130,8 +130,15 @@ def test_appearance_is_per_view_in_training_and_left_out_for_rendering() -> None
     base = model.render_rays(origins, dirs, torch.ones(3))["rgb"]
     shifted = model.render_rays(origins, dirs, torch.ones(3), image=torch.full((4,), 1))["rgb"]
     same = model.render_rays(origins, dirs, torch.ones(3), image=torch.zeros(4, dtype=torch.long))["rgb"]
-    torch.testing.assert_close(shifted - base, torch.tensor([[0.3, 0.0, -0.3]]).expand(4, 3))
-    torch.testing.assert_close(same, base)
+    # centred over the 3 views: view 1 is 0.2 above the average, views 0 and 2 0.1 below; identity = the average
+    torch.testing.assert_close(shifted - base, torch.tensor([[0.2, 0.0, -0.2]]).expand(4, 3))
+    torch.testing.assert_close(same - base, torch.tensor([[-0.1, 0.0, 0.1]]).expand(4, 3))
+    with torch.no_grad():
+        model.appearance.offset.fill_(0.4)  # the same change in every view is the scene's colour: no effect
+    torch.testing.assert_close(model.render_rays(origins, dirs, torch.ones(3), image=torch.full((4,), 1))["rgb"], base)
+    with torch.no_grad():
+        model.appearance.offset[1] = torch.tensor([0.3, 0.0, -0.3])
+        model.appearance.offset[0] = model.appearance.offset[2] = 0.0
     out = {"rgb": shifted}
     loss, mse = model.loss(out, {"rgb": shifted.detach()})
     assert float(mse) == 0.0 and float(loss) > 0.0  # the penalty pulls view 1 back toward identity
