@@ -63,8 +63,10 @@ class TrainConfig:
 _PRESET_VALUES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
         "quick": {"max_steps": 1500, "max_minutes": 3.0, "eval_every": 500, "checkpoint_every": 500},
-        "balanced": {"max_steps": 6000, "max_minutes": 15.0, "eval_every": 1000, "checkpoint_every": 1000},
-        "quality": {"max_steps": 20000, "max_minutes": 45.0, "eval_every": 2000, "checkpoint_every": 2000},
+        # step caps above what 2 CPU cores reach in the minutes (lego ~460 steps/min, real captures fewer), so a
+        # preset means its minutes for every kind of scene on a CPU; faster machines stop at the cap
+        "balanced": {"max_steps": 8000, "max_minutes": 15.0, "eval_every": 1000, "checkpoint_every": 1000},
+        "quality": {"max_steps": 24000, "max_minutes": 45.0, "eval_every": 2000, "checkpoint_every": 2000},
     },
     "vanilla": {
         "quick": {"max_steps": 2000, "max_minutes": 10.0, "batch_rays": 512},

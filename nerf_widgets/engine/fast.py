@@ -24,30 +24,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import kernels
+from nerf_widgets.engine.appearance import ViewAppearance
 from nerf_widgets.engine.config import autocast_bf16, check_precision
+from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
 from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
+from nerf_widgets.engine.settings import FastSettings
 
 __all__ = ["FastModel", "DEFAULTS"]
 
-DEFAULTS: dict[str, Any] = {
-    "res_schedule": [[0, 64], [300, 96], [800, 128], [1600, 160], [4500, 200]],
-    "features": 12,
-    "hidden": 64,
-    "layers": 1,
-    "step_ratio": 0.5,  # fine marching step in voxels
-    "coarse_k": 8,  # fine steps per coarse occupancy interval
-    "occ_every": 16,
-    "occ_alpha": 5e-3,  # a cell is occupied when one step through it would absorb more than this
-    "color_thresh": 1e-4,  # samples with a smaller weight get no colour evaluation
-    "alpha_init": 1e-2,
-    "cone": 1.0 / 64,  # unbounded scenes: step grows to t * cone
-    "far": 1e3,
-    "stop_trans": 1e-4,  # fused CPU path: a ray ends once its transmittance is below this (instant-ngp)
-    "mixed_precision": "auto",  # colour MLP in bfloat16: auto (CUDA) | bf16 | off (config.autocast_bf16)
-    "fit_box": True,  # carving shrinks the grid box to the visual hull (object captures with masks)
-}
+DEFAULTS: dict[str, Any] = FastSettings().to_json()
 
 
 class FastModel(nn.Module):
@@ -58,14 +47,22 @@ class FastModel(nn.Module):
     occ: torch.Tensor
     occ_coarse: torch.Tensor
 
-    def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None,
+                 views: int = 0) -> None:
         super().__init__()
-        self.opt = {**DEFAULTS, **(options or {})}
+        self.settings = FastSettings.from_options(options, "fast")
+        self.opt = self.settings.to_json()
         check_precision(self.opt["mixed_precision"])
+        if self.settings.appearance not in ("auto", "on", "off"):
+            raise ValidationError(f"fast model setting appearance must be auto, on or off, not {self.settings.appearance!r}")
+        on = self.settings.appearance == "on" or (self.settings.appearance == "auto" and not bounded)
+        self.appearance = ViewAppearance(views if on else 0)
         self.bounded = bounded
         self.near = float(near)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
         self.register_buffer("march_box", self.aabb.clone())
+        if not bounded and "unbounded_res_schedule" not in (options or {}) and "res_schedule" not in (options or {}):
+            self.opt["res_schedule"] = self.opt["unbounded_res_schedule"]  # an explicit res_schedule applies to both
         res0 = int(self.opt["res_schedule"][0][1])
         extent = float((self.aabb[1] - self.aabb[0]).max())
         self.ref_len = extent / 256.0
@@ -75,7 +72,7 @@ class FastModel(nn.Module):
         h, d_in = int(self.opt["hidden"]), int(self.opt["features"]) + 9
         layers: list[nn.Module] = []
         for _ in range(int(self.opt["layers"])):
-            layers += [nn.Linear(d_in, h), nn.ReLU()]
+            layers += [nn.Linear(d_in, h), nn.ReLU(inplace=True)]
             d_in = h
         self.mlp = nn.Sequential(*layers, nn.Linear(d_in, 3))
         self.register_buffer("occ", torch.ones((res0 - 1) ** 3, dtype=torch.bool))
@@ -111,11 +108,13 @@ class FastModel(nn.Module):
         8^3 copy renders, differentiates and steps a few rays, so this model's state is untouched."""
         if not kernels.used_for(self.aabb.device):
             return
-        probe = FastModel(self.aabb, self.bounded, self.near, {**self.opt, "res_schedule": [[0, 8]]})
+        tiny = {**self.opt, "res_schedule": [[0, 8]], "unbounded_res_schedule": [[0, 8]]}
+        probe = FastModel(self.aabb, self.bounded, self.near, tiny, views=1)
         probe.update_occupancy()
         dirs = F.normalize(torch.tensor([[0.3, 0.2, -1.0], [-0.2, 0.1, -1.0], [0.1, -0.3, -1.0]]), dim=-1)
         centre, extent = self.aabb.mean(0), float((self.aabb[1] - self.aabb[0]).max())
-        out = probe.render_rays(centre - dirs * extent, dirs, torch.ones(3), torch.full((3,), 0.5))
+        out = probe.render_rays(centre - dirs * extent, dirs, torch.ones(3), torch.full((3,), 0.5),
+                                image=torch.zeros(3, dtype=torch.long))
         out["rgb"].sum().backward()
         probe.grid_step(0.0)
 
@@ -178,6 +177,16 @@ class FastModel(nn.Module):
         self.update_occupancy()
         return float(keep.float().mean())
 
+    @torch.no_grad()
+    def fit_views(self, c2w: torch.Tensor, intr: torch.Tensor, size: tuple[int, int]) -> None:
+        """Unbounded scenes with ``fit_box``: the grid box becomes the part of contracted space the training
+        views see (``contracted.view_box``), so its cells land where the cameras look."""
+        if self.bounded or not self.opt["fit_box"]:
+            return
+        self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), self.near, float(self.opt["far"])))
+        self.march_box = self.aabb.clone()  # ``ref_len`` (the density unit) stays that of the scene's box
+        self.update_occupancy()
+
     def _hull(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Grid corners [R^3] bool that project inside every view's dilated mask (or outside its image)."""
         r, box = self.res, self.aabb.cpu()  # on the CPU, where the cameras and masks are
@@ -201,20 +210,16 @@ class FastModel(nn.Module):
 
     # ---- marching -----------------------------------------------------------------------------------
     def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fine sample offsets along a ray (from its entry depth) and their lengths, [S] each."""
+        """Fine sample offsets along a ray (from its entry depth) and their lengths, [S] each: uniform in a box,
+        uniform in disparity beyond ``t_lin`` in unbounded scenes (``contracted``)."""
         step = self.step_size()
         if self.bounded:
             diag = float((self.march_box[1] - self.march_box[0]).norm())
             n = int(math.ceil(diag / step)) + 1
             s = torch.arange(n, device=device, dtype=torch.float32) * step
             return s, torch.full_like(s, step)
-        cone = float(self.opt["cone"])
-        t_lin = max(step / cone, self.near)
-        n_lin = max(int(math.ceil((t_lin - self.near) / step)), 0)
-        n_geo = int(math.ceil(math.log(float(self.opt["far"]) / t_lin) / math.log1p(cone)))
-        t = torch.cat([self.near + torch.arange(n_lin) * step, t_lin * (1 + cone) ** torch.arange(n_geo + 1.0)])
-        t = t.to(device=device, dtype=torch.float32)
-        return t[:-1] - self.near, t[1:] - t[:-1]
+        s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
+        return s.to(device), ds.to(device)
 
     def march(self, origins: torch.Tensor, dirs: torch.Tensor, jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Packed samples of occupied space: ray_idx [M], t [M], dt [M], unit-grid coordinates [M,3]."""
@@ -261,10 +266,24 @@ class FastModel(nn.Module):
 
     # ---- rendering ----------------------------------------------------------------------------------
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
-                    jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3]."""
+                    jitter: torch.Tensor | None = None, image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3];
+        ``image`` [N] the training view of each ray (its appearance), None for the shared appearance."""
         if kernels.used_for(origins.device):
-            return self._render_fused(origins, dirs, background, jitter)
+            out = render_fused(self, origins, dirs, background, jitter)
+        else:
+            out = self._render_torch(origins, dirs, background, jitter)
+        out["rgb"] = self.appearance(out["rgb"], image)
+        return out
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(photometric MSE + the appearance penalty, MSE)."""
+        mse = torch.mean((out["rgb"] - batch["rgb"]) ** 2)
+        return mse + float(self.opt["appearance_reg"]) * self.appearance.penalty(), mse.detach()
+
+    def _render_torch(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
+                      jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Reference path of ``render_rays`` in PyTorch ops (CUDA, or ``NERF_WIDGETS_KERNELS=0``)."""
         n = origins.shape[0]
         smp = self.march(origins, dirs, jitter)
         ray = smp["ray_idx"]
@@ -273,42 +292,18 @@ class FastModel(nn.Module):
         weights = composite_packed(tau, ray, n)
         keep = weights.detach() > float(self.opt["color_thresh"])
         ray, weights = ray[keep], weights[keep]
-        rgb_s = self._rgb(self.features.lookup(idx[keep], w[keep]), dirs[ray])
+        rgb_s = self._rgb(self.features.lookup(idx[keep], w[keep]), dirs, ray)
         acc = segment_sum(weights, ray, n)
         rgb = segment_sum(weights[:, None] * rgb_s, ray, n) + (1.0 - acc)[:, None] * background
         depth = segment_sum(weights * smp["t"][keep], ray, n)
         return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
 
-    def _render_fused(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
-                      jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """CPU path of ``render_rays``: numba kernels march, composite and differentiate (see ``kernels``)."""
-        n = origins.shape[0]
-        if self.bounded:
-            t0, t1 = ray_aabb(origins, dirs, self.march_box)
-        else:
-            t0 = torch.full((n,), self.near)
-            t1 = torch.full((n,), float(self.opt["far"]))
-        s, ds = self._schedule(origins.device)
-        u = jitter if jitter is not None else torch.full((n,), 0.5)
-        size = self.aabb[1] - self.aabb[0]
-        k = int(self.opt["coarse_k"])
-        pack = kernels.march_density(
-            _np(origins), _np(dirs), _np(u), _np(t0), _np(t1), _np(s), _np(ds), self.occ.numpy(), self._blocks(), k,
-            self.density.table.detach().view(-1).numpy(), int(self.res), _np(self.aabb[0]), _np(size), bool(self.bounded),
-            float(self.shift), float(1.0 / self.ref_len), float(self.opt["stop_trans"]))
-        starts, ray, t, dt, base, frac, raw, tau, trans, w = pack
-        kept = np.flatnonzero(w > float(self.opt["color_thresh"]))
-        colour_row = np.full(w.shape[0], -1, dtype=np.int64)
-        colour_row[kept] = np.arange(kept.shape[0])
-        ray_k = torch.from_numpy(ray[kept])
-        rgb_s = self._rgb(self.features.lookup_frac(base[kept], frac[kept]), dirs[ray_k])
-        bg = background.expand(n, 3).contiguous()
-        w_k = torch.from_numpy(w[kept])
-        ctx = _FusedPack(self, starts, dt, base, frac, raw, tau, trans, w, colour_row, ray_k, w_k, bg)
-        rgb = _FusedComposite.apply(rgb_s, ctx)
-        acc = segment_sum(w_k, ray_k, n)
-        depth = segment_sum(w_k * torch.from_numpy(t[kept]), ray_k, n)
-        return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(w.shape[0]))}
+    def density_field(self) -> DensityField:
+        """The density grid as the fused marchers read it (views of the live tables, no copies)."""
+        return DensityField(
+            table=self.density.table.detach().view(-1).numpy(), res=int(self.res), lo=_np(self.aabb[0]),
+            size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), shift=float(self.shift),
+            inv_ref=float(1.0 / self.ref_len), stop_trans=float(self.opt["stop_trans"]))
 
     def _blocks(self) -> np.ndarray:
         """Occupied K^3 blocks of cells (not dilated), for the fused march's empty-space jumps; derived from
@@ -324,15 +319,23 @@ class FastModel(nn.Module):
         k = int(self.opt["coarse_k"])
         return F.max_pool3d(occ.float(), k, stride=k, ceil_mode=True)
 
-    def _rgb(self, feat: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([feat, sh_basis(dirs)], -1)
-        with autocast_bf16(x.device, str(self.opt["mixed_precision"])):
-            out = self.mlp(x)
+    def _rgb(self, feat: torch.Tensor, dirs: torch.Tensor, ray: torch.Tensor | None = None) -> torch.Tensor:
+        """Colour [M,3] of samples with features ``feat`` [M,F] seen along ``dirs[ray]`` (``dirs`` [M,3] when
+        ``ray`` is None). The first layer is split: its direction part runs once per ray, not per sample
+        (per-sample SH and the concatenation took ~15 % of an unbounded step)."""
+        first = self.mlp[0]
+        assert isinstance(first, nn.Linear)
+        nf = feat.shape[1]
+        with autocast_bf16(feat.device, str(self.opt["mixed_precision"])):
+            per_ray = F.linear(sh_basis(dirs), first.weight[:, nf:], first.bias)
+            # index_select: its backward is an index_add, where indexing's (an accumulating index_put) is slower
+            h = F.linear(feat, first.weight[:, :nf]) + (per_ray if ray is None else per_ray.index_select(0, ray))
+            out = self.mlp[1:](h)
         return torch.sigmoid(out.float())
 
     # ---- training / export interface ------------------------------------------------------------------
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        return [{"params": list(self.mlp.parameters()), "lr": lr}]
+        return [{"params": list(self.mlp.parameters()) + list(self.appearance.parameters()), "lr": lr}]
 
     def grid_step(self, lr: float) -> None:
         self.density.adam_step_(lr)
@@ -356,6 +359,8 @@ class FastModel(nn.Module):
         for name in ("occ", "occ_coarse"):
             if prefix + name in state_dict:
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name], device=getattr(self, name).device))
+        for name, param in self.appearance.named_parameters():  # runs saved before per-view appearance: identity
+            state_dict.setdefault(f"{prefix}appearance.{name}", torch.zeros_like(param))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -364,41 +369,3 @@ def dilate(mask: torch.Tensor, rad: int) -> torch.Tensor:
     work per pixel (carving lego's 100 masks: 37 s -> 8 s)."""
     out = F.max_pool2d(mask[None, None].float(), (2 * rad + 1, 1), stride=1, padding=(rad, 0))
     return F.max_pool2d(out, (1, 2 * rad + 1), stride=1, padding=(0, rad))[0, 0] > 0
-
-
-def _np(x: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
-
-
-class _FusedPack:
-    """What the fused composite needs in backward (numpy arrays from ``kernels.march_density``)."""
-
-    def __init__(self, model: FastModel, starts: np.ndarray, dt: np.ndarray, base: np.ndarray, frac: np.ndarray,
-                 raw: np.ndarray, tau: np.ndarray, trans: np.ndarray, w: np.ndarray, colour_row: np.ndarray,
-                 ray_k: torch.Tensor, w_k: torch.Tensor, bg: torch.Tensor) -> None:
-        self.model, self.starts, self.dt, self.base, self.frac = model, starts, dt, base, frac
-        self.raw, self.tau, self.trans, self.w, self.colour_row = raw, tau, trans, w, colour_row
-        self.ray_k, self.w_k, self.bg = ray_k, w_k, bg
-
-
-class _FusedComposite(torch.autograd.Function):
-    """rgb = bg + sum_kept w_i (c_i - bg); backward gives d/d colour and scatters d/d density into the grid."""
-
-    @staticmethod
-    def forward(ctx, rgb_s, pack):  # type: ignore[override]
-        ctx.pack = pack
-        ctx.save_for_backward(rgb_s)
-        delta = pack.w_k[:, None] * (rgb_s - pack.bg[pack.ray_k])
-        return pack.bg + segment_sum(delta, pack.ray_k, pack.bg.shape[0])
-
-    @staticmethod
-    def backward(ctx, g_rgb):  # type: ignore[override]
-        (rgb_s,) = ctx.saved_tensors
-        p: _FusedPack = ctx.pack
-        m = p.model
-        g_raw, g_col = kernels.composite_backward(
-            p.starts, p.w, p.tau, p.trans, p.dt, p.raw, p.colour_row, _np(rgb_s), _np(p.bg), _np(g_rgb),
-            float(m.shift), float(1.0 / m.ref_len))
-        m.density.scatter_grad(p.base, p.frac, g_raw[:, None])
-        return torch.from_numpy(g_col), None
-

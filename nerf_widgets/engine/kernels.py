@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "composite_backward", "gather", "march_density", "masked_adam", "occupancy", "scatter",
-           "unavailable_reason", "used_for"]
+__all__ = ["available", "composite_backward", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
+           "scatter", "unavailable_reason", "used_for"]
 
 log = logging.getLogger(__name__)
 _STATE: dict[str, Any] = {}
@@ -106,9 +106,23 @@ def _sync_threads() -> None:
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 
-def march_density(*args: Any) -> tuple[np.ndarray, ...]:
-    """Packed samples of all rays with density and transmittance; see ``FastModel._render_fused``."""
-    return _call("march_density", *args)  # type: ignore[no-any-return]
+def march_density(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.ndarray, t1: np.ndarray,
+                  s: np.ndarray, ds: np.ndarray, field: Any, blocks: np.ndarray, k: int,
+                  bounded: bool) -> tuple[np.ndarray, ...]:
+    """Every step through occupied cells of rays [N] between ``t0`` and ``t1`` at offsets ``s`` (lengths
+    ``ds``) jittered by ``u``; ``field`` is a ``fast_fused.DensityField``. Returns the packed samples."""
+    f = field
+    return _call("march_density", origins, dirs, u, t0, t1, s, ds, f.occ, blocks, k, f.table, f.res,  # type: ignore[no-any-return]
+                 f.lo, f.size, bounded, f.shift, f.inv_ref, f.stop_trans)
+
+
+def march_proposal(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.ndarray, s: np.ndarray,
+                   ds: np.ndarray, field: Any, kc: int, n_fine: int, blend: float) -> tuple[np.ndarray, ...]:
+    """Unbounded scenes: ``n_fine`` samples a ray placed by a coarse pass over ``kc``-step intervals of the
+    schedule, in the pack of ``march_density``."""
+    f = field
+    return _call("march_proposal", origins, dirs, u, t0, s, ds, kc, n_fine, f.occ, f.table, f.res, f.lo,  # type: ignore[no-any-return]
+                 f.size, f.shift, f.inv_ref, f.stop_trans, blend)
 
 
 def composite_backward(*args: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,13 @@ class RadianceModel(Protocol):
     aabb: torch.Tensor
 
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
-                    jitter: torch.Tensor | None = None) -> dict[str, torch.Tensor]: ...
+                    jitter: torch.Tensor | None = None, image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``image``: training-view index of each ray (per-view appearance); None renders the shared appearance."""
+        ...
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to minimise, the photometric MSE reported as training PSNR); the model owns its loss."""
+        ...
 
     def before_step(self, step: int) -> None: ...
 
@@ -49,7 +55,7 @@ class RadianceModel(Protocol):
 def scene_dict(data: Dataset) -> dict[str, Any]:
     """What a model needs to know about the scene, JSON-friendly (stored in config.json and checkpoints)."""
     return {"transform": data.transform.tolist(), "aabb": data.aabb.tolist(), "bounded": bool(data.bounded),
-            "near": float(data.near)}
+            "near": float(data.near), "views": len(data.split("train"))}
 
 
 def build_model(cfg: TrainConfig, scene: dict[str, Any]) -> RadianceModel:
@@ -57,7 +63,8 @@ def build_model(cfg: TrainConfig, scene: dict[str, Any]) -> RadianceModel:
     if cfg.method == "fast":
         from nerf_widgets.engine.fast import FastModel
 
-        return cast(RadianceModel, FastModel(aabb, scene["bounded"], scene["near"], cfg.model))
+        return cast(RadianceModel, FastModel(aabb, scene["bounded"], scene["near"], cfg.model,
+                                                int(scene.get("views", 0))))
     if cfg.method == "vanilla":
         from nerf_widgets.engine.vanilla import VanillaModel
 

@@ -28,7 +28,8 @@ class RaySampler:
         self.background = background
 
     def sample(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """``n`` rays: origins, dirs [n,3], target rgb [n,3] in [0,1], background [n,3]."""
+        """``n`` rays: origins, dirs [n,3], target rgb [n,3] in [0,1], background [n,3], image [n] (the index
+        of each ray's training view, for per-view appearance)."""
         count, h, w, _ = self.images.shape
         img = torch.randint(0, count, (n,), generator=generator)
         px = torch.randint(0, w, (n,), generator=generator)
@@ -43,7 +44,8 @@ class RaySampler:
         if colour.shape[1] == 4:
             rgb = rgb * colour[:, 3:] + (1.0 - colour[:, 3:]) * bg
         to = self.device
-        return {"origins": origins.to(to), "dirs": dirs.to(to), "rgb": rgb.to(to), "background": bg.to(to)}
+        return {"origins": origins.to(to), "dirs": dirs.to(to), "rgb": rgb.to(to), "background": bg.to(to),
+                "image": img.to(to)}
 
 
 def scaled_camera(cam: Camera, max_side: int | None) -> Camera:

@@ -25,12 +25,11 @@ from nerf_widgets.engine.render import (
     sample_pdf,
     stratified_samples,
 )
+from nerf_widgets.engine.settings import VanillaSettings
 
 __all__ = ["NerfMLP", "VanillaModel", "DEFAULTS"]
 
-DEFAULTS: dict[str, Any] = {"n_coarse": 64, "n_fine": 128, "pos_freqs": 10, "dir_freqs": 4, "width": 256,
-                            "depth": 8, "skip": 4, "far": 1e3, "chunk": 32768,
-                            "mixed_precision": "auto"}  # auto | bf16 | off: engine.precision (bf16 Ampere+, fp16 Volta/Turing)
+DEFAULTS: dict[str, Any] = VanillaSettings().to_json()
 
 
 class NerfMLP(nn.Module):
@@ -74,7 +73,7 @@ class VanillaModel(nn.Module):
 
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.opt = {**DEFAULTS, **(options or {})}
+        self.opt = VanillaSettings.from_options(options, "vanilla").to_json()
         check_precision(self.opt["mixed_precision"])
         self.bounded, self.near = bounded, float(near)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
@@ -103,8 +102,10 @@ class VanillaModel(nn.Module):
         return rgb_r + (1 - acc)[:, None] * bg, w
 
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
-                    jitter: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Coarse then fine rendering; ``rgb`` is the fine colour, ``rgb_coarse`` joins the training loss."""
+                    jitter: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                    image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Coarse then fine rendering; ``rgb`` is the fine colour, ``rgb_coarse`` joins the training loss
+        (``image``, the views' indices, is unused: vanilla has no per-view appearance)."""
         near, far = self._range(origins, dirs)
         hit = (far > near).float() if self.bounded else torch.ones_like(near)
         perturb = jitter is not None
@@ -117,6 +118,11 @@ class VanillaModel(nn.Module):
         depth = (w_f * t_all).sum(-1)
         return {"rgb": rgb_f, "rgb_coarse": rgb_c, "acc": w_f.sum(-1), "depth": depth,
                 "samples": torch.tensor(float(t_c.numel() + t_all.numel()))}
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to minimise, fine MSE): NeRF supervises both levels, so the coarse one learns where to look."""
+        mse = torch.mean((out["rgb"] - batch["rgb"]) ** 2)
+        return mse + torch.mean((out["rgb_coarse"] - batch["rgb"]) ** 2), mse.detach()
 
     def warm_up(self) -> None:
         return None

@@ -60,16 +60,21 @@ def trace(c2w: np.ndarray, size: int, focal: float) -> np.ndarray:
     return out
 
 
-def make_scene(root: Path, n_views: int = 16, size: int = 64, blender: bool = False) -> Path:
-    """Write the scene under ``root`` (transforms.json, or Blender split files when ``blender``)."""
+def make_scene(root: Path, n_views: int = 16, size: int = 64, blender: bool = False, opaque: bool = False) -> Path:
+    """Write the scene under ``root`` (transforms.json, or Blender split files when ``blender``). ``opaque``:
+    RGB photos on a grey backdrop and no ``aabb``, a real capture's unbounded (contracted) path."""
     root.mkdir(parents=True, exist_ok=True)
     focal = 0.5 * size / math.tan(0.5 * 0.7)
     frames = []
     for k, pose in enumerate(orbit_poses(n_views)):
-        rgba = (trace(pose, size, focal) * 255 + 0.5).astype(np.uint8)
+        rgba = trace(pose, size, focal)
         sub = "images" if not blender else ("test" if k % 4 == 0 else "train")
         (root / sub).mkdir(exist_ok=True)
-        Image.fromarray(rgba, "RGBA").save(root / sub / f"r_{k}.png")
+        if opaque:
+            rgb = rgba[..., :3] * rgba[..., 3:] + 0.45 * (1 - rgba[..., 3:])
+            Image.fromarray((rgb * 255 + 0.5).astype(np.uint8), "RGB").save(root / sub / f"r_{k}.png")
+        else:
+            Image.fromarray((rgba * 255 + 0.5).astype(np.uint8), "RGBA").save(root / sub / f"r_{k}.png")
         frames.append({"file_path": f"./{sub}/r_{k}" + ("" if blender else ".png"), "transform_matrix": pose.tolist()})
     if blender:
         for split in ("train", "test"):
@@ -78,5 +83,7 @@ def make_scene(root: Path, n_views: int = 16, size: int = 64, blender: bool = Fa
     else:
         meta = {"fl_x": focal, "fl_y": focal, "cx": size / 2, "cy": size / 2, "w": size, "h": size,
                 "aabb": [[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5]], "frames": frames}
+        if opaque:
+            del meta["aabb"]
         (root / "transforms.json").write_text(json.dumps(meta))
     return root

@@ -26,7 +26,10 @@ def test_kernels_load_on_this_install() -> None:
 def random_model(bounded: bool, stop_trans: float = 0.0) -> FastModel:
     torch.manual_seed(0)
     aabb = torch.tensor([[-1.0, -1, -1], [1, 1, 1]]) if bounded else torch.tensor([[-2.0, -2, -2], [2, 2, 2]])
-    model = FastModel(aabb, bounded, 0.05, {"res_schedule": [[0, 20]], "stop_trans": stop_trans})
+    # proposal_samples=0: the fused march of every step, which the PyTorch path mirrors (the proposal sampler
+    # of unbounded scenes is CPU-only and tested in test_unbounded.py)
+    model = FastModel(aabb, bounded, 0.05, {"res_schedule": [[0, 20]], "stop_trans": stop_trans,
+                                            "proposal_samples": 0})
     model.density.table.normal_(0, 3)
     model.features.table.normal_(0, 1)
     model.update_occupancy()
