@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.ci import need_tool
 from tests.e2e.lab_harness import REPO, open_browser, run_notebook, running_lab
 from tests.e2e.test_training_browser import ARTIFACTS, figure, hidden_step, wait_for
 
@@ -44,10 +45,7 @@ panel
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    if importlib.util.find_spec("ray") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Ray is not installed (pip install 'nerf_widgets[ray]'); CI runs the Ray tests.")
-        pytest.skip("Ray is not installed")
+    need_tool(importlib.util.find_spec("ray") is not None, "Ray is not installed (pip install 'nerf_widgets[ray]')")
     from tests.jobs.cluster.local_cluster import local_cluster
 
     jobs = str(REPO / "tests" / "jobs")

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 
 import pytest
 
+from tests.ci import need_tool
 from tests.jobs.cluster.local_cluster import ClusterStartError, local_cluster
 
 CPUS = 2
@@ -16,10 +16,7 @@ CPUS = 2
 
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
-    if importlib.util.find_spec("ray") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Ray is not installed (pip install 'nerf_widgets[ray]'); CI runs the Ray tests.")
-        pytest.skip("Ray is not installed (pip install 'nerf_widgets[ray]')")
+    need_tool(importlib.util.find_spec("ray") is not None, "Ray is not installed (pip install 'nerf_widgets[ray]')")
     # no numba compile in each fresh worker process (the engine's kernels are tested apart)
     try:
         with local_cluster(CPUS, env={"NERF_WIDGETS_KERNELS": "0"}) as address:
