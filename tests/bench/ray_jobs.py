@@ -58,7 +58,8 @@ def run_once(studio: Studio, executor: str, steps: int) -> dict[str, Any]:
     sub.close()
     assert row.state == "succeeded", row.error
     result = row.progress["result"]
-    return {"executor": executor, "latency_ms": percentiles(latencies), "steps_per_s": steps / result["seconds"],
+    return {"executor": executor, "threads": result["threads"], "latency_ms": percentiles(latencies),
+            "steps_per_s": steps / result["seconds"],
             "start_to_first_step_s": first[0] - t_call, "load": load()}
 
 
