@@ -55,6 +55,7 @@ class Monitor:
         self.sampler = SystemSampler(runner.home)
         self.latest: SystemSample | None = None
         self._last_beat = 0.0
+        self._workers: list[str] = []  # remote jobs whose worker samples the system bus carries
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="nerf-jobs-monitor", daemon=True)
         self._flush_lock = threading.Lock()
@@ -78,6 +79,7 @@ class Monitor:
         data = sample.to_dict()
         self.runner.system_bus.publish("system", data)
         lives = self.runner.live_jobs()
+        workers = []
         for live in lives:
             self.flush(live)
             if live.thread is None:
@@ -89,7 +91,11 @@ class Monitor:
                 remote = live.ctx.remote_system
                 if remote:
                     self.runner.system_bus.publish("system", dict(remote, job_id=live.job_id))
+                    workers.append(live.job_id)
                 self._alerts(live, sample_from_dict(remote) if remote else None)
+        if workers != self._workers:  # a worker whose job ended leaves the SystemMonitor
+            self._workers = workers
+            self.runner.system_bus.publish("workers", {"job_ids": workers})
         if lives and time.monotonic() - self._last_beat >= self.runner.heartbeat_interval:
             job_store.touch_heartbeats(db=self.runner.db, job_ids=[lv.job_id for lv in lives])
             self._last_beat = time.monotonic()

@@ -31,6 +31,7 @@ __all__ = ["NAMESPACE", "RayExecutor", "WorkerLostError", "connect", "pending_re
 log = logging.getLogger(__name__)
 NAMESPACE = "nerf_widgets"
 _connect_lock = threading.Lock()
+CLIENT_ATTEMPTS = 3
 
 
 class WorkerLostError(NerfWidgetsError):
@@ -44,6 +45,9 @@ def connect(address: str | None) -> None:
     with _connect_lock:
         if ray.is_initialized():
             return
+        if address is not None and address.startswith("ray://"):
+            _client_init(address, options)
+            return
         if address is not None:
             ray.init(address=address, **options)
             return
@@ -51,6 +55,22 @@ def connect(address: str | None) -> None:
             ray.init(address="auto", **options)  # $RAY_ADDRESS or the cluster this machine runs
         except ConnectionError:
             ray.init(include_dashboard=False, **options)  # a local one for this kernel (no dashboard: lighter)
+
+
+def _client_init(address: str, options: dict[str, Any], attempts: int = CLIENT_ATTEMPTS) -> None:
+    """Join through Ray Client, again when the head was too slow: its proxy gives each new session server
+    30 s to start (fixed in Ray), which a busy head node misses; the next try usually finds it warm."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except ConnectionError as err:  # ConnectionAbortedError: "Initialization failure from server"
+            ray.shutdown()
+            if attempt == attempts:
+                raise ConnectionError(f"Could not join the Ray cluster at {address} after {attempts} tries: {err}. "
+                                      "Check that the head node runs and its Ray Client port is reachable.") from err
+            log.warning("Ray Client could not start a session at %s (try %d of %d): %s", address, attempt,
+                        attempts, err)
 
 
 def pending_reason(options: dict[str, Any]) -> str:

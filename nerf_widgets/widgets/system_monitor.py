@@ -2,7 +2,8 @@
 
 Fed by the job runner's system bus (one sample a second from its monitor thread), so watching costs
 nothing extra on the training thread; registered on construction, removed on ``close()``. Jobs running on
-a Ray cluster add one line per worker, labelled with its node (samples carrying a ``node``).
+a Ray cluster add one line per worker, labelled with its node (samples carrying a ``node``), removed when
+the runner's ``workers`` event no longer lists its job.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ class SystemMonitor(w.VBox, PanelMixin):
             samples.insert(0, batch.snapshot.state["last"]["system"])
         for sample in samples:
             self.apply(sample)
+        workers = [e.data for e in batch.events if e.kind == "workers"]
+        if batch.snapshot is not None and "workers" in batch.snapshot.state.get("last", {}):
+            workers.insert(0, batch.snapshot.state["last"]["workers"])
+        if workers:
+            self.keep_workers(workers[-1]["job_ids"])
 
     def apply(self, s: dict[str, Any]) -> None:
         """Show one ``SystemSample.to_dict()`` (a remote worker's, with ``node``, as its own line)."""
@@ -121,12 +127,20 @@ class SystemMonitor(w.VBox, PanelMixin):
     def _apply_worker(self, s: dict[str, Any]) -> None:
         gpus = "".join(f", GPU {g['index']} {g['utilization_percent']:.0f}% busy {g['memory_percent']:.0f}% memory"
                        for g in s.get("gpus", []))
-        self._worker_lines[f"{s['node']}:{s.get('pid')}"] = (
+        self._worker_lines[str(s.get("job_id") or f"{s['node']}:{s.get('pid')}")] = (
             f"Ray worker on <b>{esc(str(s['node']))}</b> (pid {s.get('pid')}, job {esc(str(s.get('job_id', '')))}): "
             f"{s['process_cpu_percent']:.0f}% of one core, machine CPU {s['cpu_percent']:.0f}% of "
             f"{s.get('cpu_count')} cores, memory {s['memory_percent']:.0f}%{gpus}")
-        self.workers.value = "<br>".join(f"<small>{line}</small>" for line in self._worker_lines.values())
+        self._show_workers()
         self.samples_seen += 1
+
+    def keep_workers(self, job_ids: list[str]) -> None:
+        """Drop the lines of workers whose jobs are no longer running (the monitor's ``workers`` event)."""
+        self._worker_lines = {k: v for k, v in self._worker_lines.items() if k in job_ids}
+        self._show_workers()
+
+    def _show_workers(self) -> None:
+        self.workers.value = "<br>".join(f"<small>{line}</small>" for line in self._worker_lines.values())
 
     def close(self) -> None:
         """Unregister from the system bus, then close the widgets."""

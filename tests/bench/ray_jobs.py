@@ -69,8 +69,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(BENCH)])}
-    with local_cluster(2, env=env) as address, tempfile.TemporaryDirectory() as tmp:
-        studio = Studio(Path(tmp) / "home", executor="ray", address=address)
+    with local_cluster(2, env=env) as cluster, tempfile.TemporaryDirectory() as tmp:
+        studio = Studio(Path(tmp) / "home", executor="ray", address=cluster.address)
         runs: dict[str, list[dict[str, Any]]] = {"local": [], "ray": []}
         for _ in range(args.repeats):
             for executor in ("local", "ray"):

@@ -49,8 +49,8 @@ def ray_address() -> Iterator[str]:
     from tests.jobs.cluster.local_cluster import local_cluster
 
     jobs = str(REPO / "tests" / "jobs")
-    with local_cluster(2, env={"PYTHONPATH": os.pathsep.join([str(REPO), jobs])}) as address:
-        yield address
+    with local_cluster(2, env={"PYTHONPATH": os.pathsep.join([str(REPO), jobs])}) as cluster:
+        yield cluster.address
 
 
 def test_a_ray_job_started_from_the_panel_draws_a_growing_curve(tmp_path: Path, ray_address: str) -> None:

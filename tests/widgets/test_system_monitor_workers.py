@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from nerf_widgets.jobs import shutdown_runners
+from nerf_widgets.jobs.runner import runner_for
 from nerf_widgets.studio import Studio
 from nerf_widgets.sysmetrics import SystemSampler
 from nerf_widgets.widgets.system_monitor import SystemMonitor
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -38,4 +40,11 @@ def test_worker_samples_get_a_line_labelled_with_their_node(studio: Studio, tmp_
     assert monitor.gauges["cpu"][0].value == cpu_bar  # the kernel's gauges still show the kernel's machine
     monitor.apply(dict(worker, process_cpu_percent=95.0))
     assert monitor.workers.value.count("gpu-node-7") == 1 and "95% of one core" in monitor.workers.value
+    other = dict(worker, node="cpu-node-2", pid=77, job_id="job_fedcba9876543210")
+    monitor.apply(other)
+    assert monitor.workers.value.count("Ray worker on") == 2
+    # the runner's monitor says which remote jobs still run: the ended job's line goes, the other stays
+    runner_for(studio.db, studio.home).system_bus.publish("workers", {"job_ids": ["job_fedcba9876543210"]})
+    wait_until(lambda: "gpu-node-7" not in monitor.workers.value, what="the ended worker's line removed")
+    assert "cpu-node-2" in monitor.workers.value
     monitor.close()

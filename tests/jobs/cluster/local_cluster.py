@@ -7,6 +7,7 @@ stopped by the pids of its own processes (``ray stop`` would stop every Ray of t
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -25,10 +27,36 @@ class ClusterStartError(RuntimeError):
     pass
 
 
+class LocalCluster(NamedTuple):
+    address: str  # host:port of the head (a driver on this machine joins it directly)
+    client_address: str  # ray://host:port of its Ray Client server (how a remote notebook connects)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def worker_ports(size: int = 400) -> tuple[int, int]:
+    """A block of ports for this cluster's workers and drivers, free now and picked at random. Ray hands them
+    out from 10002 up by default, so two clusters on one machine (a test run beside a developer's, or beside
+    a benchmark) give the same port to two processes and Ray aborts the one that loses (``grpc_server.cc``
+    "Failed to start the grpc server")."""
+    blocks = [b for b in range(10_000, 32_000, size) if not 22_600 <= b < 24_000]  # 23000+: Ray Client sessions
+    for base in random.sample(blocks, len(blocks)):
+        if all(_free(p) for p in range(base, base + size)):
+            return base, base + size - 1
+    raise ClusterStartError("no free block of ports between 10000 and 32000 for the cluster's workers")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _processes(temp: str) -> list[psutil.Process]:
@@ -58,13 +86,15 @@ def _stop(temp: str) -> None:
 
 
 @contextmanager
-def local_cluster(cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yield the address of a fresh head node with ``cpus`` CPUs and no GPU; stopped on exit."""
+def local_cluster(cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[LocalCluster]:
+    """Yield the addresses of a fresh head node with ``cpus`` CPUs and no GPU; stopped on exit."""
     temp = tempfile.mkdtemp(prefix="nwray-", dir="/tmp")  # short: Ray's socket paths live under it
-    port = free_port()
+    port, client_port = free_port(), free_port()
+    low, high = worker_ports()
     cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--num-cpus", str(cpus), "--num-gpus", "0",
            "--temp-dir", temp, "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard", "false",
-           "--disable-usage-stats", "--ray-client-server-port", str(free_port()),
+           "--disable-usage-stats", "--ray-client-server-port", str(client_port),
+           "--min-worker-port", str(low), "--max-worker-port", str(high),
            "--dashboard-agent-listen-port", str(free_port()), "--object-store-memory", str(200 * 2**20)]
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                 "RAY_agent_register_timeout_ms": "180000", **(env or {})}  # a busy machine starts agents slowly
@@ -74,7 +104,7 @@ def local_cluster(cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[
         _stop(temp)
         raise ClusterStartError(f"ray start failed:\n{err.stdout[-2000:]}\n{err.stderr[-2000:]}") from err
     try:
-        yield f"127.0.0.1:{port}"
+        yield LocalCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}")
     finally:
         import ray
 

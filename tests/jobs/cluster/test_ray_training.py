@@ -16,7 +16,9 @@ import pytest
 from nerf_widgets.engine.checkpoint import checkpoint_name, list_checkpoints
 from nerf_widgets.jobs import shutdown_runners
 from nerf_widgets.studio import Studio
+from nerf_widgets.widgets.system_monitor import SystemMonitor
 from tests.jobs.cluster.ray_helpers import WAIT_S, job_state, posed_project, step_of, wait_any, wait_view
+from tests.waiting import wait_until
 
 SLOW = {"job_type": "ray_fake_train", "sleep": 0.05}
 
@@ -53,8 +55,10 @@ def test_job_on_ray_reports_home_and_completes(studio: Studio) -> None:
 
 def test_pause_resume_cancel_cross_to_the_worker(studio: Studio) -> None:
     project = posed_project(studio, "control")
+    monitor = SystemMonitor(studio)
     job = project.start_training(max_steps=100000, **SLOW)
     wait_view(job, lambda v: int(v.get("progress", {}).get("checkpoint_step") or 0) >= 20)
+    wait_until(lambda: job.id in monitor.workers.value, what="the worker's line in the SystemMonitor")
     job.pause()
     paused = wait_view(job, lambda v: v.get("progress", {}).get("stage") == "paused")
     at = step_of(paused)
@@ -64,6 +68,8 @@ def test_pause_resume_cancel_cross_to_the_worker(studio: Studio) -> None:
     row = job.wait(WAIT_S)
     assert row.state == "cancelled" and row.progress["step"] > at
     assert project.state == "TrainingCompleted"  # stopped with checkpoints that came home
+    wait_until(lambda: monitor.workers.value == "", what="the ended worker's line removed")
+    monitor.close()
 
 
 def test_killed_worker_is_a_failed_attempt_and_resume_continues_from_its_checkpoint(studio: Studio) -> None:
