@@ -3,6 +3,7 @@ contracted grid's fine cells cover the object, and everything the field answers 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -92,36 +93,84 @@ def test_bounded_scene_box_is_cut_to_the_region(tmp_path: Path) -> None:
         apply_region(data, far)
 
 
-def _paint_sphere(field, centre: np.ndarray, radius: float) -> None:
-    """Write a solid world-frame sphere into the trained field's density grid (through its model frame)."""
-    model = field.model
+OBJECT_BALL = (np.array([0.5, 0.3, 0.1]), 0.3)  # inside REGION
+CLUTTER_BALL = (np.array([-0.9, -0.7, 0.0]), 0.25)  # outside it, still in the uncontracted ball
+
+
+def _paint(model, transform: np.ndarray, balls) -> None:
+    """Write solid world-frame balls into a trained model's density grid (through its model frame)."""
     r = model.res
     u = torch.linspace(0, 1, r, dtype=torch.float64)
     nodes = torch.stack(torch.meshgrid(u, u, u, indexing="ij"), -1).reshape(-1, 3).numpy()
     box = model.aabb.double().cpu().numpy()
-    world = _to_model(np.linalg.inv(field.transform), _uncontract(box[0] + nodes * (box[1] - box[0])))
-    solid = np.linalg.norm(world - centre, axis=1) < radius
+    world = _to_model(np.linalg.inv(transform), _uncontract(box[0] + nodes * (box[1] - box[0])))
+    solid = np.zeros(len(world), bool)
+    for centre, radius in balls:
+        solid |= np.linalg.norm(world - centre, axis=1) < radius
     model.density.table[:, 0] = torch.from_numpy(np.where(solid, 30.0, -30.0)).float()
-    model.update_occupancy()
 
 
-def test_region_run_exports_its_object_where_it_is_in_the_world(room: Path, tmp_path: Path) -> None:
-    """A run trained with a region answers in the project's frame: a sphere written at a world point through
-    the stored transform comes out of a region export at that point (export and field share the frame)."""
-    from nerf_widgets.export import export_field
+@pytest.fixture(scope="module")
+def painted_run(room: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run trained with REGION, whose density is then replaced by two balls of known place (world frame):
+    the object inside the region and clutter outside it; saved as the run's newest checkpoint."""
+    from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from nerf_widgets.engine.config import TrainConfig
+    from nerf_widgets.engine.models import build_model
 
+    run = tmp_path_factory.mktemp("painted") / "run"
     cfg = make_config("fast", "quick", max_steps=2, max_minutes=0, batch_rays=256, eval_every=0, checkpoint_every=2,
                       threads=1, model={"res_schedule": [[0, 64]], "occ_every": 8}, region=REGION.to_dict())
-    train(room, tmp_path / "run", cfg, resume=False)
-    field = load_field(tmp_path / "run")
-    assert np.allclose(field.transform, apply_region(load_dataset(room), REGION).transform)
-    centre, radius = np.array([0.5, 0.3, 0.1]), 0.3
-    _paint_sphere(field, centre, radius)
-    out = export_field(field.density, field.color, field.aabb, tmp_path / "obj.ply", format="ply", resolution=64,
-                       texture=0, faces=20_000, region=REGION.to_dict(), place=False)
+    train(room, run, cfg, resume=False)
+    state = load_checkpoint(latest_checkpoint(run))
+    model = build_model(TrainConfig.from_json(state["config"]), state["scene"])
+    model.load_state_dict(state["model"])
+    _paint(model, np.asarray(state["scene"]["transform"]), [OBJECT_BALL, CLUTTER_BALL])
+    save_checkpoint(run, int(state["step"]) + 1, {**state, "model": model.state_dict(), "step": int(state["step"]) + 1})
+    return run
+
+
+def _ball_fit(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import trimesh
 
-    mesh = trimesh.load(out.path, force="mesh")
-    dist = np.linalg.norm(mesh.vertices - centre, axis=1)
-    assert np.abs(mesh.vertices.mean(0) - centre).max() < 0.05, mesh.vertices.mean(0)
+    verts = np.asarray(trimesh.load(path, force="mesh").vertices)
+    return verts, verts.mean(0)
+
+
+def test_region_run_exports_its_object_where_it_is_in_the_world(room: Path, painted_run: Path, tmp_path: Path) -> None:
+    """A run trained with a region answers in the project's frame: a ball written at a world point through the
+    stored transform comes out of a region export at that point (export and field share the frame)."""
+    from nerf_widgets.export import export_field
+
+    field = load_field(painted_run)
+    assert np.allclose(field.transform, apply_region(load_dataset(room), REGION).transform)
+    out = export_field(field.density, field.color, field.aabb, tmp_path / "obj.ply", format="ply", resolution=64,
+                       texture=0, faces=20_000, region=REGION.to_dict(), place=False)
+    verts, mean = _ball_fit(out.path)
+    centre, radius = OBJECT_BALL
+    dist = np.linalg.norm(verts - centre, axis=1)
+    assert np.abs(mean - centre).max() < 0.05, mean
     assert abs(float(np.median(dist)) - radius) < 0.05 and dist.max() < radius + 0.1
+
+
+def test_cli_export_crops_to_the_runs_region_and_places_it(painted_run: Path, tmp_path: Path, capsys) -> None:
+    from nerf_widgets.cli.main import main
+
+    common = ["--format", "ply", "--resolution", "64", "--texture", "0", "--faces", "20000"]
+    assert main(["export", str(painted_run), "--out", str(tmp_path / "region.ply"), "--keep-largest", *common]) == 0
+    verts, mean = _ball_fit(tmp_path / "region.ply")
+    placed = REGION.place(OBJECT_BALL[0][None])[0]  # the run's region by default: floor at 0, box up = +Z
+    assert np.abs(mean - placed).max() < 0.05, (mean, placed)
+    assert np.linalg.norm(verts - placed, axis=1).max() < OBJECT_BALL[1] + 0.1  # no clutter
+    assert main(["export", str(painted_run), "--out", str(tmp_path / "whole.ply"), "--region", "none", *common]) == 0
+    whole, _ = _ball_fit(tmp_path / "whole.ply")
+    assert (np.linalg.norm(whole - CLUTTER_BALL[0], axis=1) < CLUTTER_BALL[1] + 0.1).sum() > 50  # the room came too
+    box = json.dumps({"center": CLUTTER_BALL[0].tolist(), "size": [0.7, 0.7, 0.7]})
+    assert main(["export", str(painted_run), "--out", str(tmp_path / "clutter.ply"), "--region", box, "--keep-floor",
+                 *common]) == 0
+    _, mean = _ball_fit(tmp_path / "clutter.ply")  # a box given as JSON: the clutter alone, placed in its box
+    assert np.abs(mean - np.array([0.0, 0.0, 0.35])).max() < 0.05, mean
+    capsys.readouterr()
+    assert main(["export", str(painted_run), "--out", str(tmp_path / "bad.ply"), "--region", "{oops", *common]) == 2
+    assert "--region must be run, none" in capsys.readouterr().err
+    assert not (tmp_path / "bad.ply").exists()
