@@ -1,7 +1,9 @@
-"""``nerf-widgets export RUN --format glb|gltf|obj|ply|fbx|points --out PATH [...]``.
+"""``nerf-widgets export RUN --format glb|gltf|obj|ply|fbx|points --out PATH [--region run|none|BOX] [...]``.
 
 Options are validated before the run is loaded, so a bad request fails at once with nothing written.
-Progress goes to stderr, a JSON summary of the result to stdout.
+Progress goes to stderr, a JSON summary of the result to stdout. ``--region run`` (the default) meshes only the
+region of interest the run was trained with (its config.json; the whole field when it had none), ``none`` the
+whole field, and a JSON box or a .json file holding one (center, size, rotation or yaw_deg, floor_cut) that box.
 """
 
 from __future__ import annotations
@@ -32,11 +34,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bake", choices=BAKE_MODES, default="rays", help="texel colour: short rays or surface")
     parser.add_argument("--points", type=int, default=500_000, help="point count for --format points")
     parser.add_argument("--zip", action="store_true", help="also pack the written files into a .zip")
+    parser.add_argument("--region", default="run",
+                        help="run: the run's region of interest (default); none: the whole field; or a box as JSON "
+                             "or a .json file (center, size, rotation|yaw_deg, floor_cut)")
+    floor = parser.add_mutually_exclusive_group()
+    floor.add_argument("--cut-floor", dest="remove_floor", action="store_true", default=None,
+                       help="leave the region's floor slab out (default: the region's floor_cut)")
+    floor.add_argument("--keep-floor", dest="remove_floor", action="store_false", help="keep the floor")
+    parser.add_argument("--keep-largest", action="store_true", help="keep only the largest connected part")
 
 
 def _options(args: argparse.Namespace) -> dict:
-    keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip")
+    keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
+            "remove_floor", "keep_largest")
     return {k: getattr(args, k) for k in keys}
+
+
+def _region(value: str, run_dir: Path) -> dict | None:
+    """The box ``--region`` names (validated by the export request): the run's, none, or given as JSON."""
+    from nerf_widgets.core.errors import ValidationError
+
+    if value == "none":
+        return None
+    if value == "run":
+        from nerf_widgets.engine.checkpoint import read_run_config
+
+        return read_run_config(run_dir)["config"].get("region")
+    text = Path(value).read_text() if value.endswith(".json") and Path(value).is_file() else value
+    try:
+        box = json.loads(text)
+    except ValueError as err:
+        raise ValidationError(f"--region must be run, none, a JSON box or a .json file, not {value!r}") from err
+    return box.get("region", box) if isinstance(box, dict) else box
 
 
 def _print_progress(p: object) -> None:
@@ -47,10 +76,13 @@ def run(args: argparse.Namespace) -> int:
     from nerf_widgets.export import export_field, make_request
 
     options = _options(args)
-    make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], **options)  # fail fast, before loading
+    region = None if args.region == "run" else _region(args.region, args.run)
+    make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], region=region, **options)  # fail fast
     if not args.run.is_dir():
         raise NotFoundError(f"run folder {str(args.run)!r} does not exist")
     from nerf_widgets.engine import load_field
+
+    options["region"] = _region(args.region, args.run)
 
     field = load_field(args.run)
     result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,

@@ -47,8 +47,8 @@ class TrainConfig:
     threads: int = 0  # 0 = all cores
     model: dict[str, Any] = field(default_factory=dict)  # method-specific knobs (see models)
     # The project's region of interest (core.region.Region.to_dict: center, size, rotation, floor_cut), in the
-    # poses' normalised frame; None = none set. Carried to config.json for the field to bound its fine grid by;
-    # the models do not read it yet.
+    # poses' normalised frame; None = none set. It decides the model frame (data.apply_region): an unbounded
+    # scene's uncontracted ball holds the region, a bounded scene's box is cut to it.
     region: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:

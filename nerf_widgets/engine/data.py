@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
+from nerf_widgets.core.region import Region
 from nerf_widgets.engine.rays import Camera
 
-__all__ = ["Dataset", "load_cameras", "load_dataset", "scene_normalization"]
+__all__ = ["Dataset", "apply_region", "load_cameras", "load_dataset", "region_normalization", "scene_normalization"]
 
 SPLITS = ("train", "val", "test")
 IMAGE_EXTS = ("", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
@@ -29,7 +31,8 @@ class Dataset:
     """Images [N,H,W,3|4] uint8 with one ``Camera`` each, split indices, and scene bounds.
 
     ``transform`` [4,4] maps world coordinates into the normalised frame the models work in;
-    ``bounded`` scenes live in ``aabb`` (normalised frame), unbounded ones are contracted.
+    ``bounded`` scenes live in ``aabb`` (normalised frame), unbounded ones are contracted. A region of
+    interest (``apply_region``) changes the transform (unbounded) or the box (bounded), nothing else.
     """
 
     images: np.ndarray
@@ -40,6 +43,7 @@ class Dataset:
     bounded: bool
     near: float
     root: Path = field(default_factory=Path)
+    t_lin: float | None = None  # unbounded, with a region: depth of the far side of the unit ball (``apply_region``)
 
     @property
     def has_alpha(self) -> bool:
@@ -234,6 +238,51 @@ def scene_normalization(cams: list[Camera], box: Any, blender: bool) -> tuple[np
     t[:3, 3] = -focus * scale
     near = 0.5 * float(np.min(nears)) * scale if nears else 0.05
     return t, np.array([[-2.0] * 3, [2.0] * 3]), False, near
+
+
+def apply_region(data: Dataset, region: Mapping[str, Any] | Region | None) -> Dataset:
+    """``data`` whose model frame spends the field's resolution on ``region`` (a ``core.region.Region`` or its
+    dict, world frame): an unbounded scene is re-centred and scaled so the region fills the uncontracted unit
+    ball (``region_normalization``); a bounded one keeps the part of its box inside the region's bounds."""
+    if region is None:
+        return data
+    box = Region.from_dict(region)
+    if data.bounded:  # bounded scenes keep the identity transform: their box is in world units
+        lo, hi = np.maximum(data.aabb[0], box.aabb()[0]), np.minimum(data.aabb[1], box.aabb()[1])
+        if np.any(hi <= lo):
+            raise ValidationError(f"the region {box.aabb().round(3).tolist()} lies outside the scene's box "
+                                  f"{data.aabb.round(3).tolist()}")
+        return replace(data, aabb=np.stack([lo, hi]), near=0.05 * float(np.min(hi - lo)))
+    transform, near, t_lin = region_normalization(data.cameras, box)
+    return replace(data, transform=transform, near=near, t_lin=t_lin)
+
+
+REGION_RADIUS = 1.0  # the region's half-diagonal in the model frame: its corners touch the unit ball
+# The cameras stay within twice the ball's radius (instant-ngp's and nerfstudio's frames put them about there):
+# a region much smaller than the cameras' distance would push them, and the room they see, into a thin outer
+# shell of the contracted grid (the room then bleeds into the object), and lengthen the even-step part of a ray.
+MAX_CAMERA_RADIUS = 2.0
+
+
+def region_normalization(cams: list[Camera], region: Region) -> tuple[np.ndarray, float, float]:
+    """World -> model frame of an unbounded scene with a region of interest: the region's centre at the origin,
+    scaled so its 8 corners lie on the unit ball (everything in it is uncontracted, where the contracted grid
+    is finest: mip-NeRF 360's inner ball holds half of the [-2, 2] grid's cells per axis), unless that puts the
+    median camera beyond ``MAX_CAMERA_RADIUS`` (then the region is smaller, still centred and uncontracted).
+    No rotation (the ball is round; world +Z stays up).
+
+    Returns (transform [4,4], near, t_lin): ``t_lin`` is the median depth of the ball's far side from the
+    cameras, where ``fast``'s even steps give way to steps uniform in disparity."""
+    half_diagonal = 0.5 * float(np.linalg.norm(region.size))
+    pos = np.stack([c.c2w[:3, 3] for c in cams])
+    dist = float(np.median(np.linalg.norm(pos - region.center, axis=1)))
+    scale = min(REGION_RADIUS / half_diagonal, MAX_CAMERA_RADIUS / max(dist, 1e-12))
+    t = np.eye(4)
+    t[:3, :3] *= scale
+    t[:3, 3] = -region.center * scale
+    nears = [c.near for c in cams if c.near is not None]
+    near = 0.5 * float(np.min(nears)) * scale if nears else 0.05
+    return t, near, dist * scale + REGION_RADIUS
 
 
 def _closest_point_to_axes(pos: np.ndarray, fwd: np.ndarray) -> np.ndarray:

@@ -54,8 +54,11 @@ class RadianceModel(Protocol):
 
 def scene_dict(data: Dataset) -> dict[str, Any]:
     """What a model needs to know about the scene, JSON-friendly (stored in config.json and checkpoints)."""
-    return {"transform": data.transform.tolist(), "aabb": data.aabb.tolist(), "bounded": bool(data.bounded),
-            "near": float(data.near), "views": len(data.split("train"))}
+    scene = {"transform": data.transform.tolist(), "aabb": data.aabb.tolist(), "bounded": bool(data.bounded),
+             "near": float(data.near), "views": len(data.split("train"))}
+    if data.t_lin is not None:  # a region moved the cameras away from the unit ball (data.region_normalization)
+        scene["t_lin"] = float(data.t_lin)
+    return scene
 
 
 def build_model(cfg: TrainConfig, scene: dict[str, Any]) -> RadianceModel:
@@ -63,7 +66,8 @@ def build_model(cfg: TrainConfig, scene: dict[str, Any]) -> RadianceModel:
     if cfg.method == "fast":
         from nerf_widgets.engine.fast import FastModel
 
-        return cast(RadianceModel, FastModel(aabb, scene["bounded"], scene["near"], cfg.model,
+        options = cfg.model if "t_lin" not in scene else {"t_lin": scene["t_lin"], **cfg.model}
+        return cast(RadianceModel, FastModel(aabb, scene["bounded"], scene["near"], options,
                                                 int(scene.get("views", 0))))
     if cfg.method == "vanilla":
         from nerf_widgets.engine.vanilla import VanillaModel

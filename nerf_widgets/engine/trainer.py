@@ -24,7 +24,7 @@ from nerf_widgets.engine.checkpoint import (
     write_json_atomic,
 )
 from nerf_widgets.engine.config import TrainConfig, make_config, resolve_device
-from nerf_widgets.engine.data import Dataset, load_dataset
+from nerf_widgets.engine.data import Dataset, apply_region, load_dataset
 from nerf_widgets.engine.heap import keep_heap
 from nerf_widgets.engine.models import build_model, scene_dict
 from nerf_widgets.engine.precision import device_precision
@@ -208,7 +208,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig | None 
         stored = TrainConfig.from_json(read_run_config(run)["config"])
         stored.max_steps, stored.max_minutes, stored.device = cfg.max_steps, cfg.max_minutes, cfg.device
         cfg = stored
-    data = load_dataset(data_dir)
+    data = apply_region(load_dataset(data_dir), cfg.region)  # the stored region again on resume: same frame
     if not data.split("train"):
         raise ValidationError(f"{data_dir} has no training frames")
     trainer = Trainer(data, run, cfg, callbacks)

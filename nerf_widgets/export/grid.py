@@ -23,6 +23,10 @@ __all__ = ["DensityGrid", "auto_iso", "occupied_box", "sample_grid"]
 ProgressFn = Callable[[float], None]
 LN2 = float(np.log(2.0))
 ISO_QUANTILE = 0.2
+EMPTY_FIELD = ("the field is empty inside the export bounds: no line through them becomes opaque. A short training "
+               "is still fog: train longer (resume the run) and export again; with a region, check that it holds "
+               "the object (project.region(), or export with region=None); or pass iso= to choose the surface "
+               "density yourself")
 
 
 @dataclass
@@ -84,7 +88,7 @@ def auto_iso(grid: DensityGrid) -> float:
             samples.append(found[np.isfinite(found)])
     levels = np.concatenate(samples)
     if len(levels) == 0:
-        raise ValidationError("the field is empty: no ray through the bounds becomes opaque; pass iso= explicitly")
+        raise ValidationError(EMPTY_FIELD)
     return float(max(np.quantile(levels, ISO_QUANTILE), 1e-6))
 
 
@@ -92,7 +96,8 @@ def occupied_box(grid: DensityGrid, iso: float, margin: int = 2) -> tuple[np.nda
     """World box [lo, hi] of the nodes at or above ``iso / 2``, grown by ``margin`` voxels and kept in the grid."""
     idx = np.argwhere(grid.values >= 0.5 * iso)
     if len(idx) == 0:
-        raise ValidationError(f"no density reaches the iso-level {iso:g} inside the bounds")
+        raise ValidationError(f"no density reaches the iso-level {iso:g} inside the bounds: pass a lower iso=, "
+                              "or train longer")
     top = np.array(grid.values.shape) - 1
     first = np.clip(idx.min(0) - margin, 0, top)
     last = np.clip(idx.max(0) + margin, 0, top)

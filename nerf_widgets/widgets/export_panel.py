@@ -1,5 +1,8 @@
 """ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
 
+Region controls: "Region" (auto: the box set in the PoseViewer, else the whole field; yes: the region, set or
+proposed; no: the whole field), "Floor" (as the region says, cut, kept) and "Largest part only".
+
 It exports the open project's trained model with one ``project.export`` call (a job: recorded, resource
 checked, under the project lock) and follows that job on its event bus (``JobWatch``); an export of the open
 project started elsewhere (a cell, another kernel) is announced by the studio feed and followed the same way.
@@ -24,6 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ExportPanel"]
 
+# labels -> what project.export takes (a Dropdown reads a None value as "nothing selected", hence the names)
+REGION_CHOICES = [("auto (the box set in Poses)", "auto"), ("yes (set or proposed)", "yes"), ("no (whole field)", "no")]
+FLOOR_CHOICES = [("as the region says", "region"), ("cut", "cut"), ("keep", "keep")]
+_REGION = {"auto": "auto", "yes": True, "no": None}
+_FLOOR = {"region": None, "cut": True, "keep": False}
+
 
 class ExportPanel(PanelMixin, ipywidgets.VBox):
     """Choose a format and options, export, watch the stages, download and look at the result."""
@@ -42,6 +51,10 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.texture = ipywidgets.Dropdown(options=[0, 512, 1024, 2048, 4096], value=2048, description="Texture")
         self.texture_format = ipywidgets.Dropdown(options=choices.texture_formats, value="auto", description="Image")
         self.compress = ipywidgets.Dropdown(options=choices.compressions, value="none", description="Compress")
+        self.region = ipywidgets.Dropdown(options=REGION_CHOICES, value="auto", description="Region")
+        self.floor = ipywidgets.Dropdown(options=FLOOR_CHOICES, value="region", description="Floor")
+        self.keep_largest = ipywidgets.Checkbox(False, description="Largest part only", indent=False)
+        self.region.observe(lambda _c: self._region_changed(), names="value")
         self.export_button = ipywidgets.Button(description="Export", button_style="primary", icon="download")
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
         self.progress = ipywidgets.FloatProgress(0.0, min=0.0, max=1.0, description="")
@@ -57,7 +70,8 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.cancel_button.on_click(guarded(self.notice, lambda _b: self._cancel()))
         options = ipywidgets.VBox([ipywidgets.HBox([self.format, self.compress]),
                                    ipywidgets.HBox([self.resolution, self.faces]),
-                                   ipywidgets.HBox([self.texture, self.texture_format])])
+                                   ipywidgets.HBox([self.texture, self.texture_format]),
+                                   ipywidgets.HBox([self.region, self.floor, self.keep_largest])])
         controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
         super().__init__([options, controls, self.notice, self.download, self.viewer])
         self.add_class("nw-export-panel")
@@ -67,7 +81,12 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         """The export options as chosen in the widgets (multi-file formats are always zipped for download)."""
         return {"resolution": self.resolution.value, "faces": self.faces.value, "texture": self.texture.value,
                 "texture_format": self.texture_format.value, "compress": self.compress.value,
-                "zip": self.format.value in self._multi_file}
+                "zip": self.format.value in self._multi_file, "region": _REGION[self.region.value],
+                "remove_floor": None if self.region.value == "no" else _FLOOR[self.floor.value],
+                "keep_largest": self.keep_largest.value}
+
+    def _region_changed(self) -> None:
+        self.floor.disabled = self.region.value == "no"  # no region, no floor to cut
 
     def start(self) -> threading.Event:
         """Queue ``project.export`` with the chosen options; returns an event set when the job has ended."""

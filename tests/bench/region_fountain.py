@@ -1,7 +1,10 @@
 """Real capture benchmark: fountain_p11 photos -> estimated poses -> proposed region -> short training -> GLB of the region.
 
     .venv/bin/python tests/bench/region_fountain.py [--data ../shared/datasets/fountain_p11] [--minutes 10]
-        [--home /tmp/region-bench] [--resolution 192]
+        [--home /tmp/region-bench] [--resolution 192] [--clock cpu]
+
+``--clock cpu`` counts the training minutes as process CPU time / threads (a shared machine), as
+``train_lego.py`` does; the training job runs on a thread of this process.
 
 Prints one JSON line per stage (seconds, and what it made): poses (registered images, sparse points), the
 proposed region (centre, size, floor tilt, share of the sparse points inside), training (steps, PSNR),
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -77,13 +81,30 @@ def glb_picture(glb: Path, path: Path, size: int = 640) -> None:
     Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
 
 
+def cpu_clock() -> None:
+    """Every Trainer made from now on times its budget in process CPU seconds / threads."""
+    from nerf_widgets.engine import trainer
+
+    threads = len(os.sched_getaffinity(0))
+    made = trainer.Trainer.__init__
+
+    def init(self, *args: object, **kwargs: object) -> None:
+        made(self, *args, **kwargs)
+        self.clock = lambda: time.process_time() / threads
+
+    trainer.Trainer.__init__ = init  # type: ignore[method-assign]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "fountain_p11")
     ap.add_argument("--home", type=Path, default=Path("/tmp/region-bench"))
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--resolution", type=int, default=192)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
+    if args.clock == "cpu":
+        cpu_clock()
     if not args.data.is_dir():
         args.data = Path("/work/shared/datasets/fountain_p11")
     from nerf_widgets.poses.writer import read_ply
@@ -98,7 +119,7 @@ def main() -> None:
     t0 = time.perf_counter()
     row = project.estimate_poses().wait(3600)
     report = project.pose_report()
-    emit(stage="poses", state=row.state, seconds=round(time.perf_counter() - t0, 1),
+    emit(stage="poses", state=row.state, seconds=round(time.perf_counter() - t0, 1), load=round(os.getloadavg()[0], 1),
          registered=report.num_registered, images=report.num_images, points=report.num_points3D)
     t0 = time.perf_counter()
     region = project.region()
@@ -115,13 +136,15 @@ def main() -> None:
     done = job.wait(3600 + 60 * args.minutes)
     metrics = job.metrics()
     last = {k: v[-1][2] for k, v in metrics.items() if v}
-    emit(stage="train", state=done.state, seconds=round(time.perf_counter() - t0, 1),
+    emit(stage="train", state=done.state, seconds=round(time.perf_counter() - t0, 1), clock=args.clock,
+         load=round(os.getloadavg()[0], 1),
          steps=metrics.get("loss", [[0]])[-1][0], **{k: round(float(v), 3) for k, v in last.items()})
     t0 = time.perf_counter()
     export = project.export("glb", region=True, keep_largest=False, resolution=args.resolution, faces=150_000,
                             texture=1024)
     ex = export.wait(3600)
-    emit(stage="export", state=ex.state, seconds=round(time.perf_counter() - t0, 1), error=ex.error)
+    emit(stage="export", state=ex.state, seconds=round(time.perf_counter() - t0, 1), error=ex.error,
+         load=round(os.getloadavg()[0], 1))
     if ex.state == "succeeded":
         import trimesh
 

@@ -96,3 +96,66 @@ def test_pose_viewer_shows_the_box_and_a_slider_stores_it(tmp_path: Path) -> Non
         assert abs((stored_size_x(lab.home) or 0.0) - 1.37) < 1e-6
         page.wait_for_timeout(500)
         page.locator(".nw-pose-viewer").screenshot(path=str(ARTIFACTS / "e2e_region_moved.png"))
+
+
+EXPORT_SETUP = SETUP.replace("viewer = PoseViewer(context=ctx)\nviewer\n", "") + """
+from nerf_widgets.export import SphereBoxField
+from nerf_widgets.jobs import register_job_type
+from nerf_widgets.jobs.export_job import make_export_factory
+from nerf_widgets.jobs.training import make_training_factory
+from nerf_widgets.widgets.export_panel import ExportPanel
+from tests.jobs.fake_trainer import fake_config, fake_train
+# a trained run without the minutes: the fake trainer writes checkpoints, the export reads an analytic field
+register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+register_job_type("export", make_export_factory(loader=lambda run_dir: SphereBoxField()))
+project.set_region(center=[-0.15, 0.0, 0.0], size=[0.7, 0.7, 0.7], yaw_deg=20.0)
+assert project.start_training(max_steps=20).wait(120).state == "succeeded"  # one checkpoint (every 20)
+panel = ExportPanel(context=ctx)
+panel
+"""
+
+
+def _choose(page: Any, label: str, option: str) -> None:
+    page.locator(".nw-export-panel").get_by_label(label, exact=True).select_option(label=option)
+
+
+def _export_rows(home: Path) -> list[Any]:
+    from nerf_widgets.studio import Studio
+
+    with Studio(home) as studio:
+        (project,) = [p for p in studio.projects() if p.name == "Region e2e"]
+        return [j.record() for j in project.jobs() if j.record().type == "export"]
+
+
+def test_export_panel_exports_only_the_region_with_the_floor_cut(tmp_path: Path) -> None:
+    import trimesh
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(EXPORT_SETUP), nbformat.v4.new_code_cell('print("ready")')]
+    nbformat.write(nb, tmp_path / "region_export.ipynb")
+    with running_lab(tmp_path, [tmp_path / "region_export.ipynb"]) as lab, open_browser() as page:
+        run_notebook(page, lab, "region_export.ipynb", done_text="ready", timeout_s=240)
+        page.locator(".nw-export-panel").wait_for(timeout=60_000)
+        _choose(page, "Format", "ply")
+        _choose(page, "Texture", "0")
+        _choose(page, "Region", "yes (set or proposed)")
+        _choose(page, "Floor", "cut")
+        page.locator(".nw-export-panel").get_by_label("Largest part only", exact=True).check()
+        grid = page.locator(".nw-export-panel").get_by_label("Grid", exact=True)
+        grid.fill("48")
+        grid.press("Enter")
+        page.locator(".nw-export-panel button", has_text="Export").first.click()
+        wait_for(page, lambda: any(r.state == "succeeded" for r in _export_rows(lab.home)), 180, "the export job")
+        wait_for(page, lambda: page.locator(".nw-export-panel .nw-mesh-viewer canvas").count() > 0, 60,
+                 "the mesh viewer")
+        page.locator(".nw-export-panel").screenshot(path=str(ARTIFACTS / "e2e_region_export.png"))
+    (row,) = _export_rows(lab.home)
+    options = row.params["options"]
+    assert options["remove_floor"] is True and options["keep_largest"] is True and options["resolution"] == 48
+    size = np.asarray(options["region"]["size"])
+    assert np.allclose(size, 0.7) and abs(options["region"]["yaw_deg"] - 20.0) < 1e-6
+    ply = next((lab.home / "projects").glob("*/exports/*/*.ply"))
+    verts = np.asarray(trimesh.load(ply, force="mesh", process=False).vertices)
+    local = verts - np.array([0.0, 0.0, 0.35])  # placed: the box centred over the origin, its floor at 0
+    assert np.all(np.abs(local) <= 0.35 + 1e-3), np.abs(local).max(0)
+    assert verts[:, 2].min() > 0.5 * 0.03 * 0.7  # the floor slab (3 % of the height) was left out
