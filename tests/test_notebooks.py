@@ -12,22 +12,31 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.ci import need_tool
-
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-# real_capture.ipynb as it stands runs COLMAP on 11 full-size photos and trains 3 minutes; its parameters make
-# it a small run: 6 neighbouring photos at 320 px, 300 steps of 1024 rays (steps, not minutes, end it, so a busy
-# machine trains the same run; fewer steps leave the field a fog with no surface to export: 40 and 86 steps
-# of the real capture did), a 64-cell export grid
-SMALL_CAPTURE = {"REAL_CAPTURE_PHOTOS": "6", "REAL_CAPTURE_MAX_SIDE": "320", "REAL_CAPTURE_STEPS": "300",
-                 "REAL_CAPTURE_RAYS": "1024", "REAL_CAPTURE_MINUTES": "60", "REAL_CAPTURE_RESOLUTION": "64"}
+# real_capture.ipynb as it stands runs COLMAP on fountain_p11's 11 full-size photos and trains 3 minutes (its
+# benchmark is tests/bench/region_fountain.py). Here it runs on photos the test makes: a textured sphere and box
+# seen by 16 cameras on two rings, on a grey background, through the same cells (COLMAP, region, training,
+# export). Steps, not minutes, end the training, so a busy machine trains the same run.
+SMALL_CAPTURE = {"REAL_CAPTURE_STEPS": "300", "REAL_CAPTURE_RAYS": "1024", "REAL_CAPTURE_MINUTES": "60",
+                 "REAL_CAPTURE_RESOLUTION": "64"}
 CELL_TIMEOUT = {"real_capture.ipynb": 1800}  # a failure guard per cell (COLMAP, the training); others: 300 s
 
 
-def _fountain() -> Path | None:
-    return next((p / "shared" / "datasets" / "fountain_p11" for p in REPO.parents
-                 if (p / "shared" / "datasets" / "fountain_p11" / "images").is_dir()), None)
+def _capture(folder: Path) -> Path:
+    """Opaque JPEG photos of the pose tests' synthetic scene in ``folder/images`` (no masks, as people's)."""
+    from PIL import Image
+
+    from tests.poses.poses_synthetic import make_scene
+
+    make_scene(folder / "rgba", n=16, size=200, focal=220.0)
+    (folder / "images").mkdir()
+    for png in sorted((folder / "rgba").glob("*.png")):
+        with Image.open(png) as im:
+            photo = Image.new("RGB", im.size, (128, 128, 128))
+            photo.paste(im, mask=im.getchannel("A"))
+            photo.save(folder / "images" / f"{png.stem}.jpg", quality=95)
+    return folder
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -36,9 +45,7 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NERF_WIDGETS_HOME", str(home))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     if path.name == "real_capture.ipynb":
-        data = _fountain()
-        need_tool(data is not None, "the fountain_p11 photos (shared/datasets/fountain_p11 beside the repository)")
-        monkeypatch.setenv("REAL_CAPTURE_DATA", str(data))
+        monkeypatch.setenv("REAL_CAPTURE_DATA", str(_capture(tmp_path / "capture")))
         for key, value in SMALL_CAPTURE.items():
             monkeypatch.setenv(key, value)
     nb = nbformat.read(path, as_version=4)
