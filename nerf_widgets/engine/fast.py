@@ -31,7 +31,7 @@ from nerf_widgets.engine.config import autocast_bf16, check_precision
 from nerf_widgets.engine.contracted import disparity_schedule, view_box
 from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
-from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
+from nerf_widgets.engine.render import composite_packed, contract, distortion_packed, ray_aabb, segment_sum, sh_basis
 from nerf_widgets.engine.settings import FastSettings
 
 __all__ = ["FastModel", "DEFAULTS"]
@@ -277,9 +277,17 @@ class FastModel(nn.Module):
         return out
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(photometric MSE + the appearance penalty, MSE)."""
+        """(photometric MSE + the appearance penalty + the distortion loss, MSE)."""
         mse = torch.mean((out["rgb"] - batch["rgb"]) ** 2)
-        return mse + float(self.opt["appearance_reg"]) * self.appearance.penalty(), mse.detach()
+        total = mse + float(self.opt["appearance_reg"]) * self.appearance.penalty()
+        if self.distortion_weight() and "distortion" in out:
+            total = total + self.distortion_weight() * out["distortion"].mean()
+        return total, mse.detach()
+
+    def distortion_weight(self) -> float:
+        """Weight of the distortion loss: unbounded scenes only (it pulls each ray's weights into one compact
+        surface, so the floaters that few views leave in front of the cameras cost more than they explain)."""
+        return 0.0 if self.bounded else float(self.opt["distortion"])
 
     def _render_torch(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
                       jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -289,14 +297,17 @@ class FastModel(nn.Module):
         ray = smp["ray_idx"]
         idx, w = trilinear_corners(smp["unit"] * (self.res - 1), self.res)
         tau = self.sigma(self.density.lookup(idx, w)[:, 0]) * smp["dt"]
-        weights = composite_packed(tau, ray, n)
+        weights = all_w = composite_packed(tau, ray, n)
         keep = weights.detach() > float(self.opt["color_thresh"])
         ray, weights = ray[keep], weights[keep]
         rgb_s = self._rgb(self.features.lookup(idx[keep], w[keep]), dirs, ray)
         acc = segment_sum(weights, ray, n)
         rgb = segment_sum(weights[:, None] * rgb_s, ray, n) + (1.0 - acc)[:, None] * background
         depth = segment_sum(weights * smp["t"][keep], ray, n)
-        return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
+        out = {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
+        if self.distortion_weight() and torch.is_grad_enabled():
+            out["distortion"] = distortion_packed(all_w, smp["t"], smp["dt"], smp["ray_idx"], n)
+        return out
 
     def density_field(self) -> DensityField:
         """The density grid as the fused marchers read it (views of the live tables, no copies)."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "composite_backward", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
+__all__ = ["available", "composite_backward", "distortion", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
            "scatter", "unavailable_reason", "used_for"]
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,11 @@ def march_proposal(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.
 
 def composite_backward(*args: Any) -> tuple[np.ndarray, np.ndarray]:
     return _call("composite_backward", *args)  # type: ignore[no-any-return]
+
+
+def distortion(starts: np.ndarray, t: np.ndarray, dt: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """mip-NeRF 360's distortion loss of each ray [N] from the packed samples (midpoints ``t``, lengths ``dt``)."""
+    return _call("distortion", starts, t, dt, w)  # type: ignore[no-any-return]
 
 
 def gather(table: np.ndarray, base: np.ndarray, frac: np.ndarray, res: int) -> np.ndarray:

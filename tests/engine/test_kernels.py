@@ -74,6 +74,42 @@ def test_fused_path_matches_pytorch_path(bounded: bool, monkeypatch: pytest.Monk
         torch.testing.assert_close(fused[key], ref[key], atol=1e-4 * scale, rtol=1e-3)
 
 
+def test_distortion_loss_and_its_gradient_match_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unbounded scenes add mip-NeRF 360's distortion loss: the kernel's per-ray value equals the pairwise
+    definition, and the density gradient of MSE + distortion equals autograd's through the PyTorch path."""
+    model = random_model(False)
+    model.opt["distortion"] = 0.5  # large, so its share of the gradient is far above the tolerance
+    origins, dirs, bg, jitter, target = random_rays()
+    grads, values = [], []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        model.density.grad.zero_()
+        model.density.touched.zero_()
+        out = model.render_rays(origins, dirs, bg, jitter)
+        total, _ = model.loss(out, {"rgb": target})
+        total.backward()
+        grads.append(model.density.grad.clone())
+        values.append(out["distortion"].detach())
+    torch.testing.assert_close(values[0], values[1], atol=1e-5, rtol=1e-4)
+    assert float(values[0].max()) > 1e-3
+    model.opt["distortion"] = 0.0
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "0")
+    model.density.grad.zero_()
+    model.loss(model.render_rays(origins, dirs, bg, jitter), {"rgb": target})[0].backward()
+    scale = float(grads[1].abs().max())
+    assert float((grads[1] - model.density.grad).abs().max()) > 0.05 * scale  # the distortion term counts
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-4 * scale, rtol=1e-3)
+
+    w = torch.tensor([0.1, 0.5, 0.2, 0.05])  # one ray against the definition, pair by pair
+    t, dt = torch.tensor([0.5, 1.0, 1.5, 3.0]), torch.tensor([0.2, 0.4, 0.3, 1.0])
+    s0, s1 = (t - dt / 2) / (1 + t - dt / 2), (t + dt / 2) / (1 + t + dt / 2)
+    m = (s0 + s1) / 2
+    pairs = (w[:, None] * w[None, :] * (m[:, None] - m[None, :]).abs()).sum() + (w * w * (s1 - s0)).sum() / 3
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "1")
+    got = kernels.distortion(np.array([0, 4]), t.numpy(), dt.numpy(), w.numpy())
+    assert got.shape == (1,) and abs(float(got[0]) - float(pairs)) < 1e-6
+
+
 def test_fused_march_jumps_empty_blocks_without_changing_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two dense lumps in opposite corners of a 40^3 grid: most 8^3 blocks between them are empty, and the
     fused walk jumps over them; samples, colours and gradients still equal the PyTorch path's."""
