@@ -23,13 +23,25 @@ def probe(x):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", cache=True, nogil=True)
-def to_grid(o, d, t, lo, size, res, bounded):  # type: ignore[no-untyped-def]
+def to_grid(o, d, t, lo, size, warp, frame):  # type: ignore[no-untyped-def]
+    """Point ``o + d t`` -> unit grid coordinates. ``warp`` (``contracted``'s modes): 0 none (bounded), 1 the
+    sphere contraction, 2 the perspective warp of a forward-facing capture (x/z, y/z, 1/z in the reference
+    camera ``frame`` [12]: its rotation's rows, then its centre, as [3,4] row-major); points behind it fall
+    outside the grid."""
     px, py, pz = o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t
-    if not bounded:
+    if warp == 1:
         n = math.sqrt(px * px + py * py + pz * pz)
         if n > 1.0:
             f = (2.0 - 1.0 / n) / n
             px, py, pz = px * f, py * f, pz * f
+    elif warp == 2:
+        qx, qy, qz = px - frame[3], py - frame[7], pz - frame[11]
+        cx = qx * frame[0] + qy * frame[4] + qz * frame[8]
+        cy = qx * frame[1] + qy * frame[5] + qz * frame[9]
+        depth = -(qx * frame[2] + qy * frame[6] + qz * frame[10])
+        if depth < 1e-3:
+            return -1.0, -1.0, -1.0
+        px, py, pz = cx / depth, cy / depth, 1.0 / depth
     ux, uy, uz = (px - lo[0]) / size[0], (py - lo[1]) / size[1], (pz - lo[2]) / size[2]
     return ux, uy, uz
 
@@ -66,8 +78,8 @@ def axis_exit(o, d, cell, k, n, lo, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, shift, inv_ref,  # type: ignore[no-untyped-def]
-         t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
+def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, warp, frame, shift,  # type: ignore[no-untyped-def]
+         inv_ref, t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
     """Walk ray ``r``; with ``off`` >= 0 write its samples from there. Returns the sample count.
 
     Bounded scenes (uniform steps) jump over empty K^3 blocks of cells: every sample skipped lies in
@@ -82,7 +94,7 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounde
         t = t0 + s[i] + u * ds[i]
         if t >= t1:
             break
-        ux, uy, uz = to_grid(o, d, t, lo, size, res, bounded)
+        ux, uy, uz = to_grid(o, d, t, lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             i += 1
             continue
@@ -117,8 +129,8 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounde
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, shift,  # type: ignore[no-untyped-def]
-                  inv_ref, t_stop):
+def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, warp, frame,  # type: ignore[no-untyped-def]
+                  shift, inv_ref, t_stop):
     nr = origins.shape[0]
     counts = np.zeros(nr, np.int64)
     e1, e2 = np.zeros(0, np.float32), np.zeros((0, 3), np.float32)
@@ -126,7 +138,7 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, l
     for r in prange(nr):
         if t1[r] > t0[r]:
             counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo,
-                             size, bounded, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
+                             size, bounded, warp, frame, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
     starts = np.zeros(nr + 1, np.int64)
     for r in range(nr):
         starts[r + 1] = starts[r] + counts[r]
@@ -139,7 +151,7 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, l
     for r in prange(nr):
         if counts[r] > 0:
             walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo, size, bounded,
-                 shift, inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
+                 warp, frame, shift, inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
             for j in range(starts[r], starts[r + 1]):
                 ray_idx[j] = r
     return starts, ray_idx, t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out
@@ -291,7 +303,7 @@ def cell_max(table, base, res):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t_stop, blend,  # type: ignore[no-untyped-def]
+def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, warp, frame, shift, inv_ref, t_stop, blend,  # type: ignore[no-untyped-def]
             edges_a, edges_b, w_c):
     """Coarse pass of one ray for ``march_proposal``: the densest corner of the cell at one jittered point per
     interval of ``kc`` fine steps -> interval bounds and weights (blended toward uniform). Returns the interval count, 0 when
@@ -305,7 +317,7 @@ def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t
         ta, tb = t0 + s[a], t0 + s[b] + ds[b]
         edges_a[m], edges_b[m], w_c[m] = ta, tb, 0.0
         m += 1
-        ux, uy, uz = to_grid(o, d, ta + u * (tb - ta), lo, size, res, False)
+        ux, uy, uz = to_grid(o, d, ta + u * (tb - ta), lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             continue
         if not occ[(min(int(ux * n), n - 1) * n + min(int(uy * n), n - 1)) * n + min(int(uz * n), n - 1)]:
@@ -330,8 +342,8 @@ def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t
 
 
 @njit(cache=True, nogil=True)
-def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo, size, shift, inv_ref,  # type: ignore[no-untyped-def]
-              t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
+def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
+              inv_ref, t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
     """Fine pass of one ray: ``n_fine`` intervals between stratified quantiles of the coarse pdf (inverse
     CDF, linear inside a coarse interval), density at each interval's middle, compositing. Returns the
     number of samples written from ``off`` (samples in unoccupied cells are left out)."""
@@ -354,7 +366,7 @@ def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo,
         prev = e
         if dt <= 0.0:
             continue
-        ux, uy, uz = to_grid(o, d, t, lo, size, res, False)
+        ux, uy, uz = to_grid(o, d, t, lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             continue
         if not occ[(min(int(ux * n), n - 1) * n + min(int(uy * n), n - 1)) * n + min(int(uz * n), n - 1)]:
@@ -376,8 +388,8 @@ def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo,
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo, size, shift, inv_ref,  # type: ignore[no-untyped-def]
-                   t_stop, blend):
+def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
+                   inv_ref, t_stop, blend):
     """Unbounded scenes: ``n_fine`` samples per ray placed by a coarse density pass over the same grid
     (a density-only proposal, as mip-NeRF 360 / nerfacto place theirs), in the pack of ``march_density``."""
     nr = origins.shape[0]
@@ -391,11 +403,11 @@ def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo,
     trans_w, w_w = np.empty(cap, np.float32), np.empty(cap, np.float32)
     for r in prange(nr):
         ea, eb, wc = np.empty(nc, np.float64), np.empty(nc, np.float64), np.empty(nc, np.float64)
-        m = propose(origins[r], dirs[r], u[r], t0[r], s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t_stop,
-                    blend, ea, eb, wc)
+        m = propose(origins[r], dirs[r], u[r], t0[r], s, ds, kc, occ, table, res, lo, size, warp, frame, shift,
+                    inv_ref, t_stop, blend, ea, eb, wc)
         if m > 0:
             counts[r] = fine_walk(r, origins[r], dirs[r], u[r], m, ea, eb, wc, n_fine, occ, table, res, lo, size,
-                                  shift, inv_ref, t_stop, r * n_fine, t_w, dt_w, base_w, frac_w, raw_w, tau_w,
+                                  warp, frame, shift, inv_ref, t_stop, r * n_fine, t_w, dt_w, base_w, frac_w, raw_w, tau_w,
                                   trans_w, w_w)
     starts = np.zeros(nr + 1, np.int64)
     for r in range(nr):

@@ -28,10 +28,19 @@ from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import kernels
 from nerf_widgets.engine.appearance import ViewAppearance
 from nerf_widgets.engine.config import autocast_bf16, check_precision
-from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.contracted import (
+    NONE,
+    PERSPECTIVE,
+    SPHERE,
+    disparity_schedule,
+    forward_frame,
+    inverse_schedule,
+    view_box,
+    warp_points,
+)
 from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
-from nerf_widgets.engine.render import composite_packed, contract, distortion_packed, ray_aabb, segment_sum, sh_basis
+from nerf_widgets.engine.render import composite_packed, distortion_packed, ray_aabb, segment_sum, sh_basis
 from nerf_widgets.engine.settings import FastSettings
 
 __all__ = ["FastModel", "DEFAULTS"]
@@ -46,6 +55,8 @@ class FastModel(nn.Module):
     march_box: torch.Tensor
     occ: torch.Tensor
     occ_coarse: torch.Tensor
+    warp: torch.Tensor
+    warp_frame: torch.Tensor
 
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None,
                  views: int = 0) -> None:
@@ -55,12 +66,17 @@ class FastModel(nn.Module):
         check_precision(self.opt["mixed_precision"])
         if self.settings.appearance not in ("auto", "on", "off"):
             raise ValidationError(f"fast model setting appearance must be auto, on or off, not {self.settings.appearance!r}")
+        if self.settings.forward_facing not in ("auto", "off"):
+            raise ValidationError(f"fast model setting forward_facing must be auto or off, not {self.settings.forward_facing!r}")
         on = self.settings.appearance == "on" or (self.settings.appearance == "auto" and not bounded)
         self.appearance = ViewAppearance(views if on else 0)
         self.bounded = bounded
         self.near = float(near)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
         self.register_buffer("march_box", self.aabb.clone())
+        # grid space (``contracted``): SPHERE for unbounded scenes until ``fit_views`` finds a forward-facing capture
+        self.register_buffer("warp", torch.tensor(NONE if bounded else SPHERE))
+        self.register_buffer("warp_frame", torch.zeros(3, 4))
         if not bounded and "unbounded_res_schedule" not in (options or {}) and "res_schedule" not in (options or {}):
             self.opt["res_schedule"] = self.opt["unbounded_res_schedule"]  # an explicit res_schedule applies to both
         res0 = int(self.opt["res_schedule"][0][1])
@@ -89,9 +105,8 @@ class FastModel(nn.Module):
         return math.ceil((res - 1) / int(self.opt["coarse_k"]))
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        """Model-frame points [M,3] -> [0,1]^3 grid space (contracted first for unbounded scenes)."""
-        if not self.bounded:
-            x = contract(x)
+        """Model-frame points [M,3] -> [0,1]^3 grid space (warped first for unbounded scenes)."""
+        x = warp_points(x, int(self.warp), self.warp_frame)
         return (x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
 
     def step_size(self) -> float:
@@ -178,12 +193,22 @@ class FastModel(nn.Module):
         return float(keep.float().mean())
 
     @torch.no_grad()
-    def fit_views(self, c2w: torch.Tensor, intr: torch.Tensor, size: tuple[int, int]) -> None:
-        """Unbounded scenes with ``fit_box``: the grid box becomes the part of contracted space the training
-        views see (``contracted.view_box``), so its cells land where the cameras look."""
+    def fit_views(self, c2w: torch.Tensor, intr: torch.Tensor, size: tuple[int, int],
+                  depths: tuple[float, float] | None = None) -> None:
+        """Unbounded scenes with ``fit_box``: the grid box becomes the part of warped space the training
+        views see (``contracted.view_box``), so its cells land where the cameras look; a forward-facing
+        capture (``contracted.forward_frame``) switches to the perspective warp first. ``depths``: the views'
+        known (near, far) content depths in the model frame (LLFF's), else the scene's near and ``far``."""
         if self.bounded or not self.opt["fit_box"]:
             return
-        self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), self.near, float(self.opt["far"])))
+        frame = forward_frame(c2w) if self.opt["forward_facing"] == "auto" else None
+        near, far = self.near, float(self.opt["far"])
+        if frame is not None:
+            self.warp.fill_(PERSPECTIVE)
+            self.warp_frame.copy_(frame)
+            near = max(near, 0.9 * depths[0]) if depths else near
+        self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), near, far, warp=int(self.warp),
+                                 frame=self.warp_frame))
         self.march_box = self.aabb.clone()  # ``ref_len`` (the density unit) stays that of the scene's box
         self.update_occupancy()
 
@@ -218,7 +243,11 @@ class FastModel(nn.Module):
             n = int(math.ceil(diag / step)) + 1
             s = torch.arange(n, device=device, dtype=torch.float32) * step
             return s, torch.full_like(s, step)
-        s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
+        if int(self.warp) == PERSPECTIVE:  # one step per half depth cell, uniform in disparity like the cells
+            inv_step = float(self.aabb[1, 2] - self.aabb[0, 2]) / (self.res - 1) * float(self.opt["step_ratio"])
+            s, ds = inverse_schedule(self.near, inv_step, float(self.opt["far"]))
+        else:
+            s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
         return s.to(device), ds.to(device)
 
     def march(self, origins: torch.Tensor, dirs: torch.Tensor, jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -313,7 +342,8 @@ class FastModel(nn.Module):
         """The density grid as the fused marchers read it (views of the live tables, no copies)."""
         return DensityField(
             table=self.density.table.detach().view(-1).numpy(), res=int(self.res), lo=_np(self.aabb[0]),
-            size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), shift=float(self.shift),
+            size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), warp=int(self.warp),
+            frame=_np(self.warp_frame.reshape(-1)), shift=float(self.shift),
             inv_ref=float(1.0 / self.ref_len), stop_trans=float(self.opt["stop_trans"]))
 
     def _blocks(self) -> np.ndarray:
@@ -372,6 +402,9 @@ class FastModel(nn.Module):
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name], device=getattr(self, name).device))
         for name, param in self.appearance.named_parameters():  # runs saved before per-view appearance: identity
             state_dict.setdefault(f"{prefix}appearance.{name}", torch.zeros_like(param))
+        # runs saved before the perspective warp: contracted (unbounded) or none
+        state_dict.setdefault(prefix + "warp", torch.tensor(NONE if self.bounded else SPHERE))
+        state_dict.setdefault(prefix + "warp_frame", torch.zeros(3, 4))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

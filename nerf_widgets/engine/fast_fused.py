@@ -31,6 +31,8 @@ class DensityField(NamedTuple):
     lo: np.ndarray  # grid box corner [3] (contracted space for unbounded scenes)
     size: np.ndarray  # grid box size [3]
     occ: np.ndarray  # occupied cells [(R-1)^3] bool
+    warp: int  # how model-frame points map into the grid box (``contracted``: NONE, SPHERE, PERSPECTIVE)
+    frame: np.ndarray  # PERSPECTIVE's reference camera [12] ([3,4] row-major), else zeros
     shift: float  # softplus shift of the raw density
     inv_ref: float  # 1 / the density's reference length
     stop_trans: float  # a ray ends once its transmittance is below this

@@ -74,6 +74,36 @@ def test_fused_path_matches_pytorch_path(bounded: bool, monkeypatch: pytest.Monk
         torch.testing.assert_close(fused[key], ref[key], atol=1e-4 * scale, rtol=1e-3)
 
 
+def test_perspective_warp_matches_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forward-facing capture's grid lives in its reference camera's perspective space (x/z, y/z, 1/z): the
+    fused march maps points there as ``contracted.warp_points`` does, so samples, colours and gradients agree."""
+    from nerf_widgets.engine.contracted import PERSPECTIVE
+
+    model = random_model(False)
+    model.warp.fill_(PERSPECTIVE)
+    model.warp_frame.copy_(torch.tensor([[1.0, 0, 0, 0.1], [0, 1, 0, 0], [0, 0, 1, 1.0]]))  # at z = 1, looking down -z
+    model.aabb.copy_(torch.tensor([[-0.8, -0.6, 0.0], [0.8, 0.6, 2.5]]))
+    model.march_box = model.aabb.clone()
+    model.update_occupancy()
+    g = torch.Generator().manual_seed(3)
+    origins = torch.tensor([0.0, 0.0, 1.0]) + 0.1 * torch.randn(300, 3, generator=g)
+    dirs = torch.nn.functional.normalize(torch.tensor([0.0, 0.0, -1.0]) + 0.4 * torch.randn(300, 3, generator=g), dim=1)
+    results = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        model.density.grad.zero_()
+        model.density.touched.zero_()
+        out = model.render_rays(origins, dirs, torch.rand(300, 3, generator=torch.Generator().manual_seed(4)),
+                                torch.full((300,), 0.3))
+        out["rgb"].square().mean().backward()
+        results.append((out["rgb"].detach(), out["samples"], model.density.grad.clone()))
+    assert float(results[0][1]) == float(results[1][1]) > 1000
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-4)
+    scale = float(results[1][2].abs().max())
+    assert scale > 0
+    torch.testing.assert_close(results[0][2], results[1][2], atol=1e-4 * scale, rtol=1e-3)
+
+
 def test_distortion_loss_and_its_gradient_match_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unbounded scenes add mip-NeRF 360's distortion loss: the kernel's per-ray value equals the pairwise
     definition, and the density gradient of MSE + distortion equals autograd's through the PyTorch path."""

@@ -12,7 +12,15 @@ import torch
 from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import load_field, make_config, train
 from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint
-from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.contracted import (
+    PERSPECTIVE,
+    SPHERE,
+    disparity_schedule,
+    forward_frame,
+    inverse_schedule,
+    view_box,
+    warp_points,
+)
 from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.fast import FastModel
 from nerf_widgets.engine.render import contract
@@ -72,6 +80,58 @@ def test_view_box_covers_what_forward_cameras_see() -> None:
     d = torch.nn.functional.normalize(torch.tensor([(0 - 64) / 100.0, 48 / 100.0, -1.0]), dim=0)
     pts = contract(c2w[0, :, 3] + d * torch.linspace(0.3, 1000.0, 500)[:, None])
     assert bool(((pts >= box[0] - 1e-4) & (pts <= box[1] + 1e-4)).all())
+
+
+def rig(forward_facing: bool, scale: float = 0.05) -> torch.Tensor:
+    """Camera-to-model [8,3,4] in the model frame (rotations scaled as ``scene_normalization`` leaves them):
+    a small grid of cameras looking down -z (LLFF), or a half orbit looking at the centre."""
+    out = []
+    for i in range(8):
+        if forward_facing:
+            rot = torch.linalg.matrix_exp(torch.tensor([[0.0, 0, 0.05], [0, 0, -0.03], [-0.05, 0.03, 0]]) * (i % 3 - 1))
+            pos = torch.tensor([0.1 * (i % 4) - 0.15, 0.1 * (i // 4) - 0.05, 1.0])
+        else:
+            a = math.pi * i / 7
+            back = torch.tensor([math.cos(a), math.sin(a), 0.0])
+            right = torch.linalg.cross(torch.tensor([0.0, 0.0, 1.0]), back)
+            rot, pos = torch.stack([right, torch.linalg.cross(back, right), back], 1), back
+        out.append(torch.cat([rot * scale, pos[:, None]], 1))
+    return torch.stack(out)
+
+
+def test_forward_facing_captures_get_the_perspective_grid_and_orbits_keep_the_sphere() -> None:
+    frame = forward_frame(rig(True))
+    assert frame is not None and forward_frame(rig(False)) is None
+    assert torch.allclose(frame[:, :3] @ frame[:, :3].T, torch.eye(3), atol=1e-5)  # a rotation, unscaled
+    assert float(frame[2, 2]) > 0.99  # looking down -z like the rig
+    intr = torch.tensor([[60.0, 60.0, 32.0, 24.0]]).repeat(8, 1)
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    model.fit_views(rig(True), intr, (48, 64), depths=(0.5, 6.0))
+    assert int(model.warp) == PERSPECTIVE
+    # what every view sees between its near depth and infinity lies in the box; 1/z stays below 1/(0.9 near)
+    c2w = rig(True)[5]
+    d_cam = torch.tensor([[-32 / 60, 24 / 60, -1.0], [32 / 60, -24 / 60, -1.0], [0.0, 0.0, -1.0]])
+    depth = torch.tensor([0.5, 1.0, 3.0, 100.0, 1e4])
+    pts = (c2w[:, 3] + (d_cam @ (c2w[:, :3] / 0.05).T)[:, None, :] * depth[None, :, None]).reshape(-1, 3)
+    unit = model.to_unit(pts)
+    assert bool(((unit >= 0) & (unit <= 1)).all())
+    assert 1.0 / 0.5 < float(model.aabb[1, 2]) < 1.0 / 0.4 and float(model.aabb[0, 2]) < 1e-3
+    behind = warp_points(torch.tensor([[0.0, 0.0, 2.0]]), PERSPECTIVE, model.warp_frame)
+    assert bool((model.to_unit(torch.tensor([[0.0, 0.0, 2.0]])) < 0).all()) and float(behind.max()) < 0
+    orbit = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    orbit.fit_views(rig(False), intr, (48, 64))
+    assert int(orbit.warp) == SPHERE
+    off = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]], "forward_facing": "off"})
+    off.fit_views(rig(True), intr, (48, 64))
+    assert int(off.warp) == SPHERE
+
+
+def test_inverse_schedule_is_uniform_in_disparity() -> None:
+    s, ds = inverse_schedule(0.5, 0.01, 1000.0)
+    t = torch.cat([0.5 + s, (0.5 + s[-1:] + ds[-1:])])
+    steps = (1.0 / t).diff()
+    assert bool((ds > 0).all()) and math.isclose(float(t[-1]), 1000.0, rel_tol=1e-3)
+    assert float((steps[:-1] + 0.01).abs().max()) < 1e-4  # the last step is cut at far
 
 
 def wall_model(samples: int = 32) -> FastModel:
