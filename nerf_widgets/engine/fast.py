@@ -40,6 +40,7 @@ from nerf_widgets.engine.contracted import (
 )
 from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
+from nerf_widgets.engine.proposal import march_proposal_torch
 from nerf_widgets.engine.render import composite_packed, distortion_packed, ray_aabb, segment_sum, sh_basis
 from nerf_widgets.engine.settings import FastSettings
 
@@ -322,7 +323,10 @@ class FastModel(nn.Module):
                       jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Reference path of ``render_rays`` in PyTorch ops (CUDA, or ``NERF_WIDGETS_KERNELS=0``)."""
         n = origins.shape[0]
-        smp = self.march(origins, dirs, jitter)
+        if not self.bounded and int(self.opt["proposal_samples"]) > 0:
+            smp = march_proposal_torch(self, origins, dirs, jitter)
+        else:
+            smp = self.march(origins, dirs, jitter)
         ray = smp["ray_idx"]
         idx, w = trilinear_corners(smp["unit"] * (self.res - 1), self.res)
         tau = self.sigma(self.density.lookup(idx, w)[:, 0]) * smp["dt"]

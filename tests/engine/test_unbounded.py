@@ -168,6 +168,39 @@ def test_proposal_puts_samples_on_the_surface() -> None:
 
 
 @needs_kernels
+@pytest.mark.parametrize("scene", ["wall", "fog"])
+def test_pytorch_proposal_sampler_makes_the_numba_decisions(scene: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA runs ``proposal.march_proposal_torch``; on the CPU it places the samples the numba kernel places
+    (same rays, counts and depths, up to float rounding at a few cell borders), so renders agree."""
+    from nerf_widgets.engine import fast_fused
+    from nerf_widgets.engine.proposal import march_proposal_torch
+
+    model = wall_model(samples=24)
+    if scene == "fog":  # every cell somewhat dense, random: many intervals, early termination, blending
+        torch.manual_seed(2)
+        model.density.table.normal_(-3, 3)
+        model.update_occupancy()
+    g = torch.Generator().manual_seed(1)
+    n = 400
+    origins = torch.randn(n, 3, generator=g) * 0.3 + torch.tensor([0.0, 0.0, 1.0])
+    dirs = torch.nn.functional.normalize(torch.randn(n, 3, generator=g) * 0.3 + torch.tensor([0.0, 0.0, -1.0]), dim=-1)
+    u = torch.rand(n, generator=g)
+    starts, ray, t, dt = fast_fused.march(model, origins, dirs, u)[:4]
+    ref = march_proposal_torch(model, origins, dirs, u)
+    counts = torch.bincount(ref["ray_idx"], minlength=n)
+    same = counts.numpy() == (starts[1:] - starts[:-1])
+    assert same.mean() > 0.98 and int(counts.sum()) > 10 * n
+    mask = torch.from_numpy(same)[ref["ray_idx"]]
+    torch.testing.assert_close(ref["t"][mask], torch.from_numpy(t)[torch.from_numpy(same)[torch.from_numpy(ray)]],
+                               atol=1e-4, rtol=1e-4)
+    renders = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        renders.append(model.render_rays(origins, dirs, torch.full((3,), 0.5), u)["rgb"].detach())
+    assert float((renders[0] - renders[1]).abs().max(1).values.le(1e-3).float().mean()) > 0.98
+
+
+@needs_kernels
 def test_empty_contracted_space_costs_no_samples() -> None:
     model = wall_model()
     model.density.table.fill_(-20.0)
