@@ -73,7 +73,8 @@ class FastModel(nn.Module):
         self.appearance = ViewAppearance(views if on else 0)
         self.bounded = bounded
         self.near = float(near)
-        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
+        # a copy: carving and fit_views move the box in place, never the caller's tensor
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone())
         self.register_buffer("march_box", self.aabb.clone())
         # grid space (``contracted``): SPHERE for unbounded scenes until ``fit_views`` finds a forward-facing capture
         self.register_buffer("warp", torch.tensor(NONE if bounded else SPHERE))

@@ -126,6 +126,21 @@ def test_forward_facing_captures_get_the_perspective_grid_and_orbits_keep_the_sp
     assert int(off.warp) == SPHERE
 
 
+def test_the_perspective_grid_survives_a_checkpoint() -> None:
+    """A forward-facing run's warp and reference camera are buffers: a model rebuilt from its state (resume,
+    ``load_field`` for export) reads the grid in the same space."""
+    intr = torch.tensor([[60.0, 60.0, 32.0, 24.0]]).repeat(8, 1)
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    model.fit_views(rig(True), intr, (48, 64), depths=(0.5, 6.0))
+    model.density.table.normal_(0, 2)
+    again = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    again.load_state_dict(model.state_dict())
+    assert int(again.warp) == PERSPECTIVE and torch.equal(again.warp_frame, model.warp_frame)
+    pts = torch.tensor([[0.0, 0.0, -0.5], [0.2, -0.1, -2.0], [0.0, 0.0, 2.0]])
+    torch.testing.assert_close(again.query_density(pts), model.query_density(pts))
+    assert float(model.query_density(pts)[2]) == 0.0  # behind the reference camera: outside the grid
+
+
 def test_inverse_schedule_is_uniform_in_disparity() -> None:
     s, ds = inverse_schedule(0.5, 0.01, 1000.0)
     t = torch.cat([0.5 + s, (0.5 + s[-1:] + ds[-1:])])
