@@ -8,7 +8,9 @@ Design chosen by measurement on a 2-core CPU (see the engine report / tests/benc
 - marching in two levels: a coarse occupancy (K fine steps per cell) prunes candidate intervals, the fine
   occupancy prunes single samples; packed samples with ray indices;
 - coarse-to-fine: the grids are resampled to higher resolution on a step schedule;
-- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball and depth steps growing with distance;
+- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball (or, for a forward-facing capture, a
+  reference camera's perspective space: ``contracted``), depth steps growing with distance, a fixed budget of
+  samples a ray from a proposal pass (numba ``march_proposal``, ``proposal`` on CUDA), the distortion loss;
 - on the CPU, ``engine.kernels`` (numba) walks each ray once (occupancy skip, density, transmittance,
   early termination) and differentiates compositing per ray; the PyTorch path below is the reference,
   runs on CUDA, and is what ``NERF_WIDGETS_KERNELS=0`` selects.
