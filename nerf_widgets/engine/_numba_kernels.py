@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["composite_backward", "gather", "march_density", "march_proposal", "masked_adam", "occupancy", "probe",
+__all__ = ["composite_backward", "distortion", "gather", "march_density", "march_proposal", "masked_adam", "occupancy", "probe",
            "scatter"]
 
 
@@ -23,13 +23,25 @@ def probe(x):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", cache=True, nogil=True)
-def to_grid(o, d, t, lo, size, res, bounded):  # type: ignore[no-untyped-def]
+def to_grid(o, d, t, lo, size, warp, frame):  # type: ignore[no-untyped-def]
+    """Point ``o + d t`` -> unit grid coordinates. ``warp`` (``contracted``'s modes): 0 none (bounded), 1 the
+    sphere contraction, 2 the perspective warp of a forward-facing capture (x/z, y/z, 1/z in the reference
+    camera ``frame`` [12]: its rotation's rows, then its centre, as [3,4] row-major); points behind it fall
+    outside the grid."""
     px, py, pz = o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t
-    if not bounded:
+    if warp == 1:
         n = math.sqrt(px * px + py * py + pz * pz)
         if n > 1.0:
             f = (2.0 - 1.0 / n) / n
             px, py, pz = px * f, py * f, pz * f
+    elif warp == 2:
+        qx, qy, qz = px - frame[3], py - frame[7], pz - frame[11]
+        cx = qx * frame[0] + qy * frame[4] + qz * frame[8]
+        cy = qx * frame[1] + qy * frame[5] + qz * frame[9]
+        depth = -(qx * frame[2] + qy * frame[6] + qz * frame[10])
+        if depth < 1e-3:
+            return -1.0, -1.0, -1.0
+        px, py, pz = cx / depth, cy / depth, 1.0 / depth
     ux, uy, uz = (px - lo[0]) / size[0], (py - lo[1]) / size[1], (pz - lo[2]) / size[2]
     return ux, uy, uz
 
@@ -66,8 +78,8 @@ def axis_exit(o, d, cell, k, n, lo, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, shift, inv_ref,  # type: ignore[no-untyped-def]
-         t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
+def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, warp, frame, shift,  # type: ignore[no-untyped-def]
+         inv_ref, t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
     """Walk ray ``r``; with ``off`` >= 0 write its samples from there. Returns the sample count.
 
     Bounded scenes (uniform steps) jump over empty K^3 blocks of cells: every sample skipped lies in
@@ -82,7 +94,7 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounde
         t = t0 + s[i] + u * ds[i]
         if t >= t1:
             break
-        ux, uy, uz = to_grid(o, d, t, lo, size, res, bounded)
+        ux, uy, uz = to_grid(o, d, t, lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             i += 1
             continue
@@ -117,8 +129,8 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounde
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, shift,  # type: ignore[no-untyped-def]
-                  inv_ref, t_stop):
+def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, warp, frame,  # type: ignore[no-untyped-def]
+                  shift, inv_ref, t_stop):
     nr = origins.shape[0]
     counts = np.zeros(nr, np.int64)
     e1, e2 = np.zeros(0, np.float32), np.zeros((0, 3), np.float32)
@@ -126,7 +138,7 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, l
     for r in prange(nr):
         if t1[r] > t0[r]:
             counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo,
-                             size, bounded, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
+                             size, bounded, warp, frame, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
     starts = np.zeros(nr + 1, np.int64)
     for r in range(nr):
         starts[r + 1] = starts[r] + counts[r]
@@ -139,28 +151,68 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, l
     for r in prange(nr):
         if counts[r] > 0:
             walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo, size, bounded,
-                 shift, inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
+                 warp, frame, shift, inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
             for j in range(starts[r], starts[r + 1]):
                 ray_idx[j] = r
     return starts, ray_idx, t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out
 
 
+@njit(inline="always", cache=True, nogil=True)
+def ray_s(t):  # type: ignore[no-untyped-def]
+    """Normalised ray distance of the distortion loss: t / (1 + t), 0 at the camera, 1/2 at the scene's centre
+    (cameras sit about one unit from it), 1 at infinity: uniform in disparity beyond the centre."""
+    return t / (1.0 + t) if t > 0.0 else 0.0
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def composite_backward(starts, w, tau, trans, dt, raw, colour_row, rgb_s, bg, g_rgb, shift, inv_ref):  # type: ignore[no-untyped-def]
-    """Gradients of rgb = bg + sum_kept w_i (c_i - bg): d/d raw density [M] and d/d colour [Mc,3]."""
+def distortion(starts, t, dt, w):  # type: ignore[no-untyped-def]
+    """mip-NeRF 360's distortion loss per ray [N]: sum_ij w_i w_j |m_i - m_j| + 1/3 sum_i w_i^2 d_i over the
+    ray's samples (interval midpoints m and lengths d in ``ray_s`` units), in O(samples) per ray."""
+    nr = starts.shape[0] - 1
+    out = np.zeros(nr, np.float32)
+    for r in prange(nr):
+        acc_w, acc_wm, loss = 0.0, 0.0, 0.0
+        for k in range(starts[r], starts[r + 1]):
+            s0, s1 = ray_s(t[k] - 0.5 * dt[k]), ray_s(t[k] + 0.5 * dt[k])
+            m = 0.5 * (s0 + s1)
+            loss += 2.0 * w[k] * (m * acc_w - acc_wm) + w[k] * w[k] * (s1 - s0) / 3.0
+            acc_w += w[k]
+            acc_wm += w[k] * m
+        out[r] = loss
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def composite_backward(starts, w, tau, trans, dt, raw, colour_row, rgb_s, bg, g_rgb, shift, inv_ref, t,  # type: ignore[no-untyped-def]
+                       g_dist):
+    """Gradients of rgb = bg + sum_kept w_i (c_i - bg), plus ``g_dist`` [N] (zeros: none) times the ray's
+    ``distortion``: d/d raw density [M] and d/d colour [Mc,3]."""
     nr = starts.shape[0] - 1
     g_raw = np.zeros(w.shape[0], np.float32)
     g_col = np.zeros(rgb_s.shape, np.float32)
     for r in prange(nr):
         g0, g1, g2 = g_rgb[r, 0], g_rgb[r, 1], g_rgb[r, 2]
         b0, b1, b2 = bg[r, 0], bg[r, 1], bg[r, 2]
-        suffix = 0.0
+        gd = g_dist[r]
+        tot_w, tot_wm = 0.0, 0.0  # the distortion's sums over the whole ray
+        if gd != 0.0:
+            for k in range(starts[r], starts[r + 1]):
+                tot_w += w[k]
+                tot_wm += w[k] * 0.5 * (ray_s(t[k] - 0.5 * dt[k]) + ray_s(t[k] + 0.5 * dt[k]))
+        suffix, after_w, after_wm = 0.0, 0.0, 0.0
         for k in range(starts[r + 1] - 1, starts[r] - 1, -1):
             c = colour_row[k]
-            cdot = 0.0
+            cdot = 0.0  # d loss / d w_k
             if c >= 0:
                 cdot = (rgb_s[c, 0] - b0) * g0 + (rgb_s[c, 1] - b1) * g1 + (rgb_s[c, 2] - b2) * g2
                 g_col[c, 0], g_col[c, 1], g_col[c, 2] = w[k] * g0, w[k] * g1, w[k] * g2
+            if gd != 0.0:
+                s0, s1 = ray_s(t[k] - 0.5 * dt[k]), ray_s(t[k] + 0.5 * dt[k])
+                m = 0.5 * (s0 + s1)
+                before_w, before_wm = tot_w - after_w - w[k], tot_wm - after_wm - w[k] * m
+                cdot += gd * (2.0 * (m * before_w - before_wm + after_wm - m * after_w) + 2.0 * w[k] * (s1 - s0) / 3.0)
+                after_w += w[k]
+                after_wm += w[k] * m
             g_tau = trans[k] * math.exp(-tau[k]) * cdot - suffix
             suffix += w[k] * cdot
             x = raw[k] + shift
@@ -251,7 +303,7 @@ def cell_max(table, base, res):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t_stop, blend,  # type: ignore[no-untyped-def]
+def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, warp, frame, shift, inv_ref, t_stop, blend,  # type: ignore[no-untyped-def]
             edges_a, edges_b, w_c):
     """Coarse pass of one ray for ``march_proposal``: the densest corner of the cell at one jittered point per
     interval of ``kc`` fine steps -> interval bounds and weights (blended toward uniform). Returns the interval count, 0 when
@@ -265,7 +317,7 @@ def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t
         ta, tb = t0 + s[a], t0 + s[b] + ds[b]
         edges_a[m], edges_b[m], w_c[m] = ta, tb, 0.0
         m += 1
-        ux, uy, uz = to_grid(o, d, ta + u * (tb - ta), lo, size, res, False)
+        ux, uy, uz = to_grid(o, d, ta + u * (tb - ta), lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             continue
         if not occ[(min(int(ux * n), n - 1) * n + min(int(uy * n), n - 1)) * n + min(int(uz * n), n - 1)]:
@@ -290,8 +342,8 @@ def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t
 
 
 @njit(cache=True, nogil=True)
-def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo, size, shift, inv_ref,  # type: ignore[no-untyped-def]
-              t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
+def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
+              inv_ref, t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
     """Fine pass of one ray: ``n_fine`` intervals between stratified quantiles of the coarse pdf (inverse
     CDF, linear inside a coarse interval), density at each interval's middle, compositing. Returns the
     number of samples written from ``off`` (samples in unoccupied cells are left out)."""
@@ -314,7 +366,7 @@ def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo,
         prev = e
         if dt <= 0.0:
             continue
-        ux, uy, uz = to_grid(o, d, t, lo, size, res, False)
+        ux, uy, uz = to_grid(o, d, t, lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             continue
         if not occ[(min(int(ux * n), n - 1) * n + min(int(uy * n), n - 1)) * n + min(int(uz * n), n - 1)]:
@@ -336,8 +388,8 @@ def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo,
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo, size, shift, inv_ref,  # type: ignore[no-untyped-def]
-                   t_stop, blend):
+def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
+                   inv_ref, t_stop, blend):
     """Unbounded scenes: ``n_fine`` samples per ray placed by a coarse density pass over the same grid
     (a density-only proposal, as mip-NeRF 360 / nerfacto place theirs), in the pack of ``march_density``."""
     nr = origins.shape[0]
@@ -351,11 +403,11 @@ def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo,
     trans_w, w_w = np.empty(cap, np.float32), np.empty(cap, np.float32)
     for r in prange(nr):
         ea, eb, wc = np.empty(nc, np.float64), np.empty(nc, np.float64), np.empty(nc, np.float64)
-        m = propose(origins[r], dirs[r], u[r], t0[r], s, ds, kc, occ, table, res, lo, size, shift, inv_ref, t_stop,
-                    blend, ea, eb, wc)
+        m = propose(origins[r], dirs[r], u[r], t0[r], s, ds, kc, occ, table, res, lo, size, warp, frame, shift,
+                    inv_ref, t_stop, blend, ea, eb, wc)
         if m > 0:
             counts[r] = fine_walk(r, origins[r], dirs[r], u[r], m, ea, eb, wc, n_fine, occ, table, res, lo, size,
-                                  shift, inv_ref, t_stop, r * n_fine, t_w, dt_w, base_w, frac_w, raw_w, tau_w,
+                                  warp, frame, shift, inv_ref, t_stop, r * n_fine, t_w, dt_w, base_w, frac_w, raw_w, tau_w,
                                   trans_w, w_w)
     starts = np.zeros(nr + 1, np.int64)
     for r in range(nr):

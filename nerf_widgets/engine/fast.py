@@ -8,7 +8,9 @@ Design chosen by measurement on a 2-core CPU (see the engine report / tests/benc
 - marching in two levels: a coarse occupancy (K fine steps per cell) prunes candidate intervals, the fine
   occupancy prunes single samples; packed samples with ray indices;
 - coarse-to-fine: the grids are resampled to higher resolution on a step schedule;
-- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball and depth steps growing with distance;
+- unbounded scenes: mip-NeRF 360 contraction into a radius-2 ball (or, for a forward-facing capture, a
+  reference camera's perspective space: ``contracted``), depth steps growing with distance, a fixed budget of
+  samples a ray from a proposal pass (numba ``march_proposal``, ``proposal`` on CUDA), the distortion loss;
 - on the CPU, ``engine.kernels`` (numba) walks each ray once (occupancy skip, density, transmittance,
   early termination) and differentiates compositing per ray; the PyTorch path below is the reference,
   runs on CUDA, and is what ``NERF_WIDGETS_KERNELS=0`` selects.
@@ -28,10 +30,20 @@ from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import kernels
 from nerf_widgets.engine.appearance import ViewAppearance
 from nerf_widgets.engine.config import autocast_bf16, check_precision
-from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.contracted import (
+    NONE,
+    PERSPECTIVE,
+    SPHERE,
+    disparity_schedule,
+    forward_frame,
+    inverse_schedule,
+    view_box,
+    warp_points,
+)
 from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
-from nerf_widgets.engine.render import composite_packed, contract, ray_aabb, segment_sum, sh_basis
+from nerf_widgets.engine.proposal import march_proposal_torch
+from nerf_widgets.engine.render import composite_packed, distortion_packed, ray_aabb, segment_sum, sh_basis
 from nerf_widgets.engine.settings import FastSettings
 
 __all__ = ["FastModel", "DEFAULTS"]
@@ -46,6 +58,8 @@ class FastModel(nn.Module):
     march_box: torch.Tensor
     occ: torch.Tensor
     occ_coarse: torch.Tensor
+    warp: torch.Tensor
+    warp_frame: torch.Tensor
 
     def __init__(self, aabb: torch.Tensor, bounded: bool, near: float, options: dict[str, Any] | None = None,
                  views: int = 0) -> None:
@@ -55,12 +69,18 @@ class FastModel(nn.Module):
         check_precision(self.opt["mixed_precision"])
         if self.settings.appearance not in ("auto", "on", "off"):
             raise ValidationError(f"fast model setting appearance must be auto, on or off, not {self.settings.appearance!r}")
+        if self.settings.forward_facing not in ("auto", "off"):
+            raise ValidationError(f"fast model setting forward_facing must be auto or off, not {self.settings.forward_facing!r}")
         on = self.settings.appearance == "on" or (self.settings.appearance == "auto" and not bounded)
         self.appearance = ViewAppearance(views if on else 0)
         self.bounded = bounded
         self.near = float(near)
-        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3))
+        # a copy: carving and fit_views move the box in place, never the caller's tensor
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone())
         self.register_buffer("march_box", self.aabb.clone())
+        # grid space (``contracted``): SPHERE for unbounded scenes until ``fit_views`` finds a forward-facing capture
+        self.register_buffer("warp", torch.tensor(NONE if bounded else SPHERE))
+        self.register_buffer("warp_frame", torch.zeros(3, 4))
         if not bounded and "unbounded_res_schedule" not in (options or {}) and "res_schedule" not in (options or {}):
             self.opt["res_schedule"] = self.opt["unbounded_res_schedule"]  # an explicit res_schedule applies to both
         res0 = int(self.opt["res_schedule"][0][1])
@@ -89,9 +109,8 @@ class FastModel(nn.Module):
         return math.ceil((res - 1) / int(self.opt["coarse_k"]))
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        """Model-frame points [M,3] -> [0,1]^3 grid space (contracted first for unbounded scenes)."""
-        if not self.bounded:
-            x = contract(x)
+        """Model-frame points [M,3] -> [0,1]^3 grid space (warped first for unbounded scenes)."""
+        x = warp_points(x, int(self.warp), self.warp_frame)
         return (x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
 
     def step_size(self) -> float:
@@ -178,12 +197,22 @@ class FastModel(nn.Module):
         return float(keep.float().mean())
 
     @torch.no_grad()
-    def fit_views(self, c2w: torch.Tensor, intr: torch.Tensor, size: tuple[int, int]) -> None:
-        """Unbounded scenes with ``fit_box``: the grid box becomes the part of contracted space the training
-        views see (``contracted.view_box``), so its cells land where the cameras look."""
+    def fit_views(self, c2w: torch.Tensor, intr: torch.Tensor, size: tuple[int, int],
+                  depths: tuple[float, float] | None = None) -> None:
+        """Unbounded scenes with ``fit_box``: the grid box becomes the part of warped space the training
+        views see (``contracted.view_box``), so its cells land where the cameras look; a forward-facing
+        capture (``contracted.forward_frame``) switches to the perspective warp first. ``depths``: the views'
+        known (near, far) content depths in the model frame (LLFF's), else the scene's near and ``far``."""
         if self.bounded or not self.opt["fit_box"]:
             return
-        self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), self.near, float(self.opt["far"])))
+        frame = forward_frame(c2w) if self.opt["forward_facing"] == "auto" else None
+        near, far = self.near, float(self.opt["far"])
+        if frame is not None:
+            self.warp.fill_(PERSPECTIVE)
+            self.warp_frame.copy_(frame)
+            near = max(near, 0.9 * depths[0]) if depths else near
+        self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), near, far, warp=int(self.warp),
+                                 frame=self.warp_frame))
         self.march_box = self.aabb.clone()  # ``ref_len`` (the density unit) stays that of the scene's box
         self.update_occupancy()
 
@@ -218,7 +247,11 @@ class FastModel(nn.Module):
             n = int(math.ceil(diag / step)) + 1
             s = torch.arange(n, device=device, dtype=torch.float32) * step
             return s, torch.full_like(s, step)
-        s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
+        if int(self.warp) == PERSPECTIVE:  # one step per half depth cell, uniform in disparity like the cells
+            inv_step = float(self.aabb[1, 2] - self.aabb[0, 2]) / (self.res - 1) * float(self.opt["step_ratio"])
+            s, ds = inverse_schedule(self.near, inv_step, float(self.opt["far"]))
+        else:
+            s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
         return s.to(device), ds.to(device)
 
     def march(self, origins: torch.Tensor, dirs: torch.Tensor, jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -277,32 +310,47 @@ class FastModel(nn.Module):
         return out
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(photometric MSE + the appearance penalty, MSE)."""
+        """(photometric MSE + the appearance penalty + the distortion loss, MSE)."""
         mse = torch.mean((out["rgb"] - batch["rgb"]) ** 2)
-        return mse + float(self.opt["appearance_reg"]) * self.appearance.penalty(), mse.detach()
+        total = mse + float(self.opt["appearance_reg"]) * self.appearance.penalty()
+        if self.distortion_weight() and "distortion" in out:
+            total = total + self.distortion_weight() * out["distortion"].mean()
+        return total, mse.detach()
+
+    def distortion_weight(self) -> float:
+        """Weight of the distortion loss: unbounded scenes only (it pulls each ray's weights into one compact
+        surface, so the floaters that few views leave in front of the cameras cost more than they explain)."""
+        return 0.0 if self.bounded else float(self.opt["distortion"])
 
     def _render_torch(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
                       jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Reference path of ``render_rays`` in PyTorch ops (CUDA, or ``NERF_WIDGETS_KERNELS=0``)."""
         n = origins.shape[0]
-        smp = self.march(origins, dirs, jitter)
+        if not self.bounded and int(self.opt["proposal_samples"]) > 0:
+            smp = march_proposal_torch(self, origins, dirs, jitter)
+        else:
+            smp = self.march(origins, dirs, jitter)
         ray = smp["ray_idx"]
         idx, w = trilinear_corners(smp["unit"] * (self.res - 1), self.res)
         tau = self.sigma(self.density.lookup(idx, w)[:, 0]) * smp["dt"]
-        weights = composite_packed(tau, ray, n)
+        weights = all_w = composite_packed(tau, ray, n)
         keep = weights.detach() > float(self.opt["color_thresh"])
         ray, weights = ray[keep], weights[keep]
         rgb_s = self._rgb(self.features.lookup(idx[keep], w[keep]), dirs, ray)
         acc = segment_sum(weights, ray, n)
         rgb = segment_sum(weights[:, None] * rgb_s, ray, n) + (1.0 - acc)[:, None] * background
         depth = segment_sum(weights * smp["t"][keep], ray, n)
-        return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
+        out = {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(tau.numel()))}
+        if self.distortion_weight() and torch.is_grad_enabled():
+            out["distortion"] = distortion_packed(all_w, smp["t"], smp["dt"], smp["ray_idx"], n)
+        return out
 
     def density_field(self) -> DensityField:
         """The density grid as the fused marchers read it (views of the live tables, no copies)."""
         return DensityField(
             table=self.density.table.detach().view(-1).numpy(), res=int(self.res), lo=_np(self.aabb[0]),
-            size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), shift=float(self.shift),
+            size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), warp=int(self.warp),
+            frame=_np(self.warp_frame.reshape(-1)), shift=float(self.shift),
             inv_ref=float(1.0 / self.ref_len), stop_trans=float(self.opt["stop_trans"]))
 
     def _blocks(self) -> np.ndarray:
@@ -361,6 +409,9 @@ class FastModel(nn.Module):
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name], device=getattr(self, name).device))
         for name, param in self.appearance.named_parameters():  # runs saved before per-view appearance: identity
             state_dict.setdefault(f"{prefix}appearance.{name}", torch.zeros_like(param))
+        # runs saved before the perspective warp: contracted (unbounded) or none
+        state_dict.setdefault(prefix + "warp", torch.tensor(NONE if self.bounded else SPHERE))
+        state_dict.setdefault(prefix + "warp_frame", torch.zeros(3, 4))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

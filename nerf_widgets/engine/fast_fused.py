@@ -31,6 +31,8 @@ class DensityField(NamedTuple):
     lo: np.ndarray  # grid box corner [3] (contracted space for unbounded scenes)
     size: np.ndarray  # grid box size [3]
     occ: np.ndarray  # occupied cells [(R-1)^3] bool
+    warp: int  # how model-frame points map into the grid box (``contracted``: NONE, SPHERE, PERSPECTIVE)
+    frame: np.ndarray  # PERSPECTIVE's reference camera [12] ([3,4] row-major), else zeros
     shift: float  # softplus shift of the raw density
     inv_ref: float  # 1 / the density's reference length
     stop_trans: float  # a ray ends once its transmittance is below this
@@ -61,7 +63,8 @@ def march(model: FastModel, origins: torch.Tensor, dirs: torch.Tensor, u: torch.
 
 def render_fused(model: FastModel, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
                  jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """CPU path of ``FastModel.render_rays``: colour [N,3], opacity [N], depth [N], sample count."""
+    """CPU path of ``FastModel.render_rays``: colour [N,3], opacity [N], depth [N], sample count, and with
+    grad enabled for a model whose ``distortion_weight`` is set, each ray's distortion [N]."""
     n = origins.shape[0]
     u = jitter if jitter is not None else torch.full((n,), 0.5)
     starts, ray, t, dt, base, frac, raw, tau, trans, w = march(model, origins, dirs, u)
@@ -72,41 +75,46 @@ def render_fused(model: FastModel, origins: torch.Tensor, dirs: torch.Tensor, ba
     rgb_s = model._rgb(model.features.lookup_frac(base[kept], frac[kept]), dirs, ray_k)
     bg = background.expand(n, 3).contiguous()
     w_k = torch.from_numpy(w[kept])
-    ctx = _FusedPack(model, starts, dt, base, frac, raw, tau, trans, w, colour_row, ray_k, w_k, bg)
-    rgb = _FusedComposite.apply(rgb_s, ctx)
+    ctx = _FusedPack(model, starts, t, dt, base, frac, raw, tau, trans, w, colour_row, ray_k, w_k, bg)
+    dist = torch.from_numpy(kernels.distortion(starts, t, dt, w)) if model.distortion_weight() and \
+        torch.is_grad_enabled() else torch.zeros(n)
+    rgb, dist = _FusedComposite.apply(rgb_s, dist, ctx)
     acc = segment_sum(w_k, ray_k, n)
     depth = segment_sum(w_k * torch.from_numpy(t[kept]), ray_k, n)
-    return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(w.shape[0]))}
+    return {"rgb": rgb, "acc": acc, "depth": depth, "samples": torch.tensor(float(w.shape[0])), "distortion": dist}
 
 
 class _FusedPack:
     """What the fused composite needs in backward (numpy arrays from the marchers)."""
 
-    def __init__(self, model: FastModel, starts: np.ndarray, dt: np.ndarray, base: np.ndarray, frac: np.ndarray,
-                 raw: np.ndarray, tau: np.ndarray, trans: np.ndarray, w: np.ndarray, colour_row: np.ndarray,
-                 ray_k: torch.Tensor, w_k: torch.Tensor, bg: torch.Tensor) -> None:
-        self.model, self.starts, self.dt, self.base, self.frac = model, starts, dt, base, frac
+    def __init__(self, model: FastModel, starts: np.ndarray, t: np.ndarray, dt: np.ndarray, base: np.ndarray,
+                 frac: np.ndarray, raw: np.ndarray, tau: np.ndarray, trans: np.ndarray, w: np.ndarray,
+                 colour_row: np.ndarray, ray_k: torch.Tensor, w_k: torch.Tensor, bg: torch.Tensor) -> None:
+        self.model, self.starts, self.t, self.dt, self.base, self.frac = model, starts, t, dt, base, frac
         self.raw, self.tau, self.trans, self.w, self.colour_row = raw, tau, trans, w, colour_row
         self.ray_k, self.w_k, self.bg = ray_k, w_k, bg
 
 
 class _FusedComposite(torch.autograd.Function):
-    """rgb = bg + sum_kept w_i (c_i - bg); backward gives d/d colour and scatters d/d density into the grid."""
+    """rgb = bg + sum_kept w_i (c_i - bg), and the rays' distortion (computed by the caller, passed through so
+    its gradient arrives here); backward gives d/d colour and scatters d/d density of both into the grid."""
 
     @staticmethod
-    def forward(ctx, rgb_s, pack):  # type: ignore[override]
+    def forward(ctx, rgb_s, dist, pack):  # type: ignore[override]
         ctx.pack = pack
         ctx.save_for_backward(rgb_s)
         delta = pack.w_k[:, None] * (rgb_s - pack.bg[pack.ray_k])
-        return pack.bg + segment_sum(delta, pack.ray_k, pack.bg.shape[0])
+        return pack.bg + segment_sum(delta, pack.ray_k, pack.bg.shape[0]), dist.clone()
 
     @staticmethod
-    def backward(ctx, g_rgb):  # type: ignore[override]
+    def backward(ctx, g_rgb, g_dist):  # type: ignore[override]
         (rgb_s,) = ctx.saved_tensors
         p: _FusedPack = ctx.pack
         m = p.model
+        g_dist = np.zeros(p.bg.shape[0], np.float32) if g_dist is None else _np(g_dist)
+        g_rgb = torch.zeros_like(p.bg) if g_rgb is None else g_rgb
         g_raw, g_col = kernels.composite_backward(
             p.starts, p.w, p.tau, p.trans, p.dt, p.raw, p.colour_row, _np(rgb_s), _np(p.bg), _np(g_rgb),
-            float(m.shift), float(1.0 / m.ref_len))
+            float(m.shift), float(1.0 / m.ref_len), p.t, g_dist)
         m.density.scatter_grad(p.base, p.frac, g_raw[:, None])
-        return torch.from_numpy(g_col), None
+        return torch.from_numpy(g_col), None, None

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "composite_backward", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
+__all__ = ["available", "composite_backward", "distortion", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
            "scatter", "unavailable_reason", "used_for"]
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def march_density(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.n
     ``ds``) jittered by ``u``; ``field`` is a ``fast_fused.DensityField``. Returns the packed samples."""
     f = field
     return _call("march_density", origins, dirs, u, t0, t1, s, ds, f.occ, blocks, k, f.table, f.res,  # type: ignore[no-any-return]
-                 f.lo, f.size, bounded, f.shift, f.inv_ref, f.stop_trans)
+                 f.lo, f.size, bounded, f.warp, f.frame, f.shift, f.inv_ref, f.stop_trans)
 
 
 def march_proposal(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.ndarray, s: np.ndarray,
@@ -122,11 +122,16 @@ def march_proposal(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.
     schedule, in the pack of ``march_density``."""
     f = field
     return _call("march_proposal", origins, dirs, u, t0, s, ds, kc, n_fine, f.occ, f.table, f.res, f.lo,  # type: ignore[no-any-return]
-                 f.size, f.shift, f.inv_ref, f.stop_trans, blend)
+                 f.size, f.warp, f.frame, f.shift, f.inv_ref, f.stop_trans, blend)
 
 
 def composite_backward(*args: Any) -> tuple[np.ndarray, np.ndarray]:
     return _call("composite_backward", *args)  # type: ignore[no-any-return]
+
+
+def distortion(starts: np.ndarray, t: np.ndarray, dt: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """mip-NeRF 360's distortion loss of each ray [N] from the packed samples (midpoints ``t``, lengths ``dt``)."""
+    return _call("distortion", starts, t, dt, w)  # type: ignore[no-any-return]
 
 
 def gather(table: np.ndarray, base: np.ndarray, frac: np.ndarray, res: int) -> np.ndarray:

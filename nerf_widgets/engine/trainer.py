@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nerf_widgets.core.errors import ValidationError
@@ -42,6 +43,17 @@ class TrainResult:
     reason: str  # max_steps | max_minutes | early_stop | stopped
     last_psnr: float | None
     checkpoint: str
+
+
+def view_depths(data: Dataset) -> tuple[float, float] | None:
+    """The training views' known content depths (near, far) in the model frame (LLFF files give them per
+    frame), or None."""
+    cams = [data.cameras[i] for i in data.split("train")]
+    nears, fars = [c.near for c in cams if c.near], [c.far for c in cams if c.far]
+    if not nears or not fars:
+        return None
+    scale = float(np.linalg.norm(data.transform[:3, 0]))
+    return min(nears) * scale, max(fars) * scale
 
 
 def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
@@ -81,7 +93,8 @@ class Trainer:
             masks = self.sampler.images[..., 3] > 127
             self.model.carve(self.sampler.c2w, self.sampler.intr, masks)
         if not data.bounded and hasattr(self.model, "fit_views"):
-            self.model.fit_views(self.sampler.c2w, self.sampler.intr, self.sampler.images.shape[1:3])
+            self.model.fit_views(self.sampler.c2w, self.sampler.intr, self.sampler.images.shape[1:3],
+                                 view_depths(data))
         self.model.warm_up()
 
     # ---- checkpoint state -------------------------------------------------------------------------

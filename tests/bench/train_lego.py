@@ -50,9 +50,11 @@ class Checkpoints:
         self.t0 = time.time()
         self.usage0 = resource.getrusage(resource.RUSAGE_SELF)
         self.rays = 0
+        self.train_psnr: list[float] = []  # training-batch PSNR of the last steps (fit vs. generalisation)
 
     def on_step(self, info) -> None:  # type: ignore[no-untyped-def]
         self.rays += self.trainer.cfg.batch_rays * self.trainer.cfg.grad_accum
+        self.train_psnr = (self.train_psnr + [info.psnr])[-50:]
         if self.marks and info.elapsed_s >= self.marks[0] * 60:
             self.evaluate(self.marks.pop(0), info)
 
@@ -74,7 +76,7 @@ class Checkpoints:
             rows.append(row)
         mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
         print(json.dumps({"minutes": minutes, "train_s": round(info.elapsed_s, 1), "step": info.step, **mean,
-                          "views": len(rows), "eval_side": self.eval_side or "full", "rays_per_s": round(info.rays_per_s),
+                          "train_psnr": round(float(np.mean(self.train_psnr)), 2), "views": len(rows), "eval_side": self.eval_side or "full", "rays_per_s": round(info.rays_per_s),
                           "rays_per_s_mean": round(self.rays / max(info.elapsed_s, 1e-9)), "user_s": round(user, 1),
                           "sys_s": round(system, 1), "sys_share": round(system / max(user + system, 1e-9), 3),
                           "load": round(os.getloadavg()[0], 1), "eval_s": round(time.time() - t0, 1),

@@ -87,10 +87,13 @@ def test_the_path_cuda_runs_is_vectorised(monkeypatch: pytest.MonkeyPatch) -> No
     fast.update_occupancy()
     vanilla = VanillaModel(torch.tensor([[-1.0] * 3, [1.0] * 3]), False, 0.1,
                            {"width": 16, "depth": 2, "skip": 1, "n_coarse": 8, "n_fine": 8})
-    for model in (fast, vanilla):
+    unbounded = FastModel(torch.tensor([[-2.0] * 3, [2.0] * 3]), False, 0.1, {"res_schedule": [[0, 16]]})
+    unbounded.density.table.normal_(0, 2)  # its proposal sampler (``proposal.march_proposal_torch``)
+    unbounded.update_occupancy()
+    for model in (fast, unbounded, vanilla):
         (few, few_samples), (many, many_samples) = _step_calls(model, 32), _step_calls(model, 1024)
         assert many_samples > 20 * few_samples > 0
-        assert few == many, type(model).__name__
+        assert few == many, (type(model).__name__, getattr(model, "bounded", None))
     origins, dirs = _rays(64)  # evaluation renders take the same path without autograd
     with torch.no_grad():
         quiet = fast.render_rays(origins, dirs, torch.ones(3))["rgb"]

@@ -74,6 +74,72 @@ def test_fused_path_matches_pytorch_path(bounded: bool, monkeypatch: pytest.Monk
         torch.testing.assert_close(fused[key], ref[key], atol=1e-4 * scale, rtol=1e-3)
 
 
+def test_perspective_warp_matches_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forward-facing capture's grid lives in its reference camera's perspective space (x/z, y/z, 1/z): the
+    fused march maps points there as ``contracted.warp_points`` does, so samples, colours and gradients agree."""
+    from nerf_widgets.engine.contracted import PERSPECTIVE
+
+    model = random_model(False)
+    model.warp.fill_(PERSPECTIVE)
+    model.warp_frame.copy_(torch.tensor([[1.0, 0, 0, 0.1], [0, 1, 0, 0], [0, 0, 1, 1.0]]))  # at z = 1, looking down -z
+    model.aabb.copy_(torch.tensor([[-0.8, -0.6, 0.0], [0.8, 0.6, 2.5]]))
+    model.march_box = model.aabb.clone()
+    model.update_occupancy()
+    g = torch.Generator().manual_seed(3)
+    origins = torch.tensor([0.0, 0.0, 1.0]) + 0.1 * torch.randn(300, 3, generator=g)
+    dirs = torch.nn.functional.normalize(torch.tensor([0.0, 0.0, -1.0]) + 0.4 * torch.randn(300, 3, generator=g), dim=1)
+    results = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        model.density.grad.zero_()
+        model.density.touched.zero_()
+        out = model.render_rays(origins, dirs, torch.rand(300, 3, generator=torch.Generator().manual_seed(4)),
+                                torch.full((300,), 0.3))
+        out["rgb"].square().mean().backward()
+        results.append((out["rgb"].detach(), out["samples"], model.density.grad.clone()))
+    assert float(results[0][1]) == float(results[1][1]) > 1000
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-4)
+    scale = float(results[1][2].abs().max())
+    assert scale > 0
+    torch.testing.assert_close(results[0][2], results[1][2], atol=1e-4 * scale, rtol=1e-3)
+
+
+def test_distortion_loss_and_its_gradient_match_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unbounded scenes add mip-NeRF 360's distortion loss: the kernel's per-ray value equals the pairwise
+    definition, and the density gradient of MSE + distortion equals autograd's through the PyTorch path."""
+    model = random_model(False)
+    model.opt["distortion"] = 0.5  # large, so its share of the gradient is far above the tolerance
+    origins, dirs, bg, jitter, target = random_rays()
+    grads, values = [], []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        model.density.grad.zero_()
+        model.density.touched.zero_()
+        out = model.render_rays(origins, dirs, bg, jitter)
+        total, _ = model.loss(out, {"rgb": target})
+        total.backward()
+        grads.append(model.density.grad.clone())
+        values.append(out["distortion"].detach())
+    torch.testing.assert_close(values[0], values[1], atol=1e-5, rtol=1e-4)
+    assert float(values[0].max()) > 1e-3
+    model.opt["distortion"] = 0.0
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "0")
+    model.density.grad.zero_()
+    model.loss(model.render_rays(origins, dirs, bg, jitter), {"rgb": target})[0].backward()
+    scale = float(grads[1].abs().max())
+    assert float((grads[1] - model.density.grad).abs().max()) > 0.05 * scale  # the distortion term counts
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-4 * scale, rtol=1e-3)
+
+    w = torch.tensor([0.1, 0.5, 0.2, 0.05])  # one ray against the definition, pair by pair
+    t, dt = torch.tensor([0.5, 1.0, 1.5, 3.0]), torch.tensor([0.2, 0.4, 0.3, 1.0])
+    s0, s1 = (t - dt / 2) / (1 + t - dt / 2), (t + dt / 2) / (1 + t + dt / 2)
+    m = (s0 + s1) / 2
+    pairs = (w[:, None] * w[None, :] * (m[:, None] - m[None, :]).abs()).sum() + (w * w * (s1 - s0)).sum() / 3
+    monkeypatch.setenv("NERF_WIDGETS_KERNELS", "1")
+    got = kernels.distortion(np.array([0, 4]), t.numpy(), dt.numpy(), w.numpy())
+    assert got.shape == (1,) and abs(float(got[0]) - float(pairs)) < 1e-6
+
+
 def test_fused_march_jumps_empty_blocks_without_changing_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two dense lumps in opposite corners of a 40^3 grid: most 8^3 blocks between them are empty, and the
     fused walk jumps over them; samples, colours and gradients still equal the PyTorch path's."""

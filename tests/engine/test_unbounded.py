@@ -12,7 +12,15 @@ import torch
 from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.engine import load_field, make_config, train
 from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint
-from nerf_widgets.engine.contracted import disparity_schedule, view_box
+from nerf_widgets.engine.contracted import (
+    PERSPECTIVE,
+    SPHERE,
+    disparity_schedule,
+    forward_frame,
+    inverse_schedule,
+    view_box,
+    warp_points,
+)
 from nerf_widgets.engine.data import load_dataset
 from nerf_widgets.engine.fast import FastModel
 from nerf_widgets.engine.render import contract
@@ -74,6 +82,73 @@ def test_view_box_covers_what_forward_cameras_see() -> None:
     assert bool(((pts >= box[0] - 1e-4) & (pts <= box[1] + 1e-4)).all())
 
 
+def rig(forward_facing: bool, scale: float = 0.05) -> torch.Tensor:
+    """Camera-to-model [8,3,4] in the model frame (rotations scaled as ``scene_normalization`` leaves them):
+    a small grid of cameras looking down -z (LLFF), or a half orbit looking at the centre."""
+    out = []
+    for i in range(8):
+        if forward_facing:
+            rot = torch.linalg.matrix_exp(torch.tensor([[0.0, 0, 0.05], [0, 0, -0.03], [-0.05, 0.03, 0]]) * (i % 3 - 1))
+            pos = torch.tensor([0.1 * (i % 4) - 0.15, 0.1 * (i // 4) - 0.05, 1.0])
+        else:
+            a = math.pi * i / 7
+            back = torch.tensor([math.cos(a), math.sin(a), 0.0])
+            right = torch.linalg.cross(torch.tensor([0.0, 0.0, 1.0]), back)
+            rot, pos = torch.stack([right, torch.linalg.cross(back, right), back], 1), back
+        out.append(torch.cat([rot * scale, pos[:, None]], 1))
+    return torch.stack(out)
+
+
+def test_forward_facing_captures_get_the_perspective_grid_and_orbits_keep_the_sphere() -> None:
+    frame = forward_frame(rig(True))
+    assert frame is not None and forward_frame(rig(False)) is None
+    assert torch.allclose(frame[:, :3] @ frame[:, :3].T, torch.eye(3), atol=1e-5)  # a rotation, unscaled
+    assert float(frame[2, 2]) > 0.99  # looking down -z like the rig
+    intr = torch.tensor([[60.0, 60.0, 32.0, 24.0]]).repeat(8, 1)
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    model.fit_views(rig(True), intr, (48, 64), depths=(0.5, 6.0))
+    assert int(model.warp) == PERSPECTIVE
+    # what every view sees between its near depth and infinity lies in the box; 1/z stays below 1/(0.9 near)
+    c2w = rig(True)[5]
+    d_cam = torch.tensor([[-32 / 60, 24 / 60, -1.0], [32 / 60, -24 / 60, -1.0], [0.0, 0.0, -1.0]])
+    depth = torch.tensor([0.5, 1.0, 3.0, 100.0, 1e4])
+    pts = (c2w[:, 3] + (d_cam @ (c2w[:, :3] / 0.05).T)[:, None, :] * depth[None, :, None]).reshape(-1, 3)
+    unit = model.to_unit(pts)
+    assert bool(((unit >= 0) & (unit <= 1)).all())
+    assert 1.0 / 0.5 < float(model.aabb[1, 2]) < 1.0 / 0.4 and float(model.aabb[0, 2]) < 1e-3
+    behind = warp_points(torch.tensor([[0.0, 0.0, 2.0]]), PERSPECTIVE, model.warp_frame)
+    assert bool((model.to_unit(torch.tensor([[0.0, 0.0, 2.0]])) < 0).all()) and float(behind.max()) < 0
+    orbit = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    orbit.fit_views(rig(False), intr, (48, 64))
+    assert int(orbit.warp) == SPHERE
+    off = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]], "forward_facing": "off"})
+    off.fit_views(rig(True), intr, (48, 64))
+    assert int(off.warp) == SPHERE
+
+
+def test_the_perspective_grid_survives_a_checkpoint() -> None:
+    """A forward-facing run's warp and reference camera are buffers: a model rebuilt from its state (resume,
+    ``load_field`` for export) reads the grid in the same space."""
+    intr = torch.tensor([[60.0, 60.0, 32.0, 24.0]]).repeat(8, 1)
+    model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    model.fit_views(rig(True), intr, (48, 64), depths=(0.5, 6.0))
+    model.density.table.normal_(0, 2)
+    again = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 24]]})
+    again.load_state_dict(model.state_dict())
+    assert int(again.warp) == PERSPECTIVE and torch.equal(again.warp_frame, model.warp_frame)
+    pts = torch.tensor([[0.0, 0.0, -0.5], [0.2, -0.1, -2.0], [0.0, 0.0, 2.0]])
+    torch.testing.assert_close(again.query_density(pts), model.query_density(pts))
+    assert float(model.query_density(pts)[2]) == 0.0  # behind the reference camera: outside the grid
+
+
+def test_inverse_schedule_is_uniform_in_disparity() -> None:
+    s, ds = inverse_schedule(0.5, 0.01, 1000.0)
+    t = torch.cat([0.5 + s, (0.5 + s[-1:] + ds[-1:])])
+    steps = (1.0 / t).diff()
+    assert bool((ds > 0).all()) and math.isclose(float(t[-1]), 1000.0, rel_tol=1e-3)
+    assert float((steps[:-1] + 0.01).abs().max()) < 1e-4  # the last step is cut at far
+
+
 def wall_model(samples: int = 32) -> FastModel:
     """Unbounded model with an opaque wall at z = -0.5 and empty space elsewhere."""
     model = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 48]], "proposal_samples": samples,
@@ -105,6 +180,39 @@ def test_proposal_puts_samples_on_the_surface() -> None:
     dense = FastModel(CUBE, False, 0.1, {**fog, "proposal_samples": 0}).render_rays(origins, dirs, torch.zeros(3))
     budget = FastModel(CUBE, False, 0.1, {**fog, "proposal_samples": 32}).render_rays(origins, dirs, torch.zeros(3))
     assert float(budget["samples"]) <= 32 * n < float(dense["samples"]) / 2
+
+
+@needs_kernels
+@pytest.mark.parametrize("scene", ["wall", "fog"])
+def test_pytorch_proposal_sampler_makes_the_numba_decisions(scene: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA runs ``proposal.march_proposal_torch``; on the CPU it places the samples the numba kernel places
+    (same rays, counts and depths, up to float rounding at a few cell borders), so renders agree."""
+    from nerf_widgets.engine import fast_fused
+    from nerf_widgets.engine.proposal import march_proposal_torch
+
+    model = wall_model(samples=24)
+    if scene == "fog":  # every cell somewhat dense, random: many intervals, early termination, blending
+        torch.manual_seed(2)
+        model.density.table.normal_(-3, 3)
+        model.update_occupancy()
+    g = torch.Generator().manual_seed(1)
+    n = 400
+    origins = torch.randn(n, 3, generator=g) * 0.3 + torch.tensor([0.0, 0.0, 1.0])
+    dirs = torch.nn.functional.normalize(torch.randn(n, 3, generator=g) * 0.3 + torch.tensor([0.0, 0.0, -1.0]), dim=-1)
+    u = torch.rand(n, generator=g)
+    starts, ray, t, dt = fast_fused.march(model, origins, dirs, u)[:4]
+    ref = march_proposal_torch(model, origins, dirs, u)
+    counts = torch.bincount(ref["ray_idx"], minlength=n)
+    same = counts.numpy() == (starts[1:] - starts[:-1])
+    assert same.mean() > 0.98 and int(counts.sum()) > 10 * n
+    mask = torch.from_numpy(same)[ref["ray_idx"]]
+    torch.testing.assert_close(ref["t"][mask], torch.from_numpy(t)[torch.from_numpy(same)[torch.from_numpy(ray)]],
+                               atol=1e-4, rtol=1e-4)
+    renders = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("NERF_WIDGETS_KERNELS", flag)
+        renders.append(model.render_rays(origins, dirs, torch.full((3,), 0.5), u)["rgb"].detach())
+    assert float((renders[0] - renders[1]).abs().max(1).values.le(1e-3).float().mean()) > 0.98
 
 
 @needs_kernels
