@@ -32,10 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bake", choices=BAKE_MODES, default="rays", help="texel colour: short rays or surface")
     parser.add_argument("--points", type=int, default=500_000, help="point count for --format points")
     parser.add_argument("--zip", action="store_true", help="also pack the written files into a .zip")
+    parser.add_argument("--refine-minutes", type=float, default=None,
+                        help="texture refinement against the run's training photos (default: a minute; 0 = off)")
 
 
 def _options(args: argparse.Namespace) -> dict:
-    keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip")
+    keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
+            "refine_minutes")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -47,14 +50,17 @@ def run(args: argparse.Namespace) -> int:
     from nerf_widgets.export import export_field, make_request
 
     options = _options(args)
-    make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], **options)  # fail fast, before loading
+    req = make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], **options)  # fail fast, before loading
     if not args.run.is_dir():
         raise NotFoundError(f"run folder {str(args.run)!r} does not exist")
     from nerf_widgets.engine import load_field
 
     field = load_field(args.run)
+    from nerf_widgets.jobs.export_photos import training_photos
+
+    views = training_photos(args.run) if req.refine_budget(True) > 0 else None
     result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,
-                          progress=_print_progress, **options)
+                          progress=_print_progress, views=views, **options)
     print(file=sys.stderr)
     print(json.dumps(result.to_dict()))
     return 0

@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "LIMITS": "request",
     "STAGES": "request",
     "SphereBoxField": "analytic",
+    "PhotoView": "views",
+    "DEFAULT_REFINE_MINUTES": "request",
 }
 
 __all__ = sorted(_EXPORTS)
