@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "FORMATS": "request",
     "COMPRESSIONS": "request",
     "LIMITS": "request",
+    "PRESETS": "request",
     "STAGES": "request",
     "SphereBoxField": "analytic",
     "PhotoView": "views",

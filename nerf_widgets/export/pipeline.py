@@ -272,7 +272,9 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     points=500_000, zip=False, region=None (a box: center, size, rotation, floor_cut; the mesh is made inside it
     only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True,
     refine_minutes=None (texture fitted to ``views``, the training photos as ``PhotoView``; None = a default
-    with photos, 0 = the bake only). Invalid requests raise ValidationError before any work.
+    with photos, 0 = the bake only), preset=None ("web" | "game" | "archive": 10k / 50k / 200k faces and a
+    texture and refinement budget to match; options given beside it win). Invalid requests raise
+    ValidationError before any work.
     """
     req = make_request(format, out_path, aabb, **options)
     return run_export(req, density, color, progress, should_stop, views)

@@ -23,6 +23,7 @@ __all__ = [
     "FormatSpec",
     "ExportRequest",
     "LIMITS",
+    "PRESETS",
     "STAGES",
     "TEXTURE_FORMATS",
     "make_request",
@@ -56,6 +57,12 @@ UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "write", "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
+# sizes named for their use; options given with a preset override its values
+PRESETS: dict[str, dict[str, Any]] = {
+    "web": {"faces": 10_000, "texture": 1024, "refine_minutes": 0.5},  # a page: small download, quick to draw
+    "game": {"faces": 50_000, "texture": 2048, "refine_minutes": 1.0},  # a real-time asset
+    "archive": {"faces": 200_000, "texture": 4096, "refine_minutes": 3.0},  # the most detail the field holds
+}
 
 # name -> (min, max); texture 0 means "no texture, per-vertex colours".
 LIMITS: dict[str, tuple[float, float]] = {
@@ -95,6 +102,7 @@ class ExportRequest:
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
     refine_minutes: float | None = None  # texture fit to the training photos; None = DEFAULT_REFINE_MINUTES with photos
+    preset: str | None = None  # the PRESETS entry the sizes came from (recorded; its values are already applied)
 
     def refine_budget(self, have_photos: bool) -> float:
         """Minutes of texture refinement this request gets (0 = keep the bake)."""
@@ -173,6 +181,9 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValidationError(f"unknown export option(s): {', '.join(unknown)}", field=unknown[0])
+    if options.get("preset") is not None:
+        _check_choice("preset", options["preset"], list(PRESETS))
+        options = {**PRESETS[options["preset"]], **options}
     req = replace(ExportRequest(format, _check_out_path(out_path, FORMATS[format]), _check_aabb(aabb)), **options)
     for name in ("resolution", "faces", "points", "smooth", "jpeg_quality"):
         _check_range(name, getattr(req, name))

@@ -209,3 +209,23 @@ def test_rasteriser_sees_the_true_silhouette_and_depth(flat: FlatField, views: l
         d_cam = np.stack([(i + 0.5 - v.cx) / v.fx, -(j + 0.5 - v.cy) / v.fy, -np.ones(len(i))], 1)
         points = v.c2w[:3, 3] + (d_cam * frags.depth[j, i][:, None]) @ v.c2w[:3, :3].T
         assert np.median(np.abs(flat.sdf(points))) < 0.02  # within one voxel of the marching-cubes grid
+
+
+def test_size_presets_named_for_their_use(tmp_path: Path) -> None:
+    from nerf_widgets.export import PRESETS, make_request
+
+    box = [[-1.0] * 3, [1.0] * 3]
+    sizes = {name: make_request("glb", tmp_path / "m.glb", box, preset=name) for name in ("web", "game", "archive")}
+    assert [r.faces for r in sizes.values()] == [10_000, 50_000, 200_000]
+    assert [r.texture for r in sizes.values()] == [1024, 2048, 4096]
+    assert sizes["web"].refine_minutes < sizes["game"].refine_minutes < sizes["archive"].refine_minutes
+    mine = make_request("glb", tmp_path / "m.glb", box, preset="web", faces=20_000)
+    assert (mine.faces, mine.texture, mine.preset) == (20_000, PRESETS["web"]["texture"], "web")
+    with pytest.raises(ValidationError, match="unknown preset 'phone'; choose one of web, game, archive"):
+        make_request("glb", tmp_path / "m.glb", box, preset="phone")
+
+
+def test_web_preset_export_has_its_face_budget(flat: FlatField, views: list[PhotoView], tmp_path: Path) -> None:
+    res = export_field(flat.density, flat.color, flat.aabb, tmp_path / "m.glb", format="glb", views=views[:4],
+                       preset="web", resolution=96, texture=256, refine_minutes=0.05)
+    assert 5_000 < res.faces <= 10_000 and res.refine is not None and res.refine["views"] >= 1
