@@ -143,13 +143,14 @@ def mesh_psnr(glb: Path, data, every: int = 8) -> tuple[float, int]:  # type: ig
     return float(np.mean(values)), len(values)
 
 
-def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: int = 8) -> None:  # type: ignore[no-untyped-def]
+def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: int = 8,  # type: ignore[no-untyped-def]
+                nerf: float | None = None) -> None:
     """One GLB per refinement budget from the same field; mesh PSNR, the field's, the gap and stage times."""
-    from nerf_widgets.export import export_field
+    from nerf_widgets.export import export_field, refine
     from nerf_widgets.jobs.export_photos import photo_views
 
     views = photo_views(data)
-    nerf = field_psnr(field, data, every)
+    nerf = field_psnr(field, data, every) if nerf is None else nerf
     for m in minutes:
         t0 = time.perf_counter()
         res = export_field(field.density, field.color, field.aabb, out / f"glb-refine{m:g}" / "model.glb",
@@ -159,7 +160,7 @@ def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: 
         emit(source=str(run), metric="mesh_render_psnr", refine_minutes=m, value=round(value, 2),
              nerf_psnr=round(nerf, 2), gap_db=round(nerf - value, 2), views=n, export_s=seconds,
              stages=res.seconds, refine=res.refine, faces=res.faces, texture=res.texture,
-             load=round(os.getloadavg()[0], 1))
+             load=round(os.getloadavg()[0], 1), refine_clock="cpu" if refine.CLOCK is time.process_time else "wall")
 
 
 def main() -> None:
@@ -172,17 +173,24 @@ def main() -> None:
     parser.add_argument("--refine-minutes", type=float, nargs="*", default=[0.0, 1.0],
                         help="texture refinement budgets scored with a run (0 = the bake only)")
     parser.add_argument("--skip-formats", action="store_true", help="with a run: only the refinement GLBs")
+    parser.add_argument("--nerf-psnr", type=float, default=None, help="the field's PSNR on these views, if known")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="refinement budget clock: wall, or this process's CPU time (a shared machine)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        from nerf_widgets.export import refine
+
+        refine.CLOCK = time.process_time
     field, source = load(args.run)
     if not (args.skip_formats and args.run is not None):
         export_all(field, source, args.out, args.formats.split(","))
     if args.run is not None:
         from nerf_widgets.engine import load_dataset
 
-        refine_runs(field, args.run, load_dataset(args.data), args.out, args.refine_minutes)
+        refine_runs(field, args.run, load_dataset(args.data), args.out, args.refine_minutes, nerf=args.nerf_psnr)
 
 
 if __name__ == "__main__":
