@@ -42,11 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="leave the region's floor slab out (default: the region's floor_cut)")
     floor.add_argument("--keep-floor", dest="remove_floor", action="store_false", help="keep the floor")
     parser.add_argument("--keep-largest", action="store_true", help="keep only the largest connected part")
+    parser.add_argument("--refine-minutes", type=float, default=None,
+                        help="texture refinement against the run's training photos (default: a minute; 0 = off)")
 
 
 def _options(args: argparse.Namespace) -> dict:
     keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
-            "remove_floor", "keep_largest")
+            "remove_floor", "keep_largest", "refine_minutes")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = _options(args)
     region = None if args.region == "run" else _region(args.region, args.run)
-    make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], region=region, **options)  # fail fast
+    req = make_request(args.format, args.out, [[-1, -1, -1], [1, 1, 1]], region=region, **options)  # fail fast
     if not args.run.is_dir():
         raise NotFoundError(f"run folder {str(args.run)!r} does not exist")
     from nerf_widgets.engine import load_field
@@ -85,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
     options["region"] = _region(args.region, args.run)
 
     field = load_field(args.run)
+    from nerf_widgets.jobs.export_photos import training_photos
+
+    views = training_photos(args.run) if req.refine_budget(True) > 0 else None
     result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,
-                          progress=_print_progress, **options)
+                          progress=_print_progress, views=views, **options)
     print(file=sys.stderr)
     print(json.dumps(result.to_dict()))
     return 0

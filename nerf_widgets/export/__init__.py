@@ -20,8 +20,11 @@ _EXPORTS: dict[str, str] = {
     "FORMATS": "request",
     "COMPRESSIONS": "request",
     "LIMITS": "request",
+    "PRESETS": "request",
     "STAGES": "request",
     "SphereBoxField": "analytic",
+    "PhotoView": "views",
+    "DEFAULT_REFINE_MINUTES": "request",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,7 @@ import numpy as np
 
 from nerf_widgets.export.query import FieldQuery
 
-__all__ = ["bake_texture", "dilate", "rasterize_uv", "shade_points"]
+__all__ = ["bake_texels", "bake_texture", "dilate", "rasterize_uv", "shade_points"]
 
 ProgressFn = Callable[[float], None]
 # 16 samples over +-6 voxels (pipeline.REACH_VOXELS): a field's colour often sits a little inside its
@@ -104,6 +104,12 @@ def dilate(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
 def bake_texture(query: FieldQuery, verts: np.ndarray, normals: np.ndarray, uv: np.ndarray, faces: np.ndarray,
                  size: int, mode: str, reach: float, progress: ProgressFn | None = None) -> np.ndarray:
     """Texture [size,size,3] uint8 for mesh (verts[V,3], normals[V,3], uv[V,2], faces[F,3])."""
+    return bake_texels(query, verts, normals, uv, faces, size, mode, reach, progress)[0]
+
+
+def bake_texels(query: FieldQuery, verts: np.ndarray, normals: np.ndarray, uv: np.ndarray, faces: np.ndarray,
+                size: int, mode: str, reach: float, progress: ProgressFn | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``bake_texture`` and the texels inside UV triangles [size,size] bool (what refinement may re-dilate from)."""
     face_id, bary = rasterize_uv(uv, faces, size)
     covered = face_id >= 0
     f = faces[face_id[covered]]  # [M,3]
@@ -113,4 +119,4 @@ def bake_texture(query: FieldQuery, verts: np.ndarray, normals: np.ndarray, uv: 
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     image = np.zeros((size, size, 3), np.float32)
     image[covered] = shade_points(query, points.astype(np.float32), n.astype(np.float32), mode, reach, progress)
-    return (np.clip(dilate(image, covered), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return (np.clip(dilate(image, covered), 0, 1) * 255 + 0.5).astype(np.uint8), covered

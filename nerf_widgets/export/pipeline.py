@@ -1,6 +1,7 @@
 """export_field: density/colour callables + bounds -> mesh file(s), stage by stage.
 
-Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> write -> compress -> package.
+Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> refine -> write -> compress -> package
+(refine: the baked texture fitted to the training photos, when the caller hands them over as ``views``).
 Everything is written in a hidden work folder beside the output and moved into place only at the end,
 so a failure or a cancellation leaves nothing half-written.
 """
@@ -11,24 +12,25 @@ import shutil
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nerf_widgets.core.errors import CancelledError
-from nerf_widgets.export import bake, formats, grid, mesh, tools, uv
+from nerf_widgets.core.errors import CancelledError, ValidationError
+from nerf_widgets.export import bake, formats, grid, mesh, refine, tools, uv
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
+from nerf_widgets.export.views import PhotoView, check_views
 
 __all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_files"]
 
 # share of the total wall time each stage usually takes, for an overall fraction
-_WEIGHTS = {"sample": 0.35, "mesh": 0.05, "cleanup": 0.1, "unwrap": 0.1, "bake": 0.3, "write": 0.05,
-            "compress": 0.04, "package": 0.01}
+_WEIGHTS = {"sample": 0.25, "mesh": 0.04, "cleanup": 0.07, "unwrap": 0.07, "bake": 0.2, "refine": 0.3,
+            "write": 0.04, "compress": 0.02, "package": 0.01}
 COARSE_RESOLUTION = 64
 REACH_VOXELS = 6.0  # half-length of the baking rays, in voxels of the sampling grid (see bake.RAY_SAMPLES)
 
@@ -57,6 +59,7 @@ class ExportResult:
     compress: str
     seconds: dict[str, float] = field(default_factory=dict)
     archive: Path | None = None
+    refine: dict[str, Any] | None = None  # refine.RefineStats as a dict when the texture was refined
 
     @property
     def path(self) -> Path:
@@ -124,20 +127,27 @@ def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, st: _Stag
 
 
 def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float,
-                st: _Stages) -> tuple[formats.MeshData, str]:
-    """Texture through a UV layout when the format carries one, else per-vertex colours."""
+                st: _Stages, views: list[PhotoView] | None = None) -> tuple[formats.MeshData, str, dict | None]:
+    """Texture through a UV layout when the format carries one (refined against ``views``), else vertex colours."""
     normals = mesh.vertex_normals(verts, faces)
     if not req.textured:
         st.start("bake")
         colors = bake.shade_points(query, verts.astype(np.float32), normals.astype(np.float32), req.bake, reach, st.report)
-        return formats.MeshData(verts, faces, normals, colors=(colors * 255 + 0.5).astype(np.uint8)), "none"
+        return formats.MeshData(verts, faces, normals, colors=(colors * 255 + 0.5).astype(np.uint8)), "none", None
     st.start("unwrap")
     layout = uv.unwrap(verts, faces, req.texture, req.unwrap)
     v, n = verts[layout.vmap], normals[layout.vmap]
     st.start("bake")
-    image = bake.bake_texture(query, v, n, layout.uv, layout.faces, req.texture, req.bake, reach, st.report)
+    image, covered = bake.bake_texels(query, v, n, layout.uv, layout.faces, req.texture, req.bake, reach, st.report)
+    stats = None
+    minutes = req.refine_budget(bool(views))
+    if views and minutes > 0:
+        st.start("refine")
+        image, result = refine.refine_texture(image, covered, v, layout.faces, layout.uv, views, minutes,
+                                              progress=st.report, should_stop=st.should_stop)
+        stats = asdict(result)
     return formats.MeshData(v, layout.faces, n, uv=layout.uv, image=image, image_format=req.texture_format,
-                            jpeg_quality=req.jpeg_quality), layout.method
+                            jpeg_quality=req.jpeg_quality), layout.method, stats
 
 
 def _points(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float, st: _Stages,
@@ -208,8 +218,17 @@ def _publish(req: ExportRequest, files: list[Path], work: Path, st: _Stages) -> 
 
 def run_export(req: ExportRequest, density: Callable, color: Callable,
                progress: Callable[[ExportProgress], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> ExportResult:
-    """Run a validated request (see ``make_request``); checks the external tool exists before any work."""
+               should_stop: Callable[[], bool] | None = None,
+               views: Sequence[PhotoView] | None = None) -> ExportResult:
+    """Run a validated request (see ``make_request``); checks the external tool exists before any work.
+
+    ``views``: the training photos (world-frame cameras) the texture is refined against; without them a
+    request that asks for refinement (``refine_minutes`` > 0) is refused, one that leaves it open is baked only.
+    """
+    photos = check_views(views) if views else None
+    if photos is None and req.refine_minutes:
+        raise ValidationError(f"refine_minutes={req.refine_minutes:g} needs the training photos; none were given",
+                              field="refine_minutes")
     if req.format == "fbx":
         tools.blender_command()
     if req.compress != "none":
@@ -226,8 +245,9 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
+            stats = None
         else:
-            data, method = _appearance(req, query, verts, faces, reach, st)
+            data, method, stats = _appearance(req, query, verts, faces, reach, st, photos)
             if req.region is not None and req.place:
                 data = roi.place_mesh(req.region, data)
             files, counts = _write(req, data, work, st), (len(data.verts), len(data.faces))
@@ -236,12 +256,13 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     sizes = {p.name: p.stat().st_size for p in files + ([archive] if archive else [])}
     texture = req.texture if req.textured else 0
     return ExportResult(req.format, files, sizes, counts[0], counts[1], iso, texture, method, req.compress,
-                        st.seconds, archive)
+                        st.seconds, archive, stats)
 
 
 def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | Path, *, format: str,
                  progress: Callable[[ExportProgress], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, **options: Any) -> ExportResult:
+                 should_stop: Callable[[], bool] | None = None, views: Sequence[PhotoView] | None = None,
+                 **options: Any) -> ExportResult:
     """Export a radiance field as a mesh or point cloud file.
 
     density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
@@ -249,8 +270,11 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     texture=2048 (0 = vertex colours), texture_format="auto"|"png"|"jpeg", compress="none"|"draco"|"meshopt",
     iso=None (automatic), smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"tiles"|"pairs",
     points=500_000, zip=False, region=None (a box: center, size, rotation, floor_cut; the mesh is made inside it
-    only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True.
-    Invalid requests raise ValidationError before any work.
+    only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True,
+    refine_minutes=None (texture fitted to ``views``, the training photos as ``PhotoView``; None = a default
+    with photos, 0 = the bake only), preset=None ("web" | "game" | "archive": 10k / 50k / 200k faces and a
+    texture and refinement budget to match; options given beside it win). Invalid requests raise
+    ValidationError before any work.
     """
     req = make_request(format, out_path, aabb, **options)
-    return run_export(req, density, color, progress, should_stop)
+    return run_export(req, density, color, progress, should_stop, views)

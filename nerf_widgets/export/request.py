@@ -18,10 +18,12 @@ from nerf_widgets.core.region import Region
 __all__ = [
     "BAKE_MODES",
     "COMPRESSIONS",
+    "DEFAULT_REFINE_MINUTES",
     "FORMATS",
     "FormatSpec",
     "ExportRequest",
     "LIMITS",
+    "PRESETS",
     "STAGES",
     "TEXTURE_FORMATS",
     "make_request",
@@ -52,7 +54,15 @@ TEXTURE_FORMATS = ("auto", "png", "jpeg")  # auto: JPEG when compressing (a smal
 BAKE_MODES = ("rays", "surface")
 UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
-STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "write", "compress", "package")
+STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "write", "compress", "package")
+# minutes of texture refinement against the training photos when the request leaves it open and photos exist
+DEFAULT_REFINE_MINUTES = 1.0
+# sizes named for their use; options given with a preset override its values
+PRESETS: dict[str, dict[str, Any]] = {
+    "web": {"faces": 10_000, "texture": 1024, "refine_minutes": 0.5},  # a page: small download, quick to draw
+    "game": {"faces": 50_000, "texture": 2048, "refine_minutes": 1.0},  # a real-time asset
+    "archive": {"faces": 200_000, "texture": 4096, "refine_minutes": 3.0},  # the most detail the field holds
+}
 
 # name -> (min, max); texture 0 means "no texture, per-vertex colours".
 LIMITS: dict[str, tuple[float, float]] = {
@@ -63,6 +73,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "smooth": (0, 50),
     "min_component": (0.0, 1.0),
     "jpeg_quality": (1, 100),
+    "refine_minutes": (0, 60),
 }
 
 
@@ -90,6 +101,14 @@ class ExportRequest:
     remove_floor: bool | None = None  # leave the floor slab out; None = the region's floor_cut
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
+    refine_minutes: float | None = None  # texture fit to the training photos; None = DEFAULT_REFINE_MINUTES with photos
+    preset: str | None = None  # the PRESETS entry the sizes came from (recorded; its values are already applied)
+
+    def refine_budget(self, have_photos: bool) -> float:
+        """Minutes of texture refinement this request gets (0 = keep the bake)."""
+        if not self.textured or not have_photos:
+            return 0.0
+        return DEFAULT_REFINE_MINUTES if self.refine_minutes is None else float(self.refine_minutes)
 
     @property
     def spec(self) -> FormatSpec:
@@ -145,6 +164,16 @@ def _check_out_path(out_path: Any, spec: FormatSpec) -> Path:
     return path
 
 
+def _check_refine(req: ExportRequest) -> None:
+    if req.refine_minutes is None:
+        return
+    _check_range("refine_minutes", req.refine_minutes, integer=False)
+    if req.refine_minutes > 0 and not req.textured:
+        raise ValidationError(f"refine_minutes refines a texture; format {req.format!r} with texture={req.texture} "
+                              "has none (use glb, gltf, obj or fbx with a texture, or refine_minutes=0)",
+                              field="refine_minutes")
+
+
 def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -> ExportRequest:
     """Check every option and return a frozen request; raises ``ValidationError`` on the first bad one."""
     _check_choice("format", format, list(FORMATS))
@@ -152,6 +181,9 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValidationError(f"unknown export option(s): {', '.join(unknown)}", field=unknown[0])
+    if options.get("preset") is not None:
+        _check_choice("preset", options["preset"], list(PRESETS))
+        options = {**PRESETS[options["preset"]], **options}
     req = replace(ExportRequest(format, _check_out_path(out_path, FORMATS[format]), _check_aabb(aabb)), **options)
     for name in ("resolution", "faces", "points", "smooth", "jpeg_quality"):
         _check_range(name, getattr(req, name))
@@ -171,6 +203,7 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
             raise ValidationError(f"{name} must be True or False, got {getattr(req, name)!r}", field=name)
     if req.remove_floor is not None and not isinstance(req.remove_floor, bool):
         raise ValidationError(f"remove_floor must be True, False or None, got {req.remove_floor!r}", field="remove_floor")
+    _check_refine(req)
     region = Region.from_dict(req.region) if req.region is not None else None
     image = req.texture_format if req.texture_format != "auto" else ("png" if req.compress == "none" else "jpeg")
     return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture),

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 LOCK_WAIT_S = 30.0  # an upload or another kernel's short task may hold the project lock briefly
 FieldLoader = Callable[[Path], Any]  # run_dir -> object with density, color, aabb (engine.load_field)
+PhotoLoader = Callable[[Path], Any]  # run_dir -> list of export.PhotoView, or None (export_photos.training_photos)
 _EXPORTABLE = (lifecycle.State.TRAINING_COMPLETED, lifecycle.State.MODEL_EXPORTED)
 _MODEL_STATES = (JobState.SUCCEEDED.value, JobState.CANCELLED.value)  # cancelled = stopped with a checkpoint
 
@@ -135,8 +136,16 @@ def _default_loader(run_dir: Path) -> Any:
     return load_field(run_dir)
 
 
-def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _default_loader) -> dict[str, Any]:
-    """Job function: hold the project lock, load the field, export stage by stage, record the file."""
+def _default_photos(run_dir: Path) -> Any:
+    from nerf_widgets.jobs.export_photos import training_photos
+
+    return training_photos(run_dir)
+
+
+def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _default_loader,
+                   photos: PhotoLoader = _default_photos) -> dict[str, Any]:
+    """Job function: hold the project lock, load the field (and the training photos when the texture is
+    refined), export stage by stage, record the file."""
     from nerf_widgets.export import make_request, run_export
 
     job = get_job(db=db, job_id=ctx.job_id)
@@ -150,8 +159,10 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
             field = loader(Path(source.run_dir or ""))
             ctx.check()
             request = make_request(p["format"], out_dir / p["file_name"], field.aabb, **options)
+            views = photos(Path(source.run_dir or "")) if request.refine_budget(True) > 0 else None
+            ctx.check()
             result = run_export(request, field.density, field.color, progress=lambda e: _report(ctx, e),
-                                should_stop=ctx.should_stop)
+                                should_stop=ctx.should_stop, views=views)
             ctx.check()
         except BaseException:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -162,7 +173,8 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
                                    size_bytes=download.stat().st_size)
     ctx.report_progress(stage="done", stage_fraction=1.0, fraction=1.0)
     summary = {k: v for k, v in result.to_dict().items() if k in ("format", "vertices", "faces", "iso", "texture",
-                                                                   "uv_method", "compress", "sizes", "seconds")}
+                                                                   "uv_method", "compress", "sizes", "seconds",
+                                                                   "refine")}
     return {**summary, "export_id": p["export_id"], "path": relative, "source_job": source.id}
 
 
@@ -178,8 +190,10 @@ def _memory_bytes(options: dict[str, Any]) -> int:
     return 256 * MiB + 12 * res**3 + 16 * tex * tex
 
 
-def make_export_factory(loader: FieldLoader = _default_loader) -> Callable[[JobRow, Database], JobSpec]:
-    """Factory of an export job type (``loader`` replaces ``engine.load_field``, e.g. an analytic field in tests)."""
+def make_export_factory(loader: FieldLoader = _default_loader,
+                        photos: PhotoLoader = _default_photos) -> Callable[[JobRow, Database], JobSpec]:
+    """Factory of an export job type (``loader`` replaces ``engine.load_field``, e.g. an analytic field in tests;
+    ``photos`` the training photos' reader)."""
 
     def factory(row: JobRow, db: Database) -> JobSpec:
         for key in ("export_id", "file_name"):
@@ -187,7 +201,7 @@ def make_export_factory(loader: FieldLoader = _default_loader) -> Callable[[JobR
                 raise ValidationError(f"export job parameters lack {key!r}", field=key)
         validate_id(row.params["export_id"], "exp")
         options = validate_export_params(row.params)
-        return JobSpec(fn=lambda ctx: run_export_job(ctx, db=db, loader=loader),
+        return JobSpec(fn=lambda ctx: run_export_job(ctx, db=db, loader=loader, photos=photos),
                        resources=ResourceRequest(device="cpu", memory_bytes=_memory_bytes(options)),
                        hooks=ExportHooks(db))
 

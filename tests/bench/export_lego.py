@@ -3,16 +3,23 @@
     .venv/bin/python tests/bench/export_lego.py                      # analytic field (no trained run needed)
     .venv/bin/python tests/bench/export_lego.py --run RUN_DIR        # a trained lego run: adds mesh-render PSNR
         [--data ../shared/datasets/lego] [--formats glb,gltf,obj,ply,points,fbx] [--out /tmp/export-bench]
+        [--refine-minutes 0 1]   # GLBs with texture refinement against the training photos (0 = bake only)
+    # the issue-16 figures: field vs mesh PSNR before/after refinement, export time per stage
+    .venv/bin/python tests/bench/export_lego.py --run /work/runs/lego10/marks/10min --data /work/shared/datasets/lego \
+        --formats glb --refine-minutes 0 1
 
 Prints one JSON line per measurement. Mesh-render PSNR renders the exported GLB (unlit texture) with OpenGL
 (moderngl on EGL; Mesa's llvmpipe software renderer where there is no GPU) from every 8th test view, on
-white, against the ground truth, beside the NeRF's own PSNR on the same views.
+white, against the ground truth, beside the NeRF's own PSNR on the same views. With a run, each GLB of
+``--refine-minutes`` is exported from the same field (the training split's photos as refinement views) and
+scored; ``gap_db`` = field PSNR - mesh PSNR.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -35,7 +42,7 @@ def load(run: Path | None):
     return load_field(run), str(run)
 
 
-def export_all(field, source: str, out: Path, formats: list[str]) -> Path:
+def export_all(field, source: str, out: Path, formats: list[str], views=None) -> Path:  # type: ignore[no-untyped-def]
     from nerf_widgets.export import export_field
 
     glb = out / "glb" / "model.glb"
@@ -44,7 +51,8 @@ def export_all(field, source: str, out: Path, formats: list[str]) -> Path:
     sizes: dict[str, int] = {}
     for fmt, compress, path in runs:
         t0 = time.perf_counter()
-        res = export_field(field.density, field.color, field.aabb, path, format=fmt, compress=compress)
+        res = export_field(field.density, field.color, field.aabb, path, format=fmt, compress=compress,
+                           views=views if fmt != "ply" and fmt != "points" else None)
         total = sum(res.sizes.values())
         sizes[f"{fmt}-{compress}"] = total
         emit(source=source, format=fmt, compress=compress, seconds=round(time.perf_counter() - t0, 2),
@@ -107,27 +115,52 @@ def render_gl(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, image: np.nd
     return rgb.astype(np.float32) / 255.0
 
 
-def mesh_psnr(glb: Path, run: Path, data_dir: Path, every: int = 8) -> None:
-    """Mesh render vs NeRF render of every ``every``-th test view, both against the ground truth on white."""
+def field_psnr(field, data, every: int = 8) -> float:  # type: ignore[no-untyped-def]
+    """The NeRF's own PSNR on every ``every``-th test view, on white."""
+    from nerf_widgets.engine.metrics import psnr
+    from nerf_widgets.engine.sampler import ground_truth
+
+    values = [float(psnr(field.render(data.cameras[i]), ground_truth(data, i, data.cameras[i])))
+              for i in data.splits["test"][::every]]
+    return float(np.mean(values))
+
+
+def mesh_psnr(glb: Path, data, every: int = 8) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Mesh render of every ``every``-th test view against the ground truth on white -> (mean PSNR, views)."""
     import trimesh
 
-    from nerf_widgets.engine import load_dataset, load_field
     from nerf_widgets.engine.metrics import psnr
     from nerf_widgets.engine.sampler import ground_truth
 
     mesh = trimesh.load(glb, force="mesh")
     verts = np.stack([mesh.vertices[:, 0], -mesh.vertices[:, 2], mesh.vertices[:, 1]], 1)  # GLB Y-up -> world Z-up
     image = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
-    data, field = load_dataset(data_dir), load_field(run)
-    mesh_values, nerf_values = [], []
+    values = []
     for i in data.splits["test"][::every]:
         cam = data.cameras[i]
-        gt = ground_truth(data, i, cam)
-        mesh_values.append(float(psnr(render_gl(verts, np.asarray(mesh.faces), np.asarray(mesh.visual.uv), image, cam),
-                                      gt)))
-        nerf_values.append(float(psnr(field.render(cam), gt)))
-    emit(source=str(run), metric="mesh_render_psnr", value=round(float(np.mean(mesh_values)), 2),
-         nerf_psnr=round(float(np.mean(nerf_values)), 2), views=len(mesh_values))
+        render = render_gl(verts, np.asarray(mesh.faces), np.asarray(mesh.visual.uv), image, cam)
+        values.append(float(psnr(render, ground_truth(data, i, cam))))
+    return float(np.mean(values)), len(values)
+
+
+def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: int = 8,  # type: ignore[no-untyped-def]
+                nerf: float | None = None) -> None:
+    """One GLB per refinement budget from the same field; mesh PSNR, the field's, the gap and stage times."""
+    from nerf_widgets.export import export_field, refine
+    from nerf_widgets.jobs.export_photos import photo_views
+
+    views = photo_views(data)
+    nerf = field_psnr(field, data, every) if nerf is None else nerf
+    for m in minutes:
+        t0 = time.perf_counter()
+        res = export_field(field.density, field.color, field.aabb, out / f"glb-refine{m:g}" / "model.glb",
+                           format="glb", views=views, refine_minutes=m)
+        seconds = round(time.perf_counter() - t0, 1)
+        value, n = mesh_psnr(res.path, data, every)
+        emit(source=str(run), metric="mesh_render_psnr", refine_minutes=m, value=round(value, 2),
+             nerf_psnr=round(nerf, 2), gap_db=round(nerf - value, 2), views=n, export_s=seconds,
+             stages=res.seconds, refine=res.refine, faces=res.faces, texture=res.texture,
+             load=round(os.getloadavg()[0], 1), refine_clock="cpu" if refine.CLOCK is time.process_time else "wall")
 
 
 def main() -> None:
@@ -137,14 +170,27 @@ def main() -> None:
     parser.add_argument("--formats", default="glb,gltf,obj,ply,points,fbx")
     parser.add_argument("--out", type=Path, default=Path("/tmp/export-bench"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--refine-minutes", type=float, nargs="*", default=[0.0, 1.0],
+                        help="texture refinement budgets scored with a run (0 = the bake only)")
+    parser.add_argument("--skip-formats", action="store_true", help="with a run: only the refinement GLBs")
+    parser.add_argument("--nerf-psnr", type=float, default=None, help="the field's PSNR on these views, if known")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="refinement budget clock: wall, or this process's CPU time (a shared machine)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        from nerf_widgets.export import refine
+
+        refine.CLOCK = time.process_time
     field, source = load(args.run)
-    glb = export_all(field, source, args.out, args.formats.split(","))
+    if not (args.skip_formats and args.run is not None):
+        export_all(field, source, args.out, args.formats.split(","))
     if args.run is not None:
-        mesh_psnr(glb, args.run, args.data)
+        from nerf_widgets.engine import load_dataset
+
+        refine_runs(field, args.run, load_dataset(args.data), args.out, args.refine_minutes, nerf=args.nerf_psnr)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ PSNR, SSIM and LPIPS (VGG and Alex). One JSON line per point, then a summary lin
     .venv/bin/python tests/bench/train_lego.py --minutes 1 2 5 10
     .venv/bin/python tests/bench/train_lego.py --method vanilla --minutes 2 5 10 --every 50 --eval-side 100 --no-lpips
     .venv/bin/python tests/bench/train_lego.py --quick         # smoke run: 0.5 min, 3 views
+    # checkpoints to export from (tests/bench/export_lego.py --run RUN/marks/10min), CPU clock on a busy machine:
+    .venv/bin/python tests/bench/train_lego.py --minutes 2 5 10 --clock cpu --no-lpips --run /work/runs/lego10 --keep-marks
     # real captures (unbounded path), pictures ground truth | render under tests/artifacts/ at 10 min:
     .venv/bin/python tests/bench/train_lego.py --data ../shared/datasets/fern_llff --minutes 2 5 10 15 --every 1 \
         --threads 2 --no-lpips --picture-at 10
@@ -51,12 +53,26 @@ class Checkpoints:
         self.usage0 = resource.getrusage(resource.RUSAGE_SELF)
         self.rays = 0
         self.train_psnr: list[float] = []  # training-batch PSNR of the last steps (fit vs. generalisation)
+        self.keep_marks = False
 
     def on_step(self, info) -> None:  # type: ignore[no-untyped-def]
         self.rays += self.trainer.cfg.batch_rays * self.trainer.cfg.grad_accum
         self.train_psnr = (self.train_psnr + [info.psnr])[-50:]
         if self.marks and info.elapsed_s >= self.marks[0] * 60:
-            self.evaluate(self.marks.pop(0), info)
+            minutes = self.marks.pop(0)
+            self.evaluate(minutes, info)
+            if self.keep_marks:
+                self.keep(minutes)
+
+    def keep(self, minutes: float) -> None:
+        """Save a checkpoint now and copy it as its own run folder RUN/marks/<m>min (the run keeps only two)."""
+        import shutil
+
+        path = self.trainer.save()
+        mark = Path(self.trainer.run_dir) / "marks" / f"{minutes:g}min"
+        (mark / "checkpoints").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(self.trainer.run_dir) / "config.json", mark / "config.json")
+        shutil.copy2(path, mark / "checkpoints" / path.name)
 
     def evaluate(self, minutes: float, info) -> None:  # type: ignore[no-untyped-def]
         from nerf_widgets.engine import metrics
@@ -124,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--background", choices=["white", "black", "random"], default=None,
                         help="training background (default: white for masked data, random for opaque photos)")
     parser.add_argument("--run", type=Path, default=None, help="run folder (default: a temp folder)")
+    parser.add_argument("--keep-marks", action="store_true",
+                        help="save a checkpoint at every mark as its own run folder RUN/marks/<m>min (to export from)")
     args = parser.parse_args(argv)
 
     from nerf_widgets.engine.config import make_config
@@ -143,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     run = args.run or Path(tempfile.mkdtemp(prefix="bench_lego_"))
     run.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(data, run, cfg, None)
+    if args.keep_marks:  # what train() writes: the run folder is then loadable (load_field, export)
+        from nerf_widgets.engine.checkpoint import write_json_atomic
+        from nerf_widgets.engine.models import scene_dict
+
+        write_json_atomic(run / "config.json", {"config": cfg.to_json(), "scene": scene_dict(data),
+                                                "data_dir": str(args.data.resolve())})
     if args.clock == "cpu":
         threads = args.threads or len(os.sched_getaffinity(0))
         if hasattr(trainer, "clock"):
@@ -155,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer_module.time = types.SimpleNamespace(perf_counter=lambda: time.process_time() / threads)  # type: ignore[attr-defined]
     cb = Checkpoints(trainer, marks, views, not args.no_lpips, args.eval_side,
                      (args.picture_at, args.artifacts, args.data.resolve().name))
+    cb.keep_marks = args.keep_marks
     trainer.callbacks.callbacks.append(cb)
     print(json.dumps({"event": "start", "method": args.method, "threads": args.threads or "all", "load_s":
                       round(time.time() - t0, 1), "train_views": len(data.splits["train"]), "eval_views": len(views),

@@ -1,0 +1,297 @@
+"""Texture refinement: optimise the baked texels against the training photos (Adam, a time budget).
+
+The bake reads colour from the field, which is blurrier than the photos it was trained on, and the
+mesh's surface is not exactly where the field's colour sits. Here the fixed mesh is rasterised into every
+training view once (``raster``); each covered pixel becomes a sample (its UV, its photo colour, a weight).
+The texture is then fitted to those samples by minibatch Adam through a bilinear texture lookup, the one
+OpenGL does at the finest mip level: four texels per sample, the lookup's gradient scattered to them, and a
+step updates only the texels its batch sees (a lazy Adam), whatever the texture size. Where a photo pixel
+covers many texels it is split into sub-pixels (``_subpixels``), so every texel under it gets samples.
+
+Masked photos: a pixel's alpha ``a`` says how much of it is the object. Composited on any background
+``bg``, the render ``a*t + (1-a)*bg`` against the photo ``a*c + (1-a)*bg`` leaves the residual ``a*(t-c)``,
+so the loss weighs ``(t-c)^2`` by ``a^2`` and the background the trainer used drops out. Grazing views are
+down-weighted by the cosine between the face normal and the view ray.
+
+Texels no sample reaches keep the bake; uncovered texels are then re-filled by ``bake.dilate`` from the
+covered and refined ones, so seams and mipmaps see the refined colours.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nerf_widgets.core.errors import CancelledError, ValidationError
+from nerf_widgets.export.bake import dilate
+from nerf_widgets.export.raster import project, rasterize
+from nerf_widgets.export.views import PhotoView, check_views
+
+__all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture"]
+
+ProgressFn = Callable[[float], None]
+BATCH = 1 << 16  # samples per Adam step (fewer when there are few samples: at least MIN_STEPS_PER_EPOCH steps a pass)
+MIN_STEPS_PER_EPOCH = 16
+LR = 0.02  # texel units (colours in [0, 1]); cosine-decayed to LR_FLOOR * LR over the budget
+LR_FLOOR = 0.05
+MAX_EPOCHS = 40.0  # a converged fit stops before the budget: passes over all samples
+MAX_SUBPIXELS = 4  # samples per photo pixel side, when texels are smaller than pixels
+MAX_SAMPLES = 12_000_000  # over all views (memory: 15 bytes each)
+GATHER_SHARE = 0.5
+CLOCK: Callable[[], float] = time.perf_counter  # the budget's clock (a benchmark on a shared machine may count CPU time)  # at most this share of the budget goes to rasterising views (the rest is fitting)
+
+
+@dataclass
+class Samples:
+    """One row per covered photo (sub-)pixel: uv [N,2] (OpenGL, v up), rgb [N,3] uint8, weight [N] (>0)."""
+
+    uv: np.ndarray
+    rgb: np.ndarray
+    weight: np.ndarray
+    views: int
+
+
+@dataclass
+class RefineStats:
+    """What a refinement did: photo-space weighted MSE before/after, Adam steps, samples, views used."""
+
+    steps: int
+    epochs: float
+    samples: int
+    views: int
+    mse_before: float
+    mse_after: float
+    seconds: float
+
+
+def _face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    n = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+
+
+def _photo_at(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear photo colour (straight) and alpha at pixel coordinates x, y [M] (centres at +0.5).
+
+    Interpolated premultiplied, so a transparent neighbour's (meaningless) colour never leaks in.
+    """
+    h, w = image.shape[:2]
+    px, py = np.clip(x - 0.5, 0, w - 1), np.clip(y - 0.5, 0, h - 1)
+    x0, y0 = np.minimum(px.astype(np.int64), w - 2 if w > 1 else 0), np.minimum(py.astype(np.int64), h - 2 if h > 1 else 0)
+    fx, fy = (px - x0)[:, None], (py - y0)[:, None]
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    img = image.astype(np.float32) / 255.0
+    if img.shape[2] == 3:
+        img = np.concatenate([img, np.ones((h, w, 1), np.float32)], 2)
+    img[..., :3] *= img[..., 3:]
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    mix = top * (1 - fy) + bottom * fy
+    alpha = mix[:, 3]
+    return mix[:, :3] / np.maximum(alpha, 1e-6)[:, None], alpha
+
+
+def _area2(p: np.ndarray) -> np.ndarray:
+    """Twice the area of 2D triangles p [F,3,2]."""
+    a, b = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    return np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+
+
+def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, view: PhotoView) -> int:
+    """Sub-pixels per side so one sample lands on about one texel: sqrt(texels per pixel), in 1..MAX_SUBPIXELS.
+
+    A photo pixel seen from afar covers many texels; fitted at its centre only, those texels would be
+    underdetermined (noise that mipmapping does not hide). Texels per pixel: the median over faces in view
+    of (UV area in texels) / (screen area in pixels).
+    """
+    screen = project(verts, view)
+    ahead = (screen[faces, 2] > 0).all(1)
+    s, t = screen[faces[ahead], :2], uv[faces[ahead]] * size
+    screen_area, uv_area = _area2(s), _area2(t)
+    ok = screen_area > 1e-9
+    if not ok.any():
+        return 1
+    ratio = float(np.median(uv_area[ok] / screen_area[ok]))
+    return int(np.clip(round(np.sqrt(ratio)), 1, MAX_SUBPIXELS))
+
+
+def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals: np.ndarray, size: int,
+                  view: PhotoView, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(uv [M,2], rgb uint8 [M,3], weight [M]) of the (sub-)pixels of ``view`` the mesh covers, at most ``cap``."""
+    scale = _subpixels(verts, faces, uv, size, view)
+    frags = rasterize(verts, faces, view, scale)
+    rows, cols = np.nonzero(frags.covered)
+    if len(rows) > cap:
+        pick = np.sort(rng.choice(len(rows), cap, replace=False))
+        rows, cols = rows[pick], cols[pick]
+    fid = frags.face_id[rows, cols]
+    b = frags.bary[rows, cols]  # [M,3]
+    tri = faces[fid]
+    px_uv = (uv[tri] * b[..., None]).sum(1)
+    points = (verts[tri] * b[..., None]).sum(1)
+    ray = np.asarray(view.c2w, np.float64)[:3, 3] - points
+    cos = np.abs((normals[fid] * ray).sum(1)) / np.maximum(np.linalg.norm(ray, axis=1), 1e-20)
+    rgb, alpha = _photo_at(view.image, (cols + 0.5) / scale, (rows + 0.5) / scale)
+    weight = (alpha * alpha * cos).astype(np.float32)
+    keep = weight > 1e-3
+    return px_uv[keep].astype(np.float32), (np.clip(rgb[keep], 0, 1) * 255 + 0.5).astype(np.uint8), weight[keep]
+
+
+def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, views: Sequence[PhotoView],
+                   progress: ProgressFn | None = None, out_of_time: Callable[[], bool] | None = None,
+                   seed: int = 0) -> Samples:
+    """Rasterise each view once (``size``: texture side); stops early (fewer views) when ``out_of_time`` says so."""
+    normals = _face_normals(verts, faces)
+    rng = np.random.default_rng(seed)
+    cap = max(1, MAX_SAMPLES // max(len(views), 1))
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for i, view in enumerate(views):
+        if out_of_time is not None and parts and out_of_time():
+            break
+        parts.append(_view_samples(verts, faces, uv, normals, size, view, cap, rng))
+        if progress is not None:
+            progress((i + 1) / len(views))
+    if not parts:
+        return Samples(np.zeros((0, 2), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32), 0)
+    return Samples(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                   np.concatenate([p[2] for p in parts]), len(parts))
+
+
+def _corners(uv: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear lookup as OpenGL does it (texel centres at (i + 0.5) / size, edges clamped).
+
+    uv [B,2] (v up) -> texel indices [B,4] into the row-major image (row 0 = top) and weights [B,4].
+    """
+    x = uv[:, 0] * size - 0.5
+    y = (1.0 - uv[:, 1]) * size - 0.5
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = x - x0, y - y0
+    xs = np.clip(np.stack([x0, x0 + 1, x0, x0 + 1], 1), 0, size - 1).astype(np.int64)
+    ys = np.clip(np.stack([y0, y0, y0 + 1, y0 + 1], 1), 0, size - 1).astype(np.int64)
+    w = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1).astype(np.float32)
+    return ys * size + xs, w
+
+
+def _lookup(table: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The texture lookup: table [S*S,3], idx/w [B,4] -> colour [B,3]."""
+    return np.einsum("bkc,bk->bc", table[idx], w)
+
+
+def _mse(table: np.ndarray, samples: Samples, size: int, chunk: int = 1 << 20) -> float:
+    """Weighted photo-space MSE of the current texels over all samples."""
+    total, weight = 0.0, 0.0
+    for s in range(0, len(samples.uv), chunk):
+        idx, w = _corners(samples.uv[s : s + chunk], size)
+        err = ((_lookup(table, idx, w) - samples.rgb[s : s + chunk] / 255.0) ** 2).sum(1)
+        wt = samples.weight[s : s + chunk]
+        total, weight = total + float((wt * err).sum()), weight + float(wt.sum())
+    return total / max(weight, 1e-12)
+
+
+def _touched(samples: Samples, size: int) -> np.ndarray:
+    """[size,size] bool: texels some sample's bilinear footprint reaches (they carry refined colours)."""
+    hit = np.zeros(size * size, bool)
+    for s in range(0, len(samples.uv), 1 << 20):
+        idx, w = _corners(samples.uv[s : s + (1 << 20)], size)
+        hit[idx[w > 0]] = True
+    return hit.reshape(size, size)
+
+
+class _RowAdam:
+    """Adam on the rows of a table a step touches (lazy Adam): O(batch) per step, whatever the table's size.
+
+    Moments of untouched rows stay as they were; bias correction uses the global step, as TensorFlow's
+    LazyAdam does. numpy, single-threaded: on a shared 2-core machine torch's threaded sort/unique/scatter
+    on batches this small ran 30x slower than on one thread, and its SparseAdam coalesces a sparse gradient.
+    """
+
+    def __init__(self, table: np.ndarray, lr: float, betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8):
+        self.table, self.lr, self.betas, self.eps, self.t = table, lr, betas, eps, 0
+        self.m, self.v = np.zeros_like(table), np.zeros_like(table)
+
+    def step(self, rows: np.ndarray, grad: np.ndarray) -> None:
+        """rows [U] unique row indices, grad [U,C] their gradient."""
+        b1, b2 = self.betas
+        self.t += 1
+        m = self.m[rows] * b1 + (1 - b1) * grad
+        v = self.v[rows] * b2 + (1 - b2) * grad * grad
+        self.m[rows], self.v[rows] = m, v
+        step = (m / (1 - b1**self.t)) / (np.sqrt(v / (1 - b2**self.t)) + self.eps)
+        self.table[rows] = np.clip(self.table[rows] - self.lr * step, 0.0, 1.0)
+
+
+def _loss_grad(table: np.ndarray, idx: np.ndarray, w: np.ndarray, rgb: np.ndarray,
+               wt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of one batch's weighted MSE through the bilinear lookup -> (unique rows [U], d loss/d rows [U,3]).
+
+    loss = sum_b wt_b |sum_k w_bk T[idx_bk] - rgb_b|^2 / sum_b wt_b, so d loss / d T[r] = sum over the
+    (b, k) with idx_bk = r of w_bk * 2 wt_b (pred_b - rgb_b) / sum wt.
+    """
+    rows, inverse = np.unique(idx, return_inverse=True)
+    d_pred = (2.0 / max(float(wt.sum()), 1e-12)) * wt[:, None] * (_lookup(table, idx, w) - rgb)  # [B,3]
+    contrib = (w[..., None] * d_pred[:, None, :]).reshape(-1, 3)
+    inverse = inverse.reshape(-1)
+    grad = np.stack([np.bincount(inverse, contrib[:, c], minlength=len(rows)) for c in range(3)], 1)
+    return rows, grad.astype(np.float32)
+
+
+def _fit(table: np.ndarray, samples: Samples, size: int, budget_s: float, clock: Callable[[], float], t0: float,
+         progress: ProgressFn | None, should_stop: Callable[[], bool] | None, seed: int) -> tuple[int, float]:
+    """Adam over shuffled minibatches until the budget or MAX_EPOCHS; returns (steps, epochs)."""
+    opt = _RowAdam(table, LR)
+    rng = np.random.default_rng(seed)
+    n = len(samples.uv)
+    batch = min(BATCH, max(256, n // MIN_STEPS_PER_EPOCH))
+    steps, order, pos, max_steps = 0, rng.permutation(n), 0, math.ceil(MAX_EPOCHS * n / batch)
+    while steps < max_steps:
+        if should_stop is not None and should_stop():
+            raise CancelledError("export cancelled during texture refinement", stage="refine")
+        frac = max((clock() - t0) / budget_s if budget_s > 0 else 1.0, steps / max_steps)
+        if frac >= 1.0:
+            break
+        if pos >= n:
+            order, pos = rng.permutation(n), 0
+        pick = np.sort(order[pos : pos + batch])
+        pos += batch
+        idx, w = _corners(samples.uv[pick], size)
+        rows, grad = _loss_grad(table, idx, w, samples.rgb[pick] / np.float32(255.0), samples.weight[pick])
+        opt.lr = LR * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * frac)))
+        opt.step(rows, grad)
+        steps += 1
+        if progress is not None and steps % 10 == 0:
+            progress(min(1.0, frac))
+    return steps, steps * batch / max(n, 1)
+
+
+def refine_texture(image: np.ndarray, covered: np.ndarray, verts: np.ndarray, faces: np.ndarray, uv: np.ndarray,
+                   views: Sequence[PhotoView], minutes: float, *, progress: ProgressFn | None = None,
+                   should_stop: Callable[[], bool] | None = None, clock: Callable[[], float] | None = None,
+                   seed: int = 0) -> tuple[np.ndarray, RefineStats]:
+    """Refined texture [S,S,3] uint8 for mesh (verts [V,3] world, faces [F,3], uv [V,2] OpenGL) and stats.
+
+    ``image`` is the bake [S,S,3] uint8 (row 0 = top), ``covered`` [S,S] its texels inside UV triangles.
+    ``minutes`` bounds the whole stage by ``clock`` (rasterising included); ``minutes=0`` returns the bake.
+    """
+    if not (isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 <= minutes < math.inf):
+        raise ValidationError(f"refine_minutes must be a number >= 0, got {minutes!r}", field="refine_minutes")
+    views = check_views(views)
+    clock = clock or CLOCK
+    t0, size = clock(), image.shape[0]
+    if minutes == 0:
+        return image, RefineStats(0, 0.0, 0, 0, math.nan, math.nan, 0.0)
+    budget = minutes * 60.0
+    samples = gather_samples(verts, faces, uv, size, views, None if progress is None else (lambda f: progress(0.1 * f)),
+                             out_of_time=lambda: clock() - t0 > GATHER_SHARE * budget, seed=seed)
+    if len(samples.uv) == 0:
+        return image, RefineStats(0, 0.0, 0, samples.views, math.nan, math.nan, clock() - t0)
+    table = image.reshape(-1, 3).astype(np.float32) / 255.0
+    before = _mse(table, samples, size)
+    steps, epochs = _fit(table, samples, size, budget, clock, t0,
+                         None if progress is None else (lambda f: progress(0.1 + 0.9 * f)), should_stop, seed)
+    after = _mse(table, samples, size)
+    out = dilate(table.reshape(image.shape), covered | _touched(samples, size))
+    stats = RefineStats(steps, round(epochs, 2), len(samples.uv), samples.views, before, after, clock() - t0)
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), stats
