@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,6 +50,17 @@ def test_the_flat_top_of_an_object_is_not_taken_for_the_ground() -> None:
     region = propose_region(cap.c2w, obj)
     assert region.floor is None and not region.floor_cut
     assert region.contains(obj).mean() > 0.95 and region.contains(np.zeros((1, 3)))[0]
+
+
+def test_a_colmap_run_on_a_box_beside_a_ball_has_no_floor() -> None:
+    """COLMAP's own points for the pose tests' scene (no floor): the plane through the box's top face holds a
+    fifth of them, with most of the rest above it; the ball and box sides below it make it an object's top."""
+    data = json.loads((Path(__file__).parent / "data" / "colmap_sphere_box.json").read_text())
+    c2w, points = np.array(data["c2w"]), np.array(data["points"])
+    region = propose_region(c2w, points)
+    assert region.floor is None and not region.floor_cut
+    assert region.contains(np.zeros((1, 3)))[0]  # the objects sit at the cameras' focus
+    assert region.contains(points).mean() > 0.9
 
 
 def test_without_a_floor_the_unseen_underside_is_kept() -> None:
