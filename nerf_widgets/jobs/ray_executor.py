@@ -4,9 +4,9 @@ One actor per attempt, created with the resources the body declares (``num_gpus=
 CPUs otherwise) and no restarts: a worker that dies is a failed attempt, and ``resume()`` starts a new
 one from the last checkpoint that came home. While Ray cannot place the actor the job shows
 ``waiting_for_resources`` with what it asks for and what the cluster has. Inputs go to the worker
-through Ray's object store; events and files come back through a ``ray.util.queue.Queue`` that a
-thread here drains into the job's context (bus, metric buffer, progress), so the panels cannot tell a
-remote job from a local one. Pause, resume and cancel are actor calls.
+through Ray's object store; events and files come back as the results of ``pull`` calls on the actor,
+which a thread here applies to the job's context (bus, metric buffer, progress), so the panels cannot tell
+a remote job from a local one. Pause, resume and cancel are actor calls.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.util.queue import Empty, Queue
 
 from nerf_widgets.core.errors import CancelledError, NerfWidgetsError, ValidationError
 from nerf_widgets.jobs.context import JobContext
@@ -105,15 +104,17 @@ class RayExecutor:
             return _Attempt(body, ctx, options).run(started)
 
 
+PULL_WAIT_S = 0.5  # a pull returns after this long without news, so the loop sees ``run`` end
+
+
 class _Attempt:
-    """One attempt on Ray: actor + queue, placement wait, the drain loop, control forwarding."""
+    """One attempt on Ray: the actor, placement wait, the pull loop, control forwarding."""
 
     def __init__(self, body: RemoteBody, ctx: JobContext, options: dict[str, Any]) -> None:
         self.body, self.ctx, self.options = body, ctx, options
-        self.queue = Queue(actor_options={"num_cpus": 0})
         actor = ray.remote(JobWorker).options(**options, max_restarts=0, max_concurrency=4,
                                               name=f"nerf-{ctx.job_id}-{ctx.attempt}")
-        self.worker: Any = actor.remote(self.queue)  # an ActorHandle (Ray's stubs type its methods as plain)
+        self.worker: Any = actor.remote()  # an ActorHandle (Ray's stubs type its methods as plain)
         self.where: dict[str, Any] = {}
 
     def run(self, started: Started) -> dict[str, Any] | None:
@@ -132,7 +133,6 @@ class _Attempt:
         finally:
             self.ctx.on_control = None
             ray.kill(self.worker, no_restart=True)
-            self.queue.shutdown(force=True)
 
     def _wait_placed(self, started: Started) -> None:
         ready, said = self.worker.where.remote(), None
@@ -182,17 +182,19 @@ class _Attempt:
         getattr(self.worker, verb).remote()
 
     def _drain_until(self, result: Any) -> dict[str, Any] | None:
-        while True:
-            try:
-                self._apply(self.queue.get(timeout=0.2))
-                continue
-            except Empty:
-                pass
-            if ray.wait([result], timeout=0)[0]:
-                break
-        while not self.queue.empty():
-            self._apply(self.queue.get_nowait())
+        """Apply the worker's batches as they come until ``run`` ends, then what it reported last."""
         try:
+            pull = self.worker.pull.remote(PULL_WAIT_S)
+            while True:
+                ray.wait([pull, result], num_returns=1)
+                if ray.wait([pull], timeout=0)[0]:
+                    self._apply(ray.get(pull))
+                    pull = self.worker.pull.remote(PULL_WAIT_S)
+                elif ray.wait([result], timeout=0)[0]:
+                    break
+            self._apply(ray.get(pull))
+            while batch := ray.get(self.worker.pull.remote(0.0)):
+                self._apply(batch)
             return ray.get(result)
         except ray.exceptions.RayTaskError as err:
             raise err.cause if isinstance(err.cause, Exception) else err from None

@@ -251,6 +251,7 @@ class JobRunner:
             if row.state == JobState.QUEUED.value:
                 self._set_state(job_id, JobState.WAITING_FOR_RESOURCES)
                 live.ctx.report_progress(stage="waiting", waiting_for=reason)
+                live.ctx.flush_metrics()  # the reason reaches the store with the state (other kernels, browser)
             return
         with self._cond:
             if job_id not in self._queue:
@@ -266,6 +267,7 @@ class JobRunner:
             if job_store.get_job(db=self.db, job_id=live.job_id).state == JobState.QUEUED.value:
                 self._set_state(live.job_id, JobState.WAITING_FOR_RESOURCES)
             live.ctx.report_progress(stage="waiting", waiting_for=waiting_for)
+            live.ctx.flush_metrics()
             return
         self._set_state(live.job_id, JobState.RUNNING)
         with self.db.transaction():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -79,10 +80,13 @@ def main() -> None:
                 print(json.dumps({"bench": "ray_jobs_run", **run}), flush=True)
         shutdown_runners()
         best = {k: max(r["steps_per_s"] for r in v) for k, v in runs.items()}
+        median = {k: statistics.median(r["steps_per_s"] for r in v) for k, v in runs.items()}
         print(json.dumps({"bench": "ray_jobs_summary", "steps": args.steps, "repeats": args.repeats,
                           "latency_median_ms": {k: min(r["latency_ms"]["median"] for r in v) for k, v in runs.items()},
                           "latency_p99_ms": {k: min(r["latency_ms"]["p99"] for r in v) for k, v in runs.items()},
                           "steps_per_s_best": best, "ray_overhead_pct": 100 * (1 - best["ray"] / best["local"]),
+                          "steps_per_s_median": median,
+                          "ray_overhead_median_pct": 100 * (1 - median["ray"] / median["local"]),
                           "ray_start_to_first_step_s": [r["start_to_first_step_s"] for r in runs["ray"]]}), flush=True)
 
 

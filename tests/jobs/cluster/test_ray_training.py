@@ -109,7 +109,7 @@ def test_train_all_on_a_cluster_with_cpus_for_one_runs_them_in_turn(studio: Stud
     browser.refresh()
     html = " ".join(row.children[0].value for row in browser.rows.children)
     assert 'data-state="waiting_for_resources"' in html and 'data-state="running"' in html
-    assert "2 CPU to be free" in html  # the waiting row's tooltip
+    assert "2 CPU to be free" in html, html  # the waiting row's tooltip
     rows = [runs.wait(WAIT_S), waits.wait(WAIT_S)]
     assert [r.state for r in rows] == ["succeeded", "succeeded"], [r.error for r in rows]
     assert [p.state for p in projects] == ["TrainingCompleted", "TrainingCompleted"]
