@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +37,9 @@ class ExportChoices:
     compressions: tuple[str, ...]
     texture_formats: tuple[str, ...]
     multi_file: tuple[str, ...]
+    textured: tuple[str, ...]  # formats that carry a texture (refinement against the photos applies)
+    presets: dict[str, dict[str, Any]]  # size presets (web, game, archive): faces, texture, refine_minutes
+    default_refine_minutes: float
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,12 @@ def training_choices() -> TrainingChoices:
 
 
 def export_choices() -> ExportChoices:
-    from nerf_widgets.export.request import COMPRESSIONS, FORMATS, TEXTURE_FORMATS
+    from nerf_widgets.export.request import COMPRESSIONS, DEFAULT_REFINE_MINUTES, FORMATS, PRESETS, TEXTURE_FORMATS
 
     return ExportChoices(tuple(FORMATS), tuple(COMPRESSIONS), tuple(TEXTURE_FORMATS),
-                         tuple(name for name, spec in FORMATS.items() if spec.multi_file))
+                         tuple(name for name, spec in FORMATS.items() if spec.multi_file),
+                         tuple(name for name, spec in FORMATS.items() if spec.textured),
+                         {name: dict(values) for name, values in PRESETS.items()}, DEFAULT_REFINE_MINUTES)
 
 
 def read_pose_folder(folder: str | Path) -> PoseFolder | None:

@@ -1,5 +1,9 @@
 """ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
 
+Size: "Size" fills faces, texture and refinement minutes from a preset named for its use (web, game, archive);
+"Refine" is the minutes the texture is fitted to the training photos after the bake (0 keeps the bake; it
+applies to textured formats when the project has photos).
+
 Region controls: "Region" (auto: the box set in the PoseViewer, else the whole field; yes: the region, set or
 proposed; no: the whole field), "Floor" (as the region says, cut, kept) and "Largest part only".
 
@@ -44,7 +48,10 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         from nerf_widgets.studio.catalog import export_choices
 
         choices = export_choices()
-        self._multi_file = choices.multi_file
+        self._multi_file, self._textured, self._presets = choices.multi_file, choices.textured, choices.presets
+        self.size = ipywidgets.Dropdown(options=[("custom", "custom"), *[(f"{n} ({v['faces'] // 1000}k faces)", n)
+                                                                          for n, v in choices.presets.items()]],
+                                        value="custom", description="Size")
         self.format = ipywidgets.Dropdown(options=choices.formats, value="glb", description="Format")
         self.resolution = ipywidgets.BoundedIntText(256, min=32, max=512, description="Grid")
         self.faces = ipywidgets.BoundedIntText(200_000, min=500, max=5_000_000, step=10_000, description="Faces")
@@ -54,7 +61,13 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.region = ipywidgets.Dropdown(options=REGION_CHOICES, value="auto", description="Region")
         self.floor = ipywidgets.Dropdown(options=FLOOR_CHOICES, value="region", description="Floor")
         self.keep_largest = ipywidgets.Checkbox(False, description="Largest part only", indent=False)
+        self.refine = ipywidgets.BoundedFloatText(choices.default_refine_minutes, min=0.0, max=60.0, step=0.5,
+                                                  description="Refine (min)")
         self.region.observe(lambda _c: self._region_changed(), names="value")
+        self.size.observe(lambda _c: self._size_changed(), names="value")
+        self._applying = False
+        for field in (self.faces, self.texture, self.refine, self.format):
+            field.observe(lambda _c: self._sizes_edited(), names="value")
         self.export_button = ipywidgets.Button(description="Export", button_style="primary", icon="download")
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
         self.progress = ipywidgets.FloatProgress(0.0, min=0.0, max=1.0, description="")
@@ -70,6 +83,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.cancel_button.on_click(guarded(self.notice, lambda _b: self._cancel()))
         options = ipywidgets.VBox([ipywidgets.HBox([self.format, self.compress]),
                                    ipywidgets.HBox([self.resolution, self.faces]),
+                                   ipywidgets.HBox([self.size, self.refine]),
                                    ipywidgets.HBox([self.texture, self.texture_format]),
                                    ipywidgets.HBox([self.region, self.floor, self.keep_largest])])
         controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
@@ -79,14 +93,43 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
     def options(self) -> dict[str, Any]:
         """The export options as chosen in the widgets (multi-file formats are always zipped for download)."""
-        return {"resolution": self.resolution.value, "faces": self.faces.value, "texture": self.texture.value,
+        return {"resolution": self.resolution.value, **self._sizes(),
                 "texture_format": self.texture_format.value, "compress": self.compress.value,
                 "zip": self.format.value in self._multi_file, "region": _REGION[self.region.value],
                 "remove_floor": None if self.region.value == "no" else _FLOOR[self.floor.value],
-                "keep_largest": self.keep_largest.value}
+                "keep_largest": self.keep_largest.value,
+                "preset": None if self.size.value == "custom" else self.size.value}  # recorded with the export
+
+    def _is_textured(self) -> bool:
+        return self.format.value in self._textured and self.texture.value > 0
+
+    def _sizes(self) -> dict[str, Any]:
+        return {"faces": self.faces.value, "texture": self.texture.value,
+                "refine_minutes": float(self.refine.value) if self._is_textured() else 0.0}
 
     def _region_changed(self) -> None:
         self.floor.disabled = self.region.value == "no"  # no region, no floor to cut
+
+    def _size_changed(self) -> None:
+        preset = self._presets.get(self.size.value)
+        if preset is not None:
+            self._applying = True
+            try:
+                self.faces.value, self.texture.value = preset["faces"], preset["texture"]
+                self.refine.value = preset["refine_minutes"]
+            finally:
+                self._applying = False
+            self._sizes_edited()
+
+    def _sizes_edited(self) -> None:
+        """A size edited away from the chosen preset's makes it "custom"; no texture, nothing to refine."""
+        self.refine.disabled = not self._is_textured()
+        preset = self._presets.get(self.size.value)
+        if self._applying or preset is None:
+            return
+        sizes = self._sizes()
+        if any(float(sizes[k]) != float(v) for k, v in preset.items() if k != "refine_minutes" or self._is_textured()):
+            self.size.value = "custom"
 
     def start(self) -> threading.Event:
         """Queue ``project.export`` with the chosen options; returns an event set when the job has ended."""

@@ -136,6 +136,9 @@ def test_export_panel_exports_only_the_region_with_the_floor_cut(tmp_path: Path)
     with running_lab(tmp_path, [tmp_path / "region_export.ipynb"]) as lab, open_browser() as page:
         run_notebook(page, lab, "region_export.ipynb", done_text="ready", timeout_s=240)
         page.locator(".nw-export-panel").wait_for(timeout=60_000)
+        _choose(page, "Size", "web (10k faces)")  # fills faces, texture and refinement minutes
+        faces = page.locator(".nw-export-panel").get_by_label("Faces", exact=True)
+        wait_for(page, lambda: faces.input_value() == "10000", 30, "the web preset's face count")
         _choose(page, "Format", "ply")
         _choose(page, "Texture", "0")
         _choose(page, "Region", "yes (set or proposed)")
@@ -152,6 +155,8 @@ def test_export_panel_exports_only_the_region_with_the_floor_cut(tmp_path: Path)
     (row,) = _export_rows(lab.home)
     options = row.params["options"]
     assert options["remove_floor"] is True and options["keep_largest"] is True and options["resolution"] == 48
+    # the preset's faces stayed; no texture, so nothing refined and the sizes are no longer the preset's
+    assert options["faces"] == 10_000 and options["refine_minutes"] == 0.0 and options.get("preset") is None
     size = np.asarray(options["region"]["size"])
     assert np.allclose(size, 0.7) and abs(options["region"]["yaw_deg"] - 20.0) < 1e-6
     ply = next((lab.home / "projects").glob("*/exports/*/*.ply"))

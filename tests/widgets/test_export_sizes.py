@@ -1,0 +1,43 @@
+"""ExportPanel's size presets and refinement minutes: what the widgets pass to ``project.export``."""
+
+from __future__ import annotations
+
+from nerf_widgets.export.request import DEFAULT_REFINE_MINUTES, PRESETS
+from nerf_widgets.widgets.export_panel import ExportPanel
+
+
+def test_a_preset_fills_the_sizes_and_is_recorded() -> None:
+    panel = ExportPanel()
+    assert panel.size.value == "custom" and panel.refine.value == DEFAULT_REFINE_MINUTES
+    panel.size.value = "web"
+    web = PRESETS["web"]
+    assert (panel.faces.value, panel.texture.value, panel.refine.value) == (web["faces"], web["texture"],
+                                                                            web["refine_minutes"])
+    options = panel.options()
+    assert options["preset"] == "web" and options["faces"] == web["faces"]
+    assert options["refine_minutes"] == web["refine_minutes"]
+    panel.size.value = "archive"
+    assert panel.options()["faces"] == PRESETS["archive"]["faces"] and panel.texture.value == 4096
+    panel.close()
+
+
+def test_editing_a_size_makes_it_custom() -> None:
+    panel = ExportPanel()
+    panel.size.value = "game"
+    panel.faces.value = 12_345
+    assert panel.size.value == "custom" and panel.options()["preset"] is None
+    assert panel.options()["faces"] == 12_345  # the edit stands
+    panel.close()
+
+
+def test_without_a_texture_nothing_is_refined() -> None:
+    panel = ExportPanel()
+    panel.size.value = "game"
+    panel.format.value = "ply"  # no texture in a PLY
+    assert panel.refine.disabled and panel.options()["refine_minutes"] == 0.0
+    assert panel.size.value == "game"  # faces and texture still the preset's
+    panel.format.value = "glb"
+    assert not panel.refine.disabled and panel.options()["refine_minutes"] == PRESETS["game"]["refine_minutes"]
+    panel.texture.value = 0  # per-vertex colours
+    assert panel.refine.disabled and panel.options()["refine_minutes"] == 0.0 and panel.size.value == "custom"
+    panel.close()
