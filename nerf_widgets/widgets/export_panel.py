@@ -2,7 +2,8 @@
 
 Size: "Size" fills faces, texture and refinement minutes from a preset named for its use (web, game, archive);
 "Refine" is the minutes the texture is fitted to the training photos after the bake (0 keeps the bake; it
-applies to textured formats when the project has photos).
+applies to textured formats; left at its default it is skipped when the run has no photos, any other value
+asks for them).
 
 Region controls: "Region" (auto: the box set in the PoseViewer, else the whole field; yes: the region, set or
 proposed; no: the whole field), "Floor" (as the region says, cut, kept) and "Largest part only".
@@ -49,6 +50,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
         choices = export_choices()
         self._multi_file, self._textured, self._presets = choices.multi_file, choices.textured, choices.presets
+        self._default_refine = choices.default_refine_minutes
         self.size = ipywidgets.Dropdown(options=[("custom", "custom"), *[(f"{n} ({v['faces'] // 1000}k faces)", n)
                                                                           for n, v in choices.presets.items()]],
                                         value="custom", description="Size")
@@ -104,8 +106,10 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         return self.format.value in self._textured and self.texture.value > 0
 
     def _sizes(self) -> dict[str, Any]:
-        return {"faces": self.faces.value, "texture": self.texture.value,
-                "refine_minutes": float(self.refine.value) if self._is_textured() else 0.0}
+        refine: float | None = float(self.refine.value) if self._is_textured() else 0.0
+        if self.size.value == "custom" and refine == self._default_refine:
+            refine = None  # the default: refined when the run has its training photos, else baked only
+        return {"faces": self.faces.value, "texture": self.texture.value, "refine_minutes": refine}
 
     def _region_changed(self) -> None:
         self.floor.disabled = self.region.value == "no"  # no region, no floor to cut
@@ -128,7 +132,8 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         if self._applying or preset is None:
             return
         sizes = self._sizes()
-        if any(float(sizes[k]) != float(v) for k, v in preset.items() if k != "refine_minutes" or self._is_textured()):
+        if any(float(sizes[k] or 0.0) != float(v) for k, v in preset.items()
+               if k != "refine_minutes" or self._is_textured()):
             self.size.value = "custom"
 
     def start(self) -> threading.Event:

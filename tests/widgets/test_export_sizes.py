@@ -9,6 +9,7 @@ from nerf_widgets.widgets.export_panel import ExportPanel
 def test_a_preset_fills_the_sizes_and_is_recorded() -> None:
     panel = ExportPanel()
     assert panel.size.value == "custom" and panel.refine.value == DEFAULT_REFINE_MINUTES
+    assert panel.options()["refine_minutes"] is None  # the default: refined only when the run has its photos
     panel.size.value = "web"
     web = PRESETS["web"]
     assert (panel.faces.value, panel.texture.value, panel.refine.value) == (web["faces"], web["texture"],
