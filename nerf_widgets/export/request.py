@@ -57,7 +57,8 @@ UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "write", "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
-# sizes named for their use; options given with a preset override its values
+# sizes named for their use; options given with a preset override its values. A preset's refine_minutes is
+# what an open refine_minutes (None) means: used when the run has its training photos, never a demand for them
 PRESETS: dict[str, dict[str, Any]] = {
     "web": {"faces": 10_000, "texture": 1024, "refine_minutes": 0.5},  # a page: small download, quick to draw
     "game": {"faces": 50_000, "texture": 2048, "refine_minutes": 1.0},  # a real-time asset
@@ -101,14 +102,16 @@ class ExportRequest:
     remove_floor: bool | None = None  # leave the floor slab out; None = the region's floor_cut
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
-    refine_minutes: float | None = None  # texture fit to the training photos; None = DEFAULT_REFINE_MINUTES with photos
+    refine_minutes: float | None = None  # texture fit to the training photos; None = the preset's or the default, with photos
     preset: str | None = None  # the PRESETS entry the sizes came from (recorded; its values are already applied)
 
     def refine_budget(self, have_photos: bool) -> float:
         """Minutes of texture refinement this request gets (0 = keep the bake)."""
         if not self.textured or not have_photos:
             return 0.0
-        return DEFAULT_REFINE_MINUTES if self.refine_minutes is None else float(self.refine_minutes)
+        if self.refine_minutes is not None:
+            return float(self.refine_minutes)
+        return float(PRESETS[self.preset]["refine_minutes"]) if self.preset else DEFAULT_REFINE_MINUTES
 
     @property
     def spec(self) -> FormatSpec:
@@ -183,7 +186,8 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
         raise ValidationError(f"unknown export option(s): {', '.join(unknown)}", field=unknown[0])
     if options.get("preset") is not None:
         _check_choice("preset", options["preset"], list(PRESETS))
-        options = {**PRESETS[options["preset"]], **options}
+        sizes = {k: v for k, v in PRESETS[options["preset"]].items() if k != "refine_minutes"}
+        options = {**sizes, **options}
     req = replace(ExportRequest(format, _check_out_path(out_path, FORMATS[format]), _check_aabb(aabb)), **options)
     for name in ("resolution", "faces", "points", "smooth", "jpeg_quality"):
         _check_range(name, getattr(req, name))

@@ -2,8 +2,8 @@
 
 Size: "Size" fills faces, texture and refinement minutes from a preset named for its use (web, game, archive);
 "Refine" is the minutes the texture is fitted to the training photos after the bake (0 keeps the bake; it
-applies to textured formats; left at its default it is skipped when the run has no photos, any other value
-asks for them).
+applies to textured formats; left at the preset's or default value it is skipped when the run has no photos,
+any other value asks for them).
 
 Region controls: "Region" (auto: the box set in the PoseViewer, else the whole field; yes: the region, set or
 proposed; no: the whole field), "Floor" (as the region says, cut, kept) and "Largest part only".
@@ -107,8 +107,9 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
     def _sizes(self) -> dict[str, Any]:
         refine: float | None = float(self.refine.value) if self._is_textured() else 0.0
-        if self.size.value == "custom" and refine == self._default_refine:
-            refine = None  # the default: refined when the run has its training photos, else baked only
+        preset = self._presets.get(self.size.value)
+        if refine == (preset["refine_minutes"] if preset else self._default_refine):
+            refine = None  # the preset's or default minutes: refined when the run has its photos, else baked only
         return {"faces": self.faces.value, "texture": self.texture.value, "refine_minutes": refine}
 
     def _region_changed(self) -> None:
@@ -131,9 +132,8 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         preset = self._presets.get(self.size.value)
         if self._applying or preset is None:
             return
-        sizes = self._sizes()
-        if any(float(sizes[k] or 0.0) != float(v) for k, v in preset.items()
-               if k != "refine_minutes" or self._is_textured()):
+        shown = {"faces": self.faces.value, "texture": self.texture.value, "refine_minutes": self.refine.value}
+        if any(float(shown[k]) != float(v) for k, v in preset.items() if k != "refine_minutes" or self._is_textured()):
             self.size.value = "custom"
 
     def start(self) -> threading.Event:

@@ -218,11 +218,20 @@ def test_size_presets_named_for_their_use(tmp_path: Path) -> None:
     sizes = {name: make_request("glb", tmp_path / "m.glb", box, preset=name) for name in ("web", "game", "archive")}
     assert [r.faces for r in sizes.values()] == [10_000, 50_000, 200_000]
     assert [r.texture for r in sizes.values()] == [1024, 2048, 4096]
-    assert sizes["web"].refine_minutes < sizes["game"].refine_minutes < sizes["archive"].refine_minutes
+    budgets = [r.refine_budget(True) for r in sizes.values()]
+    assert budgets == [PRESETS[n]["refine_minutes"] for n in sizes] and budgets == sorted(budgets)
+    # a preset's minutes are a budget for when photos exist, not a demand for them
+    assert all(r.refine_minutes is None and r.refine_budget(False) == 0.0 for r in sizes.values())
     mine = make_request("glb", tmp_path / "m.glb", box, preset="web", faces=20_000)
     assert (mine.faces, mine.texture, mine.preset) == (20_000, PRESETS["web"]["texture"], "web")
     with pytest.raises(ValidationError, match="unknown preset 'phone'; choose one of web, game, archive"):
         make_request("glb", tmp_path / "m.glb", box, preset="phone")
+
+
+def test_a_preset_without_photos_bakes_only(flat: FlatField, tmp_path: Path) -> None:
+    res = export_field(flat.density, flat.color, flat.aabb, tmp_path / "m.glb", format="glb", preset="web",
+                       resolution=48, texture=128)
+    assert res.refine is None and (tmp_path / "m.glb").is_file()
 
 
 def test_web_preset_export_has_its_face_budget(flat: FlatField, views: list[PhotoView], tmp_path: Path) -> None:

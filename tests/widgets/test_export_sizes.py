@@ -16,7 +16,9 @@ def test_a_preset_fills_the_sizes_and_is_recorded() -> None:
                                                                             web["refine_minutes"])
     options = panel.options()
     assert options["preset"] == "web" and options["faces"] == web["faces"]
-    assert options["refine_minutes"] == web["refine_minutes"]
+    assert options["refine_minutes"] is None  # the preset's minutes, when the run has its photos
+    panel.refine.value = 2.0
+    assert panel.options()["refine_minutes"] == 2.0 and panel.size.value == "custom"  # asked for: needs photos
     panel.size.value = "archive"
     assert panel.options()["faces"] == PRESETS["archive"]["faces"] and panel.texture.value == 4096
     panel.close()
@@ -38,7 +40,7 @@ def test_without_a_texture_nothing_is_refined() -> None:
     assert panel.refine.disabled and panel.options()["refine_minutes"] == 0.0
     assert panel.size.value == "game"  # faces and texture still the preset's
     panel.format.value = "glb"
-    assert not panel.refine.disabled and panel.options()["refine_minutes"] == PRESETS["game"]["refine_minutes"]
+    assert not panel.refine.disabled and panel.refine.value == PRESETS["game"]["refine_minutes"]
     panel.texture.value = 0  # per-vertex colours
     assert panel.refine.disabled and panel.options()["refine_minutes"] == 0.0 and panel.size.value == "custom"
     panel.close()
