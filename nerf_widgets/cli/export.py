@@ -44,12 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-largest", action="store_true", help="keep only the largest connected part")
     parser.add_argument("--refine-minutes", type=float, default=None,
                         help="texture refinement against the run's training photos (default: a minute; 0 = off)")
+    parser.add_argument("--compare", type=int, default=None,
+                        help="held-out photos the mesh and the field are drawn from and scored, pictures in "
+                             "OUT_STEM.compare/ (default 3; 0 = off)")
 
 
 def _options(args: argparse.Namespace) -> dict:
     keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
-            "remove_floor", "keep_largest", "refine_minutes")
-    return {k: getattr(args, k) for k in keys}
+            "remove_floor", "keep_largest", "refine_minutes", "compare")
+    options = {k: getattr(args, k) for k in keys}
+    if options["compare"] is None:  # the request's default
+        del options["compare"]
+    return options
 
 
 def _region(value: str, run_dir: Path) -> dict | None:
@@ -87,11 +93,17 @@ def run(args: argparse.Namespace) -> int:
     options["region"] = _region(args.region, args.run)
 
     field = load_field(args.run)
-    from nerf_widgets.jobs.export_photos import training_photos
+    from nerf_widgets.jobs.export_photos import comparison_photos, field_renderer, training_photos
 
     views = training_photos(args.run) if req.refine_budget(True) > 0 else None
+    shown = comparison_photos(args.run) if req.compare > 0 and req.format != "points" else None
     result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,
-                          progress=_print_progress, views=views, **options)
+                          progress=_print_progress, views=views, compare_views=shown,
+                          render_field=field_renderer(field), **options)
     print(file=sys.stderr)
+    if result.comparison is not None and result.comparison.get("gap_db") is not None:
+        c = result.comparison
+        print(f"mesh {c['mesh_psnr']:.2f} dB vs field {c['field_psnr']:.2f} dB on {len(c['views'])} photos "
+              f"(lost {c['gap_db']:.2f} dB); pictures in {result.comparison_dir}", file=sys.stderr)
     print(json.dumps(result.to_dict()))
     return 0

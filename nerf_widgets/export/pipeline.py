@@ -1,7 +1,8 @@
 """export_field: density/colour callables + bounds -> mesh file(s), stage by stage.
 
-Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> refine -> write -> compress -> package
-(refine: the baked texture fitted to the training photos, when the caller hands them over as ``views``).
+Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> refine -> compare -> write -> compress
+-> package (refine: the baked texture fitted to the training photos, when the caller hands them over as
+``views``; compare: the mesh and the field rendered from ``compare_views`` and scored, see ``compare``).
 Everything is written in a hidden work folder beside the output and moved into place only at the end,
 so a failure or a cancellation leaves nothing half-written.
 """
@@ -20,17 +21,18 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.errors import CancelledError, ValidationError
-from nerf_widgets.export import bake, formats, grid, mesh, refine, tools, uv
+from nerf_widgets.export import bake, compare, formats, grid, mesh, refine, tools, uv
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
 from nerf_widgets.export.views import PhotoView, check_views
+from nerf_widgets.export.volume import render_volume
 
 __all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_files"]
 
 # share of the total wall time each stage usually takes, for an overall fraction
-_WEIGHTS = {"sample": 0.25, "mesh": 0.04, "cleanup": 0.07, "unwrap": 0.07, "bake": 0.2, "refine": 0.3,
-            "write": 0.04, "compress": 0.02, "package": 0.01}
+_WEIGHTS = {"sample": 0.25, "mesh": 0.04, "cleanup": 0.07, "unwrap": 0.07, "bake": 0.2, "refine": 0.27,
+            "compare": 0.03, "write": 0.04, "compress": 0.02, "package": 0.01}
 COARSE_RESOLUTION = 64
 REACH_VOXELS = 6.0  # half-length of the baking rays, in voxels of the sampling grid (see bake.RAY_SAMPLES)
 
@@ -60,6 +62,8 @@ class ExportResult:
     seconds: dict[str, float] = field(default_factory=dict)
     archive: Path | None = None
     refine: dict[str, Any] | None = None  # refine.RefineStats as a dict when the texture was refined
+    comparison: dict[str, Any] | None = None  # compare.write_comparison's index (PSNRs per view, file names)
+    comparison_dir: Path | None = None  # the folder with the pictures (compare.sidecar of the main file)
 
     @property
     def path(self) -> Path:
@@ -70,6 +74,7 @@ class ExportResult:
         out = asdict(self)
         out["files"] = [str(p) for p in self.files]
         out["archive"] = str(self.archive) if self.archive else None
+        out["comparison_dir"] = str(self.comparison_dir) if self.comparison_dir else None
         return out
 
 
@@ -150,6 +155,17 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
                             jpeg_quality=req.jpeg_quality), layout.method, stats
 
 
+def _compare(req: ExportRequest, data: formats.MeshData, views: Sequence[PhotoView], render_field: Any,
+             query: FieldQuery, st: _Stages, work: Path) -> dict[str, Any]:
+    """Mesh and field drawn from up to ``req.compare`` of ``views`` (spread over them), scored, written to work."""
+    st.start("compare")
+    pick = np.unique(np.linspace(0, len(views) - 1, min(req.compare, len(views))).round().astype(int))
+    # a field without its own renderer: the plain volume renderer over its callables
+    renderer = render_field or (lambda view: render_volume(query, req.aabb, view))
+    items = compare.compare_views(data, [views[i] for i in pick], renderer, progress=st.report)
+    return compare.write_comparison(items, work / compare.sidecar(req.out_path).name)
+
+
 def _points(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float, st: _Stages,
             work: Path) -> list[Path]:
     """Area-weighted samples on the cleaned surface, coloured like texels."""
@@ -205,10 +221,15 @@ def zip_files(files: list[Path], zip_path: Path) -> Path:
 
 
 def _publish(req: ExportRequest, files: list[Path], work: Path, st: _Stages) -> tuple[list[Path], Path | None]:
-    """Move the finished files from the work folder next to out_path (and zip them when asked)."""
+    """Move the finished files (and the comparison folder) from the work folder next to out_path (and zip the
+    files when asked)."""
     st.start("package")
     archive = zip_files(files, work / (req.out_path.stem + ".zip")) if req.zip else None
     dest = req.out_path.parent
+    pictures = work / compare.sidecar(req.out_path).name
+    if pictures.is_dir():
+        shutil.rmtree(dest / pictures.name, ignore_errors=True)  # an earlier export's pictures of another mesh
+        shutil.move(str(pictures), str(dest / pictures.name))
     final = []
     for f in files + ([archive] if archive else []):
         shutil.move(str(f), str(dest / f.name))
@@ -219,13 +240,18 @@ def _publish(req: ExportRequest, files: list[Path], work: Path, st: _Stages) -> 
 def run_export(req: ExportRequest, density: Callable, color: Callable,
                progress: Callable[[ExportProgress], None] | None = None,
                should_stop: Callable[[], bool] | None = None,
-               views: Sequence[PhotoView] | None = None) -> ExportResult:
+               views: Sequence[PhotoView] | None = None, compare_views: Sequence[PhotoView] | None = None,
+               render_field: compare.FieldRenderer | None = None) -> ExportResult:
     """Run a validated request (see ``make_request``); checks the external tool exists before any work.
 
     ``views``: the training photos (world-frame cameras) the texture is refined against; without them a
     request that asks for refinement (``refine_minutes`` > 0) is refused, one that leaves it open is baked only.
+    ``compare_views``: photos (held-out ones, ideally) the finished mesh and the field are rendered from and
+    scored (``req.compare`` of them; none: no comparison); ``render_field`` draws the field from a view (the
+    engine's renderer), else the plain volume renderer over ``density`` and ``color`` does.
     """
     photos = check_views(views) if views else None
+    others = check_views(compare_views) if compare_views and req.compare > 0 and req.format != "points" else None
     if photos is None and req.refine_minutes:
         raise ValidationError(f"refine_minutes={req.refine_minutes:g} needs the training photos; none were given",
                               field="refine_minutes")
@@ -234,9 +260,11 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     if req.compress != "none":
         tools.gltf_transform_command()
     st = _Stages(progress, should_stop)
+    original = density
     if req.region is not None:
         density = roi.masked_density(density, req.region, req.cut_floor)
     query = FieldQuery(density, color, should_stop=should_stop)
+    whole = FieldQuery(original, color, should_stop=should_stop)  # the field as trained, for the comparison
     req.out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out_path.parent) as tmp:
         work = Path(tmp)
@@ -245,9 +273,10 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
-            stats = None
+            stats, index = None, None
         else:
             data, method, stats = _appearance(req, query, verts, faces, reach, st, photos)
+            index = _compare(req, data, others, render_field, whole, st, work) if others else None
             if req.region is not None and req.place:
                 data = roi.place_mesh(req.region, data)
             files, counts = _write(req, data, work, st), (len(data.verts), len(data.faces))
@@ -255,14 +284,16 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         st.finish()
     sizes = {p.name: p.stat().st_size for p in files + ([archive] if archive else [])}
     texture = req.texture if req.textured else 0
+    pictures = compare.sidecar(req.out_path) if index is not None else None
     return ExportResult(req.format, files, sizes, counts[0], counts[1], iso, texture, method, req.compress,
-                        st.seconds, archive, stats)
+                        st.seconds, archive, stats, index, pictures)
 
 
 def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | Path, *, format: str,
                  progress: Callable[[ExportProgress], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, views: Sequence[PhotoView] | None = None,
-                 **options: Any) -> ExportResult:
+                 compare_views: Sequence[PhotoView] | None = None,
+                 render_field: compare.FieldRenderer | None = None, **options: Any) -> ExportResult:
     """Export a radiance field as a mesh or point cloud file.
 
     density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
@@ -273,8 +304,9 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True,
     refine_minutes=None (texture fitted to ``views``, the training photos as ``PhotoView``; None = a default
     with photos, 0 = the bake only), preset=None ("web" | "game" | "archive": 10k / 50k / 200k faces and a
-    texture and refinement budget to match; options given beside it win). Invalid requests raise
-    ValidationError before any work.
+    texture and refinement budget to match; options given beside it win), compare=3 (views of
+    ``compare_views`` the mesh and the field are drawn from and scored, pictures in ``<stem>.compare/``;
+    0 = none). Invalid requests raise ValidationError before any work.
     """
     req = make_request(format, out_path, aabb, **options)
-    return run_export(req, density, color, progress, should_stop, views)
+    return run_export(req, density, color, progress, should_stop, views, compare_views, render_field)

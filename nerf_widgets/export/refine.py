@@ -29,6 +29,7 @@ import numpy as np
 from nerf_widgets.core.errors import CancelledError, ValidationError
 from nerf_widgets.export.bake import dilate
 from nerf_widgets.export.raster import project, rasterize
+from nerf_widgets.export.texture import corners, lookup
 from nerf_widgets.export.views import PhotoView, check_views
 
 __all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture"]
@@ -160,32 +161,12 @@ def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: i
                    np.concatenate([p[2] for p in parts]), len(parts))
 
 
-def _corners(uv: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear lookup as OpenGL does it (texel centres at (i + 0.5) / size, edges clamped).
-
-    uv [B,2] (v up) -> texel indices [B,4] into the row-major image (row 0 = top) and weights [B,4].
-    """
-    x = uv[:, 0] * size - 0.5
-    y = (1.0 - uv[:, 1]) * size - 0.5
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = x - x0, y - y0
-    xs = np.clip(np.stack([x0, x0 + 1, x0, x0 + 1], 1), 0, size - 1).astype(np.int64)
-    ys = np.clip(np.stack([y0, y0, y0 + 1, y0 + 1], 1), 0, size - 1).astype(np.int64)
-    w = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1).astype(np.float32)
-    return ys * size + xs, w
-
-
-def _lookup(table: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The texture lookup: table [S*S,3], idx/w [B,4] -> colour [B,3]."""
-    return np.einsum("bkc,bk->bc", table[idx], w)
-
-
 def _mse(table: np.ndarray, samples: Samples, size: int, chunk: int = 1 << 20) -> float:
     """Weighted photo-space MSE of the current texels over all samples."""
     total, weight = 0.0, 0.0
     for s in range(0, len(samples.uv), chunk):
-        idx, w = _corners(samples.uv[s : s + chunk], size)
-        err = ((_lookup(table, idx, w) - samples.rgb[s : s + chunk] / 255.0) ** 2).sum(1)
+        idx, w = corners(samples.uv[s : s + chunk], size)
+        err = ((lookup(table, idx, w) - samples.rgb[s : s + chunk] / 255.0) ** 2).sum(1)
         wt = samples.weight[s : s + chunk]
         total, weight = total + float((wt * err).sum()), weight + float(wt.sum())
     return total / max(weight, 1e-12)
@@ -195,7 +176,7 @@ def _touched(samples: Samples, size: int) -> np.ndarray:
     """[size,size] bool: texels some sample's bilinear footprint reaches (they carry refined colours)."""
     hit = np.zeros(size * size, bool)
     for s in range(0, len(samples.uv), 1 << 20):
-        idx, w = _corners(samples.uv[s : s + (1 << 20)], size)
+        idx, w = corners(samples.uv[s : s + (1 << 20)], size)
         hit[idx[w > 0]] = True
     return hit.reshape(size, size)
 
@@ -231,7 +212,7 @@ def _loss_grad(table: np.ndarray, idx: np.ndarray, w: np.ndarray, rgb: np.ndarra
     (b, k) with idx_bk = r of w_bk * 2 wt_b (pred_b - rgb_b) / sum wt.
     """
     rows, inverse = np.unique(idx, return_inverse=True)
-    d_pred = (2.0 / max(float(wt.sum()), 1e-12)) * wt[:, None] * (_lookup(table, idx, w) - rgb)  # [B,3]
+    d_pred = (2.0 / max(float(wt.sum()), 1e-12)) * wt[:, None] * (lookup(table, idx, w) - rgb)  # [B,3]
     contrib = (w[..., None] * d_pred[:, None, :]).reshape(-1, 3)
     inverse = inverse.reshape(-1)
     grad = np.stack([np.bincount(inverse, contrib[:, c], minlength=len(rows)) for c in range(3)], 1)
@@ -256,7 +237,7 @@ def _fit(table: np.ndarray, samples: Samples, size: int, budget_s: float, clock:
             order, pos = rng.permutation(n), 0
         pick = np.sort(order[pos : pos + batch])
         pos += batch
-        idx, w = _corners(samples.uv[pick], size)
+        idx, w = corners(samples.uv[pick], size)
         rows, grad = _loss_grad(table, idx, w, samples.rgb[pick] / np.float32(255.0), samples.weight[pick])
         opt.lr = LR * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * frac)))
         opt.step(rows, grad)

@@ -54,7 +54,7 @@ TEXTURE_FORMATS = ("auto", "png", "jpeg")  # auto: JPEG when compressing (a smal
 BAKE_MODES = ("rays", "surface")
 UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
-STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "write", "compress", "package")
+STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "compare", "write", "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
 # sizes named for their use; options given with a preset override its values. A preset's refine_minutes is
@@ -75,6 +75,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "min_component": (0.0, 1.0),
     "jpeg_quality": (1, 100),
     "refine_minutes": (0, 60),
+    "compare": (0, 12),
 }
 
 
@@ -103,6 +104,7 @@ class ExportRequest:
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
     refine_minutes: float | None = None  # texture fit to the training photos; None = the preset's or the default, with photos
+    compare: int = 3  # views the mesh and the field are rendered from and scored, when the caller has photos
     preset: str | None = None  # the PRESETS entry the sizes came from (recorded; its values are already applied)
 
     def refine_budget(self, have_photos: bool) -> float:
@@ -189,7 +191,7 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
         sizes = {k: v for k, v in PRESETS[options["preset"]].items() if k != "refine_minutes"}
         options = {**sizes, **options}
     req = replace(ExportRequest(format, _check_out_path(out_path, FORMATS[format]), _check_aabb(aabb)), **options)
-    for name in ("resolution", "faces", "points", "smooth", "jpeg_quality"):
+    for name in ("resolution", "faces", "points", "smooth", "jpeg_quality", "compare"):
         _check_range(name, getattr(req, name))
     if req.texture != 0:
         _check_range("texture", req.texture)
@@ -210,5 +212,5 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
     _check_refine(req)
     region = Region.from_dict(req.region) if req.region is not None else None
     image = req.texture_format if req.texture_format != "auto" else ("png" if req.compress == "none" else "jpeg")
-    return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture),
+    return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture), compare=int(req.compare),
                    texture_format=image, region=region)

@@ -9,7 +9,7 @@ OpenCV radial-tangential distortion (k1, k2, p1, p2).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class PhotoView:
     cx: float
     cy: float
     distortion: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    name: str = ""  # how a person knows the photo (its file name, "test view 3"); shown beside comparisons
 
     @property
     def height(self) -> int:
@@ -37,6 +38,26 @@ class PhotoView:
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
+
+    def resized(self, max_side: int) -> PhotoView:
+        """This view with its longer side at most ``max_side`` pixels (box-filtered photo, intrinsics scaled)."""
+        from PIL import Image
+
+        scale = max_side / max(self.height, self.width)
+        if scale >= 1:
+            return self
+        w, h = max(1, round(self.width * scale)), max(1, round(self.height * scale))
+        mode = "RGBA" if self.image.shape[2] == 4 else "RGB"
+        image = np.asarray(Image.fromarray(np.ascontiguousarray(self.image), mode).resize((w, h), Image.Resampling.BOX))
+        sx, sy = w / self.width, h / self.height
+        return replace(self, image=image, fx=self.fx * sx, fy=self.fy * sy, cx=self.cx * sx, cy=self.cy * sy)
+
+    def on_background(self, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+        """The photo [H,W,3] float32 in [0,1], its alpha (the object's mask) composited on ``background``."""
+        x = self.image.astype(np.float32) / 255.0
+        if x.shape[2] == 4:
+            x = x[..., :3] * x[..., 3:] + np.asarray(background, np.float32) * (1.0 - x[..., 3:])
+        return x
 
     def world_to_camera(self) -> np.ndarray:
         """[4,4] world -> camera (camera looks down -Z)."""

@@ -42,6 +42,7 @@ MiB = 1024 * 1024
 LOCK_WAIT_S = 30.0  # an upload or another kernel's short task may hold the project lock briefly
 FieldLoader = Callable[[Path], Any]  # run_dir -> object with density, color, aabb (engine.load_field)
 PhotoLoader = Callable[[Path], Any]  # run_dir -> list of export.PhotoView, or None (export_photos.training_photos)
+# a loader of the photos the mesh and the field are compared on (export_photos.comparison_photos)
 _EXPORTABLE = (lifecycle.State.TRAINING_COMPLETED, lifecycle.State.MODEL_EXPORTED)
 _MODEL_STATES = (JobState.SUCCEEDED.value, JobState.CANCELLED.value)  # cancelled = stopped with a checkpoint
 
@@ -142,11 +143,18 @@ def _default_photos(run_dir: Path) -> Any:
     return training_photos(run_dir)
 
 
+def _default_compare(run_dir: Path) -> Any:
+    from nerf_widgets.jobs.export_photos import comparison_photos
+
+    return comparison_photos(run_dir)
+
+
 def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _default_loader,
-                   photos: PhotoLoader = _default_photos) -> dict[str, Any]:
-    """Job function: hold the project lock, load the field (and the training photos when the texture is
-    refined), export stage by stage, record the file."""
+                   photos: PhotoLoader = _default_photos, compare: PhotoLoader = _default_compare) -> dict[str, Any]:
+    """Job function: hold the project lock, load the field (the training photos when the texture is refined,
+    the held-out ones for the comparison), export stage by stage, record the file."""
     from nerf_widgets.export import make_request, run_export
+    from nerf_widgets.jobs.export_photos import field_renderer
 
     job = get_job(db=db, job_id=ctx.job_id)
     p, options = ctx.params, validate_export_params(ctx.params)
@@ -160,9 +168,11 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
             ctx.check()
             request = make_request(p["format"], out_dir / p["file_name"], field.aabb, **options)
             views = photos(Path(source.run_dir or "")) if request.refine_budget(True) > 0 else None
+            shown = compare(Path(source.run_dir or "")) if request.compare > 0 and request.format != "points" else None
             ctx.check()
             result = run_export(request, field.density, field.color, progress=lambda e: _report(ctx, e),
-                                should_stop=ctx.should_stop, views=views)
+                                should_stop=ctx.should_stop, views=views, compare_views=shown,
+                                render_field=field_renderer(field))
             ctx.check()
         except BaseException:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -174,7 +184,7 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
     ctx.report_progress(stage="done", stage_fraction=1.0, fraction=1.0)
     summary = {k: v for k, v in result.to_dict().items() if k in ("format", "vertices", "faces", "iso", "texture",
                                                                    "uv_method", "compress", "sizes", "seconds",
-                                                                   "refine")}
+                                                                   "refine", "comparison")}
     return {**summary, "export_id": p["export_id"], "path": relative, "source_job": source.id}
 
 
@@ -190,10 +200,10 @@ def _memory_bytes(options: dict[str, Any]) -> int:
     return 256 * MiB + 12 * res**3 + 16 * tex * tex
 
 
-def make_export_factory(loader: FieldLoader = _default_loader,
-                        photos: PhotoLoader = _default_photos) -> Callable[[JobRow, Database], JobSpec]:
+def make_export_factory(loader: FieldLoader = _default_loader, photos: PhotoLoader = _default_photos,
+                        compare: PhotoLoader = _default_compare) -> Callable[[JobRow, Database], JobSpec]:
     """Factory of an export job type (``loader`` replaces ``engine.load_field``, e.g. an analytic field in tests;
-    ``photos`` the training photos' reader)."""
+    ``photos`` the training photos' reader, ``compare`` the reader of the photos the result is compared on)."""
 
     def factory(row: JobRow, db: Database) -> JobSpec:
         for key in ("export_id", "file_name"):
@@ -201,7 +211,7 @@ def make_export_factory(loader: FieldLoader = _default_loader,
                 raise ValidationError(f"export job parameters lack {key!r}", field=key)
         validate_id(row.params["export_id"], "exp")
         options = validate_export_params(row.params)
-        return JobSpec(fn=lambda ctx: run_export_job(ctx, db=db, loader=loader, photos=photos),
+        return JobSpec(fn=lambda ctx: run_export_job(ctx, db=db, loader=loader, photos=photos, compare=compare),
                        resources=ResourceRequest(device="cpu", memory_bytes=_memory_bytes(options)),
                        hooks=ExportHooks(db))
 

@@ -1,8 +1,9 @@
-"""The training photos of a run, handed to the export for texture refinement (engine data -> export views).
+"""The photos of a run, handed to the export (engine data -> export views), and the field's renderer.
 
 The export never imports the engine; the jobs layer, which may import both, reads the run's data folder
-(``config.json``'s ``data_dir``) and passes the training split as ``export.PhotoView`` records, cameras in
-the world frame the field is queried in.
+(``config.json``'s ``data_dir``) and passes the training split (texture refinement) and the held-out split
+(the comparison of mesh and field) as ``export.PhotoView`` records, cameras in the world frame the field
+is queried in, and draws the field for the comparison with the engine's own renderer.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-__all__ = ["photo_views", "training_photos"]
+__all__ = ["comparison_photos", "field_renderer", "photo_views", "training_photos"]
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +22,16 @@ def photo_views(data: Any, split: str = "train") -> list[Any]:
     from nerf_widgets.export.views import PhotoView
 
     views = []
-    for i in data.split(split):
+    for k, i in enumerate(data.split(split)):
         cam, image = data.cameras[i], data.images[i]
         sx, sy = image.shape[1] / cam.width, image.shape[0] / cam.height
         views.append(PhotoView(image, cam.c2w, cam.fx * sx, cam.fy * sy, cam.cx * sx, cam.cy * sy,
-                               tuple(cam.distortion)))
+                               tuple(cam.distortion), cam.name or f"{split} view {k + 1}"))
     return views
 
 
-def training_photos(run_dir: str | Path) -> list[Any] | None:
-    """The run's training photos, or None (logged) when its data folder is gone: the export then bakes only."""
+def _dataset(run_dir: str | Path, purpose: str) -> Any:
+    """The run's dataset, or None (logged with what is lost) when its data folder is gone or unreadable."""
     from nerf_widgets.core.errors import NerfWidgetsError
     from nerf_widgets.engine.checkpoint import read_run_config
     from nerf_widgets.engine.data import load_dataset
@@ -38,10 +39,39 @@ def training_photos(run_dir: str | Path) -> list[Any] | None:
     try:
         data_dir = read_run_config(run_dir).get("data_dir")
         if not data_dir or not Path(data_dir).is_dir():
-            log.warning("run %s: training photos not found (%s); the texture is baked from the field only", run_dir,
-                        data_dir)
+            log.warning("run %s: photos not found (%s); %s", run_dir, data_dir, purpose)
             return None
-        return photo_views(load_dataset(data_dir))
+        return load_dataset(data_dir)
     except NerfWidgetsError as err:
-        log.warning("run %s: training photos unreadable (%s); the texture is baked from the field only", run_dir, err)
+        log.warning("run %s: photos unreadable (%s); %s", run_dir, err, purpose)
         return None
+
+
+def training_photos(run_dir: str | Path) -> list[Any] | None:
+    """The run's training photos, or None (logged) when its data folder is gone: the export then bakes only."""
+    data = _dataset(run_dir, "the texture is baked from the field only")
+    return None if data is None else photo_views(data)
+
+
+def comparison_photos(run_dir: str | Path) -> list[Any] | None:
+    """Photos to compare mesh and field on: the held-out (test) split, else the training photos (a run
+    trained on every photo); None when the run's photos are gone (no comparison then)."""
+    data = _dataset(run_dir, "the export is not compared with the photos")
+    if data is None:
+        return None
+    return photo_views(data, "test") if data.splits.get("test") else photo_views(data, "train")
+
+
+def field_renderer(field: Any) -> Any:
+    """A ``PhotoView -> [H,W,3]`` renderer through the field's own ``render`` (the engine's sampler, on
+    white), or None when the field has none (the export then uses its plain volume renderer)."""
+    render = getattr(field, "render", None)
+    if render is None:
+        return None
+    from nerf_widgets.engine.rays import Camera
+
+    def draw(view: Any) -> Any:
+        return render(Camera(view.c2w, view.fx, view.fy, view.cx, view.cy, view.width, view.height,
+                             tuple(view.distortion), view.name))
+
+    return draw

@@ -1,8 +1,10 @@
-"""MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs.
+"""MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs, and what it lost.
 
 Textured meshes are drawn unlit (the colour is baked, as in the file's KHR_materials_unlit material),
-vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. Works on its
-own (``MeshViewer("model.glb")``) or inside ``StudioApp`` (``show(path)`` from the ExportPanel).
+vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. When the export
+left a comparison beside the file (``export.compare``: ``model.compare/``), the photo, the field's render
+and the mesh's render of the same view are shown side by side with both PSNRs, one view at a time. Works
+on its own (``MeshViewer("model.glb")``) or inside ``StudioApp`` (``show(path)`` from the ExportPanel).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import ipywidgets
 import numpy as np
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
+from nerf_widgets.export.compare import read_comparison, sidecar
 from nerf_widgets.widgets.common import Notice, error_message, esc
 from nerf_widgets.widgets.panel import PanelMixin
 
@@ -82,7 +85,8 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         self.material: Any = None
         self.geometry: Any = None
         self.wireframe.observe(self._on_wireframe, "value")
-        super().__init__([ipywidgets.HBox([self.wireframe, self.counts]), self.notice, self.view])
+        self.compare = ComparisonView()
+        super().__init__([ipywidgets.HBox([self.wireframe, self.counts]), self.notice, self.view, self.compare])
         self.add_class("nw-mesh-viewer")
         self.bind(context)
         if path is not None:
@@ -100,6 +104,7 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         faces = 0 if mesh.faces is None else len(mesh.faces)
         kind = "points" if mesh.faces is None else "vertices"
         self.counts.value = f"<b>{esc(Path(path).name)}</b>: {len(mesh.verts):,} {kind}, {faces:,} faces"
+        self.compare.load(read_comparison(sidecar(path)))
         return True
 
     def _on_wireframe(self, change: dict) -> None:
@@ -124,6 +129,56 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         controls = p3.OrbitControls(controlling=camera, target=center.tolist())
         camera.lookAt(center.tolist())
         return p3.Renderer(camera=camera, scene=scene, controls=[controls], width=self.width, height=self.height)
+
+
+class ComparisonView(ipywidgets.VBox):
+    """Photo | field render | mesh render of one view with both PSNRs; a view picker when there are several."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, Any] | None = None
+        self.summary = ipywidgets.HTML("")
+        self.picker = ipywidgets.Dropdown(description="View", layout=ipywidgets.Layout(width="260px"))
+        self.images = {k: ipywidgets.Image(format="png", layout=ipywidgets.Layout(width="200px"))
+                       for k in ("photo", "field", "mesh")}
+        self.captions = {k: ipywidgets.HTML("") for k in self.images}
+        cells = [ipywidgets.VBox([self.images[k], self.captions[k]]) for k in self.images]
+        for kind, cell in zip(self.images, cells, strict=True):
+            cell.add_class(f"nw-compare-{kind}")
+        self.picker.observe(lambda change: self._select(change["new"]), "value")
+        super().__init__([self.summary, self.picker, ipywidgets.HBox(cells)])
+        self.add_class("nw-mesh-compare")
+        self.layout.display = "none"
+
+    def load(self, index: dict[str, Any] | None) -> None:
+        """Show a comparison index (``export.compare.read_comparison``), or hide when there is none."""
+        self.index = index
+        if not index or not index.get("views"):
+            self.layout.display = "none"
+            return
+        views = index["views"]
+        self.picker.options = [(v["name"], k) for k, v in enumerate(views)]
+        self.picker.layout.display = None if len(views) > 1 else "none"
+        self.layout.display = None
+        self.picker.value = 0
+        self._select(0)
+
+    def _select(self, k: int | None) -> None:
+        if self.index is None or k is None:
+            return
+        view = self.index["views"][k]
+        for kind in self.images:
+            self.images[kind].value = Path(view[kind]).read_bytes()
+        field, mesh = view["field_psnr"], view["mesh_psnr"]
+        self.captions["photo"].value = f"Photo <i>{esc(view['name'])}</i>"
+        self.captions["field"].value = f"Field <b>{field:.2f} dB</b>"
+        self.captions["mesh"].value = f"Mesh <b>{mesh:.2f} dB</b> ({view['coverage']:.0%} covered)"
+        n = len(self.index["views"])
+        mean = (f" &middot; mean over {n} views: field {self.index['field_psnr']:.2f} dB, mesh "
+                f"{self.index['mesh_psnr']:.2f} dB" if n > 1 and self.index.get("gap_db") is not None else "")
+        gap = field - mesh
+        lost = (f"the mesh is <b>{gap:.2f} dB below</b> the field" if gap >= 0
+                else f"the mesh is <b>{-gap:.2f} dB above</b> the field (its texture was fitted to the photos)")
+        self.summary.value = f"<b>Mesh vs field</b> on this photo: {lost}{mean}"
 
 
 def _geometry(mesh: LoadedMesh) -> Any:

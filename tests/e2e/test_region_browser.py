@@ -4,6 +4,7 @@ into a slider's readout stores the region in the project (read back from the stu
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,13 @@ from nerf_widgets.jobs import register_job_type
 from nerf_widgets.jobs.export_job import make_export_factory
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.widgets.export_panel import ExportPanel
+from tests.export.photos import photo, ring_cameras
 from tests.jobs.fake_trainer import fake_config, fake_train
 # a trained run without the minutes: the fake trainer writes checkpoints, the export reads an analytic field
+# and compares its mesh with the field on two photos of it
 register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
-register_job_type("export", make_export_factory(loader=lambda run_dir: SphereBoxField()))
+held_out = lambda run_dir: [photo(SphereBoxField(), c, 48, 54.0, SphereBoxField().pattern) for c in ring_cameras(2, seed=3)]
+register_job_type("export", make_export_factory(loader=lambda run_dir: SphereBoxField(), compare=held_out))
 project.set_region(center=[-0.15, 0.0, 0.0], size=[0.7, 0.7, 0.7], yaw_deg=20.0)
 assert project.start_training(max_steps=20).wait(120).state == "succeeded"  # one checkpoint (every 20)
 panel = ExportPanel(context=ctx)
@@ -151,6 +155,14 @@ def test_export_panel_exports_only_the_region_with_the_floor_cut(tmp_path: Path)
         wait_for(page, lambda: any(r.state == "succeeded" for r in _export_rows(lab.home)), 180, "the export job")
         wait_for(page, lambda: page.locator(".nw-export-panel .nw-mesh-viewer canvas").count() > 0, 60,
                  "the mesh viewer")
+        compare = page.locator(".nw-export-panel .nw-mesh-compare")
+        wait_for(page, lambda: compare.is_visible() and compare.locator("img").count() == 3, 60, "the comparison")
+        for kind in ("photo", "field", "mesh"):  # three pictures the browser decoded, side by side
+            img = compare.locator(f".nw-compare-{kind} img")
+            wait_for(page, lambda img=img: img.evaluate("e => e.complete && e.naturalWidth") == 48, 30, kind)
+        boxes = [compare.locator(f".nw-compare-{k} img").bounding_box() for k in ("photo", "field", "mesh")]
+        assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[2]["y"]) < 2
+        assert re.search(r"Field \d+\.\d\d dB", compare.inner_text()) and "Mesh vs field" in compare.inner_text()
         page.locator(".nw-export-panel").screenshot(path=str(ARTIFACTS / "e2e_region_export.png"))
     (row,) = _export_rows(lab.home)
     options = row.params["options"]

@@ -158,11 +158,19 @@ def test_cli_export_crops_to_the_runs_region_and_places_it(painted_run: Path, tm
 
     common = ["--format", "ply", "--resolution", "64", "--texture", "0", "--faces", "20000"]
     assert main(["export", str(painted_run), "--out", str(tmp_path / "region.ply"), "--keep-largest", *common]) == 0
+    # the mesh and the engine's render of the field, from the run's photos, scored beside the file
+    from nerf_widgets.export.compare import read_comparison
+
+    index = read_comparison(tmp_path / "region.compare")
+    assert index is not None and len(index["views"]) == 3 and "region.compare" in capsys.readouterr().err
+    assert all(np.isfinite([v["field_psnr"], v["mesh_psnr"]]).all() for v in index["views"])
     verts, mean = _ball_fit(tmp_path / "region.ply")
     placed = REGION.place(OBJECT_BALL[0][None])[0]  # the run's region by default: floor at 0, box up = +Z
     assert np.abs(mean - placed).max() < 0.05, (mean, placed)
     assert np.linalg.norm(verts - placed, axis=1).max() < OBJECT_BALL[1] + 0.1  # no clutter
-    assert main(["export", str(painted_run), "--out", str(tmp_path / "whole.ply"), "--region", "none", *common]) == 0
+    assert main(["export", str(painted_run), "--out", str(tmp_path / "whole.ply"), "--region", "none", "--compare", "0",
+                 *common]) == 0
+    assert not (tmp_path / "whole.compare").exists()
     whole, _ = _ball_fit(tmp_path / "whole.ply")
     assert (np.linalg.norm(whole - CLUTTER_BALL[0], axis=1) < CLUTTER_BALL[1] + 0.1).sum() > 50  # the room came too
     box = json.dumps({"center": CLUTTER_BALL[0].tolist(), "size": [0.7, 0.7, 0.7]})

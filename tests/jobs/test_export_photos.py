@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nerf_widgets.export import PhotoView
 from nerf_widgets.export.raster import rasterize
-from nerf_widgets.jobs.export_photos import training_photos
+from nerf_widgets.jobs.export_photos import comparison_photos, field_renderer, training_photos
 from tests.jobs.jobs_scene import make_scene
 
 
@@ -35,3 +36,31 @@ def test_no_photos_when_the_data_folder_is_gone(tmp_path: Path) -> None:
     (run / "config.json").write_text(json.dumps({"config": {}, "scene": {}, "data_dir": str(tmp_path / "gone")}))
     assert training_photos(run) is None
     assert training_photos(tmp_path / "not-a-run") is None
+
+
+def test_comparison_photos_are_the_held_out_ones_when_the_run_has_them(tmp_path: Path) -> None:
+    for n, expected in ((9, ["r_0", "r_8"]), (6, [f"r_{k}" for k in range(6)])):  # named by their files
+        scene = make_scene(tmp_path / f"scene{n}", n_views=n, size=32)
+        run = tmp_path / f"run{n}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"config": {}, "scene": {}, "data_dir": str(scene)}))
+        views = comparison_photos(run)
+        assert views is not None and [v.name for v in views] == expected  # every 8th photo is held out from 8 on
+    assert comparison_photos(tmp_path / "not-a-run") is None
+
+
+def test_the_field_is_drawn_by_its_own_renderer_from_the_views_camera(tmp_path: Path) -> None:
+    seen = []
+
+    class Field:
+        def render(self, camera):  # type: ignore[no-untyped-def]
+            seen.append(camera)
+            return np.zeros((camera.height, camera.width, 3), np.float32)
+
+    view = PhotoView(np.zeros((12, 20, 3), np.uint8), np.eye(4), 30.0, 31.0, 10.0, 6.5, (0.1, 0.0, 0.0, 0.0), "a.jpg")
+    draw = field_renderer(Field())
+    assert draw is not None and draw(view).shape == (12, 20, 3)
+    (cam,) = seen
+    assert (cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy) == (20, 12, 30.0, 31.0, 10.0, 6.5)
+    assert cam.distortion == (0.1, 0.0, 0.0, 0.0) and cam.name == "a.jpg" and np.array_equal(cam.c2w, np.eye(4))
+    assert field_renderer(object()) is None  # an analytic field: the export's volume renderer draws it

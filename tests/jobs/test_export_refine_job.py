@@ -29,7 +29,14 @@ def _photos(run_dir: Path) -> list[PhotoView]:
 
 
 register_job_type("r_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
+def _held_out(run_dir: Path) -> list[PhotoView]:
+    field = FlatField(floater=False)
+    return [photo(field, c, 40, 45.0, stripes) for c in ring_cameras(2, seed=5)]
+
+
 register_job_type("r_photo_export", make_export_factory(loader=lambda run_dir: FlatField(floater=False), photos=_photos))
+register_job_type("r_compared_export", make_export_factory(loader=lambda run_dir: FlatField(floater=False),
+                                                           photos=_photos, compare=_held_out))
 
 
 @pytest.fixture
@@ -53,3 +60,19 @@ def test_export_job_refines_with_the_runs_photos_unless_told_not_to(trained: Pro
         assert job.wait(WAIT_S).state == "succeeded", job.record().error
     assert len(ASKED) == 1 and ASKED[0].parent.name == "runs"  # photos read once: refine_minutes=0 needs none
     assert texel_error(jobs[30].path) < 0.6 * texel_error(jobs[0].path)
+
+
+def test_export_job_leaves_the_comparison_beside_its_file(trained: Project) -> None:
+    from nerf_widgets.export.compare import read_comparison, sidecar
+
+    job = start_export(db=trained.db, home=trained.studio.home, project_id=trained.id, project_name=trained.name,
+                       format="gltf", job_type="r_compared_export", refine_minutes=0, **SMALL)
+    assert job.wait(WAIT_S).state == "succeeded", job.record().error
+    result = job.record().progress["result"]
+    main = job.path.parent / job.record().params["file_name"]  # the .gltf beside its zip
+    index = read_comparison(sidecar(main))
+    assert index is not None and [v["name"] for v in index["views"]] == ["view 1", "view 2"]
+    assert result["comparison"]["mesh_psnr"] == index["mesh_psnr"] and index["views"][0]["photo"].stat().st_size > 0
+    import zipfile
+
+    assert not any("compare" in n for n in zipfile.ZipFile(job.path).namelist())  # the download is the model only
