@@ -1,7 +1,7 @@
 """What a screen may ask the studio for besides a project's own calls.
 
-The choices a panel offers (training methods and presets, export formats and options) and a pose folder
-read for display. Widgets ask here rather than reach into the compute packages (``engine``, ``export``,
+The choices a panel offers (training methods and presets, export formats and options), a pose folder and
+the comparison beside an export read for display. Widgets ask here rather than reach into the compute packages (``engine``, ``export``,
 ``poses``), so those stay free to change behind the studio API.
 """
 
@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from nerf_widgets.poses.types import PoseProgress, PoseReport
 
 __all__ = ["ExportChoices", "PoseFolder", "PoseProgress", "PoseReport", "TrainingChoices", "export_choices",
-           "read_pose_folder", "training_choices"]
+           "read_export_comparison", "read_pose_folder", "training_choices"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,11 @@ def read_pose_folder(folder: str | Path) -> PoseFolder | None:
     errors = [by_path.get(str((folder / f["file_path"]).resolve())) for f in frames]
     points, colors = read_ply(folder / "points3D.ply") if (folder / "points3D.ply").is_file() else (None, None)
     return PoseFolder(report, c2w, aspect, errors, points, colors)
+
+
+def read_export_comparison(path: str | Path) -> dict[str, Any] | None:
+    """The comparison an export left beside its file (``export.compare``: PSNRs and the pictures' paths), or
+    None when it has none."""
+    from nerf_widgets.export.compare import read_comparison, sidecar
+
+    return read_comparison(sidecar(path))

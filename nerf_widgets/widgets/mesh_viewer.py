@@ -17,7 +17,7 @@ import ipywidgets
 import numpy as np
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
-from nerf_widgets.export.compare import read_comparison, sidecar
+from nerf_widgets.studio.catalog import read_export_comparison
 from nerf_widgets.widgets.common import Notice, error_message, esc
 from nerf_widgets.widgets.panel import PanelMixin
 
@@ -104,7 +104,7 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         faces = 0 if mesh.faces is None else len(mesh.faces)
         kind = "points" if mesh.faces is None else "vertices"
         self.counts.value = f"<b>{esc(Path(path).name)}</b>: {len(mesh.verts):,} {kind}, {faces:,} faces"
-        self.compare.load(read_comparison(sidecar(path)))
+        self.compare.load(read_export_comparison(path))
         return True
 
     def _on_wireframe(self, change: dict) -> None:
@@ -150,7 +150,7 @@ class ComparisonView(ipywidgets.VBox):
         self.layout.display = "none"
 
     def load(self, index: dict[str, Any] | None) -> None:
-        """Show a comparison index (``export.compare.read_comparison``), or hide when there is none."""
+        """Show a comparison index (``studio.catalog.read_export_comparison``), or hide when there is none."""
         self.index = index
         if not index or not index.get("views"):
             self.layout.display = "none"
