@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--early-stop", type=int, default=None, help="stop after N evaluations without improvement")
     parser.add_argument("--background", default=None, choices=["random", "white", "black"])
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--refine-poses", action="store_true",
+                        help="learn a small correction of each training camera (fast method; slower on a CPU)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if RUN has a checkpoint")
     parser.add_argument("--quiet", action="store_true")
 
@@ -55,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = make_config(args.method, args.preset, max_minutes=args.max_minutes, max_steps=args.max_steps,
                       device=args.device, threads=args.threads, batch_rays=args.batch_rays, grad_accum=args.grad_accum,
-                      early_stop_window=args.early_stop, background=args.background, seed=args.seed)
+                      early_stop_window=args.early_stop, background=args.background, seed=args.seed,
+                      model={"pose_refine": True} if args.refine_poses else None)
     result = train(args.data, args.out, cfg, None if args.quiet else _Printer(), resume=not args.no_resume)
     print(json.dumps({"run": result.run_dir, "step": result.step, "elapsed_s": round(result.elapsed_s, 2),
-                      "reason": result.reason, "psnr": result.last_psnr, "checkpoint": result.checkpoint}))
+                      "reason": result.reason, "psnr": result.last_psnr, "checkpoint": result.checkpoint,
+                      "poses": result.poses}))
     return 0

@@ -42,6 +42,7 @@ from nerf_widgets.engine.contracted import (
 )
 from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
+from nerf_widgets.engine.pose_refine import PoseRefiner
 from nerf_widgets.engine.proposal import march_proposal_torch
 from nerf_widgets.engine.render import composite_packed, distortion_packed, ray_aabb, segment_sum, sh_basis
 from nerf_widgets.engine.settings import FastSettings
@@ -73,6 +74,7 @@ class FastModel(nn.Module):
             raise ValidationError(f"fast model setting forward_facing must be auto or off, not {self.settings.forward_facing!r}")
         on = self.settings.appearance == "on" or (self.settings.appearance == "auto" and not bounded)
         self.appearance = ViewAppearance(views if on else 0)
+        self.poses = PoseRefiner(views if self.settings.pose_refine else 0)
         self.bounded = bounded
         self.near = float(near)
         # a copy: carving and fit_views move the box in place, never the caller's tensor
@@ -301,8 +303,12 @@ class FastModel(nn.Module):
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
                     jitter: torch.Tensor | None = None, image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Colour [N,3], opacity [N] and depth [N] of rays (unit ``dirs``); ``background`` [N,3] or [3];
-        ``image`` [N] the training view of each ray (its appearance), None for the shared appearance."""
-        if kernels.used_for(origins.device):
+        ``image`` [N] the training view of each ray (its appearance, its pose correction), None for the shared
+        appearance and the poses as given. Rays that carry gradients (pose refinement) take the PyTorch path:
+        the fused CPU kernels differentiate the grids, not the samples' positions."""
+        if image is not None and self.poses.active and torch.is_grad_enabled():
+            origins, dirs = self.poses(origins, dirs, image)
+        if kernels.used_for(origins.device) and not dirs.requires_grad:
             out = render_fused(self, origins, dirs, background, jitter)
         else:
             out = self._render_torch(origins, dirs, background, jitter)
@@ -313,6 +319,8 @@ class FastModel(nn.Module):
         """(photometric MSE + the appearance penalty + the distortion loss, MSE)."""
         mse = torch.mean((out["rgb"] - batch["rgb"]) ** 2)
         total = mse + float(self.opt["appearance_reg"]) * self.appearance.penalty()
+        if self.poses.active:
+            total = total + float(self.opt["pose_reg"]) * self.poses.penalty()
         if self.distortion_weight() and "distortion" in out:
             total = total + self.distortion_weight() * out["distortion"].mean()
         return total, mse.detach()
@@ -326,12 +334,15 @@ class FastModel(nn.Module):
                       jitter: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Reference path of ``render_rays`` in PyTorch ops (CUDA, or ``NERF_WIDGETS_KERNELS=0``)."""
         n = origins.shape[0]
+        moving = origins.requires_grad or dirs.requires_grad  # pose refinement: samples follow their rays
+        o, d = (origins.detach(), dirs.detach()) if moving else (origins, dirs)
         if not self.bounded and int(self.opt["proposal_samples"]) > 0:
-            smp = march_proposal_torch(self, origins, dirs, jitter)
+            smp = march_proposal_torch(self, o, d, jitter)
         else:
-            smp = self.march(origins, dirs, jitter)
+            smp = self.march(o, d, jitter)
         ray = smp["ray_idx"]
-        idx, w = trilinear_corners(smp["unit"] * (self.res - 1), self.res)
+        unit = self.to_unit(origins[ray] + dirs[ray] * smp["t"][:, None]) if moving else smp["unit"]
+        idx, w = trilinear_corners(unit * (self.res - 1), self.res)
         tau = self.sigma(self.density.lookup(idx, w)[:, 0]) * smp["dt"]
         weights = all_w = composite_packed(tau, ray, n)
         keep = weights.detach() > float(self.opt["color_thresh"])
@@ -383,7 +394,14 @@ class FastModel(nn.Module):
 
     # ---- training / export interface ------------------------------------------------------------------
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        return [{"params": list(self.mlp.parameters()) + list(self.appearance.parameters()), "lr": lr}]
+        """The MLP and appearance at ``lr``; the pose corrections, when refined, at their own ``base_lr`` (the
+        trainer decays both by the same factor)."""
+        groups: list[dict[str, Any]] = [{"params": list(self.mlp.parameters()) + list(self.appearance.parameters()),
+                                         "lr": lr}]
+        if self.poses.active:
+            pose_lr = float(self.opt["pose_lr"])
+            groups.append({"params": list(self.poses.parameters()), "lr": pose_lr, "base_lr": pose_lr})
+        return groups
 
     def grid_step(self, lr: float) -> None:
         self.density.adam_step_(lr)
@@ -409,6 +427,7 @@ class FastModel(nn.Module):
                 setattr(self, name, torch.zeros_like(state_dict[prefix + name], device=getattr(self, name).device))
         for name, param in self.appearance.named_parameters():  # runs saved before per-view appearance: identity
             state_dict.setdefault(f"{prefix}appearance.{name}", torch.zeros_like(param))
+        state_dict.setdefault(f"{prefix}poses.delta", torch.zeros_like(self.poses.delta))  # before pose refinement
         # runs saved before the perspective warp: contracted (unbounded) or none
         state_dict.setdefault(prefix + "warp", torch.tensor(NONE if self.bounded else SPHERE))
         state_dict.setdefault(prefix + "warp_frame", torch.zeros(3, 4))

@@ -54,8 +54,10 @@ class _Lookup(torch.autograd.Function):
         grid.grad.index_add_(0, flat, (w[..., None] * g[:, None, :]).reshape(-1, g.shape[1]))
         grid.touched[flat] = True
         grid.dirty = True
+        # the samples' positions, when they carry gradients (pose refinement): d out / d w[m,k] = table[idx[m,k]]
+        grad_w = (grid.table[idx] * g[:, None, :]).sum(-1) if ctx.needs_input_grad[3] else None
         # the anchor stays on the CPU (not a buffer): autograd refuses a gradient on another device
-        return torch.zeros(1, device=ctx.anchor_device), None, None, None
+        return torch.zeros(1, device=ctx.anchor_device), None, None, grad_w
 
 
 class _FracLookup(torch.autograd.Function):

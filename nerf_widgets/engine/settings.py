@@ -91,6 +91,9 @@ class FastSettings(_Settings):
     appearance: str = "auto"  # per-view colour transform (exposure, white balance): auto (unbounded) | on | off
     distortion: float = 0.01  # unbounded: weight of mip-NeRF 360's distortion loss (against floaters)
     appearance_reg: float = 1e-3  # pulls each view's transform toward identity, the appearance test views get
+    pose_refine: bool = False  # learn a rotation + translation per training view (slower on a CPU: PyTorch path)
+    pose_lr: float = 5e-4  # Adam step of the pose corrections (radians / model units), decayed with the rest
+    pose_reg: float = 1e-2  # pulls each correction toward zero
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class TrainResult:
     reason: str  # max_steps | max_minutes | early_stop | stopped
     last_psnr: float | None
     checkpoint: str
+    poses: dict[str, float] | None = None  # how far pose refinement moved the cameras (PoseRefiner.summary)
 
 
 def view_depths(data: Dataset) -> tuple[float, float] | None:
@@ -139,7 +140,7 @@ class Trainer:
             self.scaler.scale(loss_total / cfg.grad_accum).backward()
             total += float(mse) / cfg.grad_accum
         for group in self.optimizer.param_groups:
-            group["lr"] = cfg.lr * self.factor
+            group["lr"] = group.get("base_lr", cfg.lr) * self.factor
         self.scaler.step(self.optimizer)  # skipped when a scaled gradient overflowed
         self.scaler.update()
         self.model.grid_step(cfg.grid_lr * self.factor)
@@ -174,8 +175,11 @@ class Trainer:
         if self.last_psnr is None or (cfg.eval_every and self.step % cfg.eval_every):
             self._evaluate()
         path = self.save()
-        self.writer.write({"type": "end", "step": self.step, "reason": reason, "elapsed_s": round(self.elapsed, 3)})
-        return TrainResult(str(self.run_dir), self.step, self.elapsed, reason, self.last_psnr, str(path))
+        refiner = getattr(self.model, "poses", None)
+        poses = refiner.summary() if refiner is not None and refiner.active else None
+        end = {"type": "end", "step": self.step, "reason": reason, "elapsed_s": round(self.elapsed, 3)}
+        self.writer.write({**end, "poses": poses} if poses else end)
+        return TrainResult(str(self.run_dir), self.step, self.elapsed, reason, self.last_psnr, str(path), poses)
 
     def _report(self, mse: float, rays: int, step_s: float, budget_s: float) -> None:
         eta = min((self.cfg.max_steps - self.step) * step_s, max(budget_s - self.elapsed, 0.0))

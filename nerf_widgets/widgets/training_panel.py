@@ -58,6 +58,12 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.max_minutes = w.BoundedFloatText(0, min=0, max=24 * 60, description="max min", **tooltip("0 = preset's"))
         self.max_steps = w.BoundedIntText(0, min=0, max=10_000_000, description="max steps", **tooltip("0 = preset's"))
         self.max_steps.add_class("nw-max-steps")
+        self.refine_poses = w.Checkbox(False, description="refine camera poses", indent=False,
+                                       **tooltip("learn a small correction of each photo's camera (handheld captures "
+                                                 "whose poses are a little off); slower on a CPU"))
+        self.refine_poses.add_class("nw-refine-poses")
+        self.method.observe(lambda c: setattr(self.refine_poses, "disabled", c["new"] != "fast"), "value")
+        self.refine_poses.disabled = self.method.value != "fast"
         self.buttons = {name: w.Button(description=name.capitalize(), icon=icon)
                         for name, icon in (("start", "play"), ("pause", "pause"), ("resume", "step-forward"),
                                            ("cancel", "stop"), ("retry", "redo"))}
@@ -78,7 +84,8 @@ class TrainingPanel(w.VBox, PanelMixin):
         self.preview = LivePreview(watch=False)
         self._last_state: str | None = None
         self._relabeling = False
-        form = w.HBox([w.VBox([self.method, self.preset]), w.VBox([self.max_minutes, self.max_steps])])
+        form = w.HBox([w.VBox([self.method, self.preset]), w.VBox([self.max_minutes, self.max_steps]),
+                       w.VBox([self.refine_poses])])
         super().__init__([form, w.HBox(list(self.buttons.values())), self.notice, self.job_picker,
                           w.HBox([self.progress, self.status]), self.convergence, self.x_by, self.curves,
                           self.alerts, self.preview])
@@ -94,8 +101,11 @@ class TrainingPanel(w.VBox, PanelMixin):
     def start_training(self) -> Job:
         if self.project is None:
             raise_no_project()
-        budgets = {"max_minutes": self.max_minutes.value or None, "max_steps": self.max_steps.value or None}
-        job = self.project.start_training(self.method.value, self.preset.value, **budgets)  # type: ignore[union-attr]
+        options: dict[str, Any] = {"max_minutes": self.max_minutes.value or None,
+                                   "max_steps": self.max_steps.value or None}
+        if self.refine_poses.value and not self.refine_poses.disabled:
+            options["model"] = {"pose_refine": True}
+        job = self.project.start_training(self.method.value, self.preset.value, **options)  # type: ignore[union-attr]
         self._reload_jobs(select=job.id)
         self.touch()
         return job

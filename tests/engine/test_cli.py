@@ -79,3 +79,24 @@ def test_train_cli_writes_run_layout_and_bad_data_fails(tiny_scene: Path, tmp_pa
     assert list((run / "checkpoints").glob("ckpt_00000003.pt"))
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_cli_refines_poses_and_resumes_with_them(tiny_scene: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint
+
+    run = tmp_path / "run"
+    common = ["--preset", "quick", "--batch-rays", "128", "--threads", "1", "--quiet", "--refine-poses"]
+    assert main(["train", str(tiny_scene), "--out", str(run), "--max-steps", "6", *common]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(first["poses"]) == {"rotation_deg_median", "rotation_deg_max", "translation_median", "translation_max"}
+    assert 0 < first["poses"]["rotation_deg_max"] < 1  # six small steps moved the cameras a little
+    delta = load_checkpoint(latest_checkpoint(run))["model"]["poses.delta"]
+    assert delta.shape[1] == 6 and torch.count_nonzero(delta) > 0
+    assert main(["train", str(tiny_scene), "--out", str(run), "--max-steps", "9", *common]) == 0  # resumes
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second["step"] == 9 and second["poses"]["rotation_deg_max"] > 0
+    end = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert end["type"] == "end" and end["poses"] == second["poses"]

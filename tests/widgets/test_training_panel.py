@@ -118,3 +118,19 @@ def test_system_monitor_updates_and_unregisters(posed: Project) -> None:
     assert len(bus.subscribers) == 1
     monitor.close()
     assert bus.subscribers == []
+
+
+def test_refine_camera_poses_goes_to_the_model_settings_of_the_fast_method(posed: Project) -> None:
+    panel = TrainingPanel(posed)
+    assert not panel.refine_poses.value and not panel.refine_poses.disabled  # fast is the first method
+    panel.method.value = "vanilla"
+    assert panel.refine_poses.disabled  # vanilla has no pose corrections
+    panel.method.value = "fast"
+    panel.refine_poses.value = True
+    panel.max_steps.value = 5
+    panel.buttons["start"].click()
+    assert panel.notice.value == "", panel.notice.value
+    job = panel.job
+    assert job is not None and job.wait(60).state == "succeeded"
+    assert job.record().params["overrides"]["model"] == {"pose_refine": True}
+    panel.close()
