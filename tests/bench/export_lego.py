@@ -12,7 +12,8 @@ Prints one JSON line per measurement. Mesh-render PSNR renders the exported GLB 
 (moderngl on EGL; Mesa's llvmpipe software renderer where there is no GPU) from every 8th test view, on
 white, against the ground truth, beside the NeRF's own PSNR on the same views. With a run, each GLB of
 ``--refine-minutes`` is exported from the same field (the training split's photos as refinement views) and
-scored; ``gap_db`` = field PSNR - mesh PSNR.
+scored; ``gap_db`` = field PSNR - mesh PSNR. ``comparison`` is what the export itself measured and left
+beside the GLB for the MeshViewer (3 test views at 320 px, the CPU rasteriser, 2x2 supersampled).
 """
 
 from __future__ import annotations
@@ -147,19 +148,21 @@ def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: 
                 nerf: float | None = None) -> None:
     """One GLB per refinement budget from the same field; mesh PSNR, the field's, the gap and stage times."""
     from nerf_widgets.export import export_field, refine
-    from nerf_widgets.jobs.export_photos import photo_views
+    from nerf_widgets.jobs.export_photos import field_renderer, photo_views
 
-    views = photo_views(data)
+    views, held_out = photo_views(data), photo_views(data, "test")
     nerf = field_psnr(field, data, every) if nerf is None else nerf
     for m in minutes:
         t0 = time.perf_counter()
         res = export_field(field.density, field.color, field.aabb, out / f"glb-refine{m:g}" / "model.glb",
-                           format="glb", views=views, refine_minutes=m)
+                           format="glb", views=views, refine_minutes=m, compare_views=held_out,
+                           render_field=field_renderer(field))
         seconds = round(time.perf_counter() - t0, 1)
         value, n = mesh_psnr(res.path, data, every)
         emit(source=str(run), metric="mesh_render_psnr", refine_minutes=m, value=round(value, 2),
              nerf_psnr=round(nerf, 2), gap_db=round(nerf - value, 2), views=n, export_s=seconds,
              stages=res.seconds, refine=res.refine, faces=res.faces, texture=res.texture,
+             comparison={k: v for k, v in (res.comparison or {}).items() if k != "views"},
              load=round(os.getloadavg()[0], 1), refine_clock="cpu" if refine.CLOCK is time.process_time else "wall")
 
 
