@@ -94,6 +94,7 @@ class FastSettings(_Settings):
     pose_refine: bool = False  # learn a rotation + translation per training view (slower on a CPU: PyTorch path)
     pose_lr: float = 5e-4  # Adam step of the pose corrections (radians / model units), decayed with the rest
     pose_reg: float = 1e-2  # pulls each correction toward zero
+    pose_share: float = 0.125  # CPU: share of a batch's rays that carry the pose gradients (PyTorch path)
 
 
 @dataclass(frozen=True)
