@@ -238,3 +238,17 @@ def test_web_preset_export_has_its_face_budget(flat: FlatField, views: list[Phot
     res = export_field(flat.density, flat.color, flat.aabb, tmp_path / "m.glb", format="glb", views=views[:4],
                        preset="web", resolution=96, texture=256, refine_minutes=0.05)
     assert 5_000 < res.faces <= 10_000 and res.refine is not None and res.refine["views"] >= 1
+
+
+def test_a_fit_the_watched_photos_disagree_with_stops_and_keeps_the_bake(baked: tuple, flat: FlatField,
+                                                                         cameras: list[np.ndarray]) -> None:
+    """Eight photos: seven show the stripes, the eighth (watched, kept out of the fit) the flat colour the bake
+    already has. Fitting the stripes only makes the watched photo worse: the fit stops and the bake stays."""
+    striped = [photo(flat, c, 64, 72.0, stripes) for c in cameras[:7]]
+    plain = photo(flat, cameras[7], 64, 72.0, lambda p: np.tile(BASE, (len(p), 1)))
+    image, stats = refine.refine_texture(*baked, [*striped, plain], 30.0)
+    assert stats.watched_views == 1 and stats.stopped_early and stats.epochs < refine.MAX_EPOCHS
+    assert stats.watch_mse_after == stats.watch_mse_before  # the best texels were the bake's
+    assert np.abs(image.astype(int) - baked[0].astype(int)).max() <= 1
+    _, fitted = refine.refine_texture(*baked, striped, 30.0)  # seven photos: nothing watched, fitted to the end
+    assert fitted.watched_views == 0 and not fitted.stopped_early and fitted.mse_after < 0.5 * fitted.mse_before
