@@ -163,6 +163,8 @@ def test_export_panel_exports_only_the_region_with_the_floor_cut(tmp_path: Path)
         boxes = [compare.locator(f".nw-compare-{k} img").bounding_box() for k in ("photo", "field", "mesh")]
         assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[2]["y"]) < 2
         assert re.search(r"Field \d+\.\d\d dB", compare.inner_text()) and "Mesh vs field" in compare.inner_text()
+        panel_text = page.locator(".nw-export-panel").inner_text()  # the scores beside the download link too
+        assert re.search(r"mesh \d+\.\d\d dB, field \d+\.\d\d dB on 2 photos", panel_text), panel_text
         page.locator(".nw-export-panel").screenshot(path=str(ARTIFACTS / "e2e_region_export.png"))
     (row,) = _export_rows(lab.home)
     options = row.params["options"]
