@@ -155,7 +155,8 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
                             jpeg_quality=req.jpeg_quality), layout.method, stats
 
 
-def _compare(req: ExportRequest, data: formats.MeshData, views: Sequence[PhotoView], render_field: Any,
+def _compare(req: ExportRequest, data: formats.MeshData, views: Sequence[PhotoView],
+             render_field: compare.FieldRenderer | None,
              query: FieldQuery, st: _Stages, work: Path) -> dict[str, Any]:
     """Mesh and field drawn from up to ``req.compare`` of ``views`` (spread over them), scored, written to work."""
     st.start("compare")
@@ -227,8 +228,8 @@ def _publish(req: ExportRequest, files: list[Path], work: Path, st: _Stages) -> 
     archive = zip_files(files, work / (req.out_path.stem + ".zip")) if req.zip else None
     dest = req.out_path.parent
     pictures = work / compare.sidecar(req.out_path).name
+    shutil.rmtree(dest / pictures.name, ignore_errors=True)  # an earlier export's pictures belong to another mesh
     if pictures.is_dir():
-        shutil.rmtree(dest / pictures.name, ignore_errors=True)  # an earlier export's pictures of another mesh
         shutil.move(str(pictures), str(dest / pictures.name))
     final = []
     for f in files + ([archive] if archive else []):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -137,4 +136,3 @@ def test_old_checkpoints_load_and_the_setting_is_checked() -> None:
         FastModel(AABB, True, 0.1, {"pose_refine": "yes"}, views=2)
     groups = textured_ball().param_groups(1e-2)
     assert [g.get("base_lr") for g in groups] == [None, 5e-4] and groups[1]["params"][0].shape == (2, 6)
-    assert np.isclose(PoseRefiner(3).penalty().item(), 0.0)

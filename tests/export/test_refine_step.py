@@ -19,7 +19,7 @@ def reference_step(table: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, samp
     err = ((pred - torch.from_numpy(samples.rgb[pick]).double() / 255.0) ** 2).sum(1)
     ((wt * err).sum() / wt.sum()).backward()
     grad = tab.grad.numpy()
-    rows = np.unique(idx[w > -1])  # every corner a sample names is touched, even at weight 0
+    rows = np.unique(idx)  # every corner a sample names is touched, even at weight 0
     b1, b2 = 0.9, 0.99
     m[rows] = b1 * m[rows] + (1 - b1) * grad[rows]
     v[rows] = b2 * v[rows] + (1 - b2) * grad[rows] ** 2
