@@ -47,22 +47,25 @@ def to_grid(o, d, t, lo, size, warp, frame):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", cache=True, nogil=True)
-def corner(ux, uy, uz, res):  # type: ignore[no-untyped-def]
-    top = res - 1.0001
-    gx = min(max(ux * (res - 1), 0.0), top)
-    gy = min(max(uy * (res - 1), 0.0), top)
-    gz = min(max(uz * (res - 1), 0.0), top)
+def corner(ux, uy, uz, dims):  # type: ignore[no-untyped-def]
+    """Unit grid coordinates -> the row of the cell's lowest corner in a [rx*ry*rz] table and the fractions.
+    ``dims`` (rx, ry, rz): corners per axis (a perspective grid is finer across than in depth)."""
+    rx, ry, rz = dims
+    gx = min(max(ux * (rx - 1), 0.0), rx - 1.0001)
+    gy = min(max(uy * (ry - 1), 0.0), ry - 1.0001)
+    gz = min(max(uz * (rz - 1), 0.0), rz - 1.0001)
     ix, iy, iz = int(gx), int(gy), int(gz)
-    return (ix * res + iy) * res + iz, gx - ix, gy - iy, gz - iz
+    return (ix * ry + iy) * rz + iz, gx - ix, gy - iy, gz - iz
 
 
 @njit(inline="always", cache=True, nogil=True)
-def interp1(table, base, fx, fy, fz, res):  # type: ignore[no-untyped-def]
-    r2 = res * res
+def interp1(table, base, fx, fy, fz, dims):  # type: ignore[no-untyped-def]
+    sy = dims[2]
+    sx = dims[1] * sy
     c00 = table[base] * (1 - fz) + table[base + 1] * fz
-    c01 = table[base + res] * (1 - fz) + table[base + res + 1] * fz
-    c10 = table[base + r2] * (1 - fz) + table[base + r2 + 1] * fz
-    c11 = table[base + r2 + res] * (1 - fz) + table[base + r2 + res + 1] * fz
+    c01 = table[base + sy] * (1 - fz) + table[base + sy + 1] * fz
+    c10 = table[base + sx] * (1 - fz) + table[base + sx + 1] * fz
+    c11 = table[base + sx + sy] * (1 - fz) + table[base + sx + sy + 1] * fz
     return (c00 * (1 - fy) + c01 * fy) * (1 - fx) + (c10 * (1 - fy) + c11 * fy) * fx
 
 
@@ -78,15 +81,15 @@ def axis_exit(o, d, cell, k, n, lo, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, warp, frame, shift,  # type: ignore[no-untyped-def]
+def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, dims, lo, size, bounded, warp, frame, shift,  # type: ignore[no-untyped-def]
          inv_ref, t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
     """Walk ray ``r``; with ``off`` >= 0 write its samples from there. Returns the sample count.
 
     Bounded scenes (uniform steps) jump over empty K^3 blocks of cells: every sample skipped lies in
     the block (a margin of 0.05 steps keeps float rounding out of it), so the samples are the same as
     a cell-by-cell walk, with far fewer iterations through empty space."""
-    n = res - 1
-    nb = (n + k - 1) // k
+    nx, ny, nz = dims[0] - 1, dims[1] - 1, dims[2] - 1
+    nby, nbz = (ny + k - 1) // k, (nz + k - 1) // k
     trans = 1.0
     count = 0
     i = 0
@@ -98,19 +101,19 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounde
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             i += 1
             continue
-        cx, cy, cz = min(int(ux * n), n - 1), min(int(uy * n), n - 1), min(int(uz * n), n - 1)
-        if not occ[(cx * n + cy) * n + cz]:
-            if bounded and not blocks[((cx // k) * nb + cy // k) * nb + cz // k]:
-                te = min(axis_exit(o[0], d[0], cx, k, n, lo[0], size[0]),
-                         axis_exit(o[1], d[1], cy, k, n, lo[1], size[1]),
-                         axis_exit(o[2], d[2], cz, k, n, lo[2], size[2]))
+        cx, cy, cz = min(int(ux * nx), nx - 1), min(int(uy * ny), ny - 1), min(int(uz * nz), nz - 1)
+        if not occ[(cx * ny + cy) * nz + cz]:
+            if bounded and not blocks[((cx // k) * nby + cy // k) * nbz + cz // k]:
+                te = min(axis_exit(o[0], d[0], cx, k, nx, lo[0], size[0]),
+                         axis_exit(o[1], d[1], cy, k, ny, lo[1], size[1]),
+                         axis_exit(o[2], d[2], cz, k, nz, lo[2], size[2]))
                 j = int(math.floor((te - t0 - s[0]) / ds[0] - u - 0.05))
                 if j > i:
                     i = j
             i += 1
             continue
-        base, fx, fy, fz = corner(ux, uy, uz, res)
-        raw = interp1(table, base, fx, fy, fz, res)
+        base, fx, fy, fz = corner(ux, uy, uz, dims)
+        raw = interp1(table, base, fx, fy, fz, dims)
         x = raw + shift
         sp = x if x > 20.0 else math.log1p(math.exp(x))
         tau = sp * inv_ref * ds[i]
@@ -129,7 +132,7 @@ def walk(r, o, d, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounde
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, lo, size, bounded, warp, frame,  # type: ignore[no-untyped-def]
+def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, dims, lo, size, bounded, warp, frame,  # type: ignore[no-untyped-def]
                   shift, inv_ref, t_stop):
     nr = origins.shape[0]
     counts = np.zeros(nr, np.int64)
@@ -137,7 +140,7 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, l
     ei = np.zeros(0, np.int64)
     for r in prange(nr):
         if t1[r] > t0[r]:
-            counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo,
+            counts[r] = walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, dims, lo,
                              size, bounded, warp, frame, shift, inv_ref, t_stop, -1, e1, e1, ei, e2, e1, e1, e1, e1)
     starts = np.zeros(nr + 1, np.int64)
     for r in range(nr):
@@ -150,7 +153,7 @@ def march_density(origins, dirs, u, t0, t1, s, ds, occ, blocks, k, table, res, l
     trans_out, w_out = np.empty(m, np.float32), np.empty(m, np.float32)
     for r in prange(nr):
         if counts[r] > 0:
-            walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, res, lo, size, bounded,
+            walk(r, origins[r], dirs[r], u[r], t0[r], t1[r], s, ds, occ, blocks, k, table, dims, lo, size, bounded,
                  warp, frame, shift, inv_ref, t_stop, starts[r], t_out, dt_out, base_out, frac_out, raw_out, tau_out, trans_out, w_out)
             for j in range(starts[r], starts[r + 1]):
                 ray_idx[j] = r
@@ -221,11 +224,12 @@ def composite_backward(starts, w, tau, trans, dt, raw, colour_row, rgb_s, bg, g_
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def gather(table, base, frac, res):  # type: ignore[no-untyped-def]
-    """Trilinear values [M, C] of a [R^3, C] table at samples (corner base + fractions)."""
+def gather(table, base, frac, dims):  # type: ignore[no-untyped-def]
+    """Trilinear values [M, C] of a [rx*ry*rz, C] table at samples (corner base + fractions)."""
     m, ch = base.shape[0], table.shape[1]
     out = np.empty((m, ch), np.float32)
-    r2 = res * res
+    sy = dims[2]
+    sx = dims[1] * sy
     for i in prange(m):
         b = base[i]
         fx, fy, fz = frac[i, 0], frac[i, 1], frac[i, 2]
@@ -233,28 +237,29 @@ def gather(table, base, frac, res):  # type: ignore[no-untyped-def]
             out[i, c] = 0.0
         for k in range(8):
             wk = (fx if k & 4 else 1 - fx) * (fy if k & 2 else 1 - fy) * (fz if k & 1 else 1 - fz)
-            row = b + (r2 if k & 4 else 0) + (res if k & 2 else 0) + (k & 1)
+            row = b + (sx if k & 4 else 0) + (sy if k & 2 else 0) + (k & 1)
             for c in range(ch):
                 out[i, c] += wk * table[row, c]
     return out
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def scatter(grad, touched, base, frac, g, res, parts):  # type: ignore[no-untyped-def]
+def scatter(grad, touched, base, frac, g, dims, parts):  # type: ignore[no-untyped-def]
     """grad[corner] += trilinear weight * g for every sample. Each thread owns a range of rows and adds
     in sample order, so the sums do not depend on the thread count (no races, repeatable runs)."""
     ch = grad.shape[1]
-    r2 = res * res
+    sy = dims[2]
+    sx = dims[1] * sy
     rows = grad.shape[0]
     for p in prange(parts):
         lo, hi = rows * p // parts, rows * (p + 1) // parts
         for i in range(base.shape[0]):
             b = base[i]
-            if b + r2 + res + 1 < lo or b >= hi:
+            if b + sx + sy + 1 < lo or b >= hi:
                 continue
             fx, fy, fz = frac[i, 0], frac[i, 1], frac[i, 2]
             for k in range(8):
-                row = b + (r2 if k & 4 else 0) + (res if k & 2 else 0) + (k & 1)
+                row = b + (sx if k & 4 else 0) + (sy if k & 2 else 0) + (k & 1)
                 if row < lo or row >= hi:
                     continue
                 wk = (fx if k & 4 else 1 - fx) * (fy if k & 2 else 1 - fy) * (fz if k & 1 else 1 - fz)
@@ -264,18 +269,15 @@ def scatter(grad, touched, base, frac, g, res, parts):  # type: ignore[no-untype
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def occupancy(table, res, raw_min):  # type: ignore[no-untyped-def]
-    """Cells [(R-1)^3] whose largest corner value exceeds ``raw_min``."""
-    n = res - 1
-    occ = np.zeros(n * n * n, np.bool_)
-    for x in prange(n):
-        for y in range(n):
-            for z in range(n):
-                b = (x * res + y) * res + z
-                v = max(table[b], table[b + 1], table[b + res], table[b + res + 1])
-                b2 = b + res * res
-                v = max(v, table[b2], table[b2 + 1], table[b2 + res], table[b2 + res + 1])
-                occ[(x * n + y) * n + z] = v > raw_min
+def occupancy(table, dims, raw_min):  # type: ignore[no-untyped-def]
+    """Cells [(rx-1)(ry-1)(rz-1)] whose largest corner value exceeds ``raw_min``."""
+    nx, ny, nz = dims[0] - 1, dims[1] - 1, dims[2] - 1
+    occ = np.zeros(nx * ny * nz, np.bool_)
+    for x in prange(nx):
+        for y in range(ny):
+            for z in range(nz):
+                b = (x * dims[1] + y) * dims[2] + z
+                occ[(x * ny + y) * nz + z] = cell_max(table, b, dims) > raw_min
     return occ
 
 
@@ -296,19 +298,20 @@ def masked_adam(table, exp_avg, exp_avg_sq, grad, touched, step, b1, b2, eps):  
 
 
 @njit(inline="always", cache=True, nogil=True)
-def cell_max(table, base, res):  # type: ignore[no-untyped-def]
-    b2 = base + res * res
-    v = max(table[base], table[base + 1], table[base + res], table[base + res + 1])
-    return max(v, table[b2], table[b2 + 1], table[b2 + res], table[b2 + res + 1])
+def cell_max(table, base, dims):  # type: ignore[no-untyped-def]
+    sy = dims[2]
+    b2 = base + dims[1] * sy
+    v = max(table[base], table[base + 1], table[base + sy], table[base + sy + 1])
+    return max(v, table[b2], table[b2 + 1], table[b2 + sy], table[b2 + sy + 1])
 
 
 @njit(cache=True, nogil=True)
-def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, warp, frame, shift, inv_ref, t_stop, blend,  # type: ignore[no-untyped-def]
+def propose(o, d, u, t0, s, ds, kc, occ, table, dims, lo, size, warp, frame, shift, inv_ref, t_stop, blend,  # type: ignore[no-untyped-def]
             edges_a, edges_b, w_c):
     """Coarse pass of one ray for ``march_proposal``: the densest corner of the cell at one jittered point per
     interval of ``kc`` fine steps -> interval bounds and weights (blended toward uniform). Returns the interval count, 0 when
     the ray crosses no occupied cell."""
-    n = res - 1
+    nx, ny, nz = dims[0] - 1, dims[1] - 1, dims[2] - 1
     nf = s.shape[0]
     nc = (nf + kc - 1) // kc
     trans, total, m = 1.0, 0.0, 0
@@ -320,16 +323,16 @@ def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, warp, frame, shif
         ux, uy, uz = to_grid(o, d, ta + u * (tb - ta), lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             continue
-        if not occ[(min(int(ux * n), n - 1) * n + min(int(uy * n), n - 1)) * n + min(int(uz * n), n - 1)]:
+        if not occ[(min(int(ux * nx), nx - 1) * ny + min(int(uy * ny), ny - 1)) * nz + min(int(uz * nz), nz - 1)]:
             continue
-        base, fx, fy, fz = corner(ux, uy, uz, res)
+        base, fx, fy, fz = corner(ux, uy, uz, dims)
         # pdf mass: visibility so far times the opacity of the cell's densest corner, an upper bound, so a thin
         # surface between two coarse points is not stepped over; visibility itself uses the interpolated density
-        x = cell_max(table, base, res) + shift
+        x = cell_max(table, base, dims) + shift
         tau_max = (x if x > 20.0 else math.log1p(math.exp(x))) * inv_ref * (tb - ta)
         w_c[m - 1] = trans * (1.0 - math.exp(-tau_max))
         total += w_c[m - 1]
-        x = interp1(table, base, fx, fy, fz, res) + shift
+        x = interp1(table, base, fx, fy, fz, dims) + shift
         tau = (x if x > 20.0 else math.log1p(math.exp(x))) * inv_ref * (tb - ta)
         trans *= math.exp(-tau)
         if trans < t_stop:
@@ -342,12 +345,12 @@ def propose(o, d, u, t0, s, ds, kc, occ, table, res, lo, size, warp, frame, shif
 
 
 @njit(cache=True, nogil=True)
-def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
+def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, dims, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
               inv_ref, t_stop, off, out_t, out_dt, out_base, out_frac, out_raw, out_tau, out_trans, out_w):
     """Fine pass of one ray: ``n_fine`` intervals between stratified quantiles of the coarse pdf (inverse
     CDF, linear inside a coarse interval), density at each interval's middle, compositing. Returns the
     number of samples written from ``off`` (samples in unoccupied cells are left out)."""
-    n = res - 1
+    nx, ny, nz = dims[0] - 1, dims[1] - 1, dims[2] - 1
     trans, count = 1.0, 0
     i, cdf = 0, 0.0
     prev = edges_a[0]
@@ -369,10 +372,10 @@ def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo,
         ux, uy, uz = to_grid(o, d, t, lo, size, warp, frame)
         if ux < 0.0 or uy < 0.0 or uz < 0.0 or ux > 1.0 or uy > 1.0 or uz > 1.0:
             continue
-        if not occ[(min(int(ux * n), n - 1) * n + min(int(uy * n), n - 1)) * n + min(int(uz * n), n - 1)]:
+        if not occ[(min(int(ux * nx), nx - 1) * ny + min(int(uy * ny), ny - 1)) * nz + min(int(uz * nz), nz - 1)]:
             continue
-        base, fx, fy, fz = corner(ux, uy, uz, res)
-        raw = interp1(table, base, fx, fy, fz, res)
+        base, fx, fy, fz = corner(ux, uy, uz, dims)
+        raw = interp1(table, base, fx, fy, fz, dims)
         x = raw + shift
         tau = (x if x > 20.0 else math.log1p(math.exp(x))) * inv_ref * dt
         w = trans * (1.0 - math.exp(-tau))
@@ -388,7 +391,7 @@ def fine_walk(r, o, d, u, m, edges_a, edges_b, w_c, n_fine, occ, table, res, lo,
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
+def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, dims, lo, size, warp, frame, shift,  # type: ignore[no-untyped-def]
                    inv_ref, t_stop, blend):
     """Unbounded scenes: ``n_fine`` samples per ray placed by a coarse density pass over the same grid
     (a density-only proposal, as mip-NeRF 360 / nerfacto place theirs), in the pack of ``march_density``."""
@@ -403,10 +406,10 @@ def march_proposal(origins, dirs, u, t0, s, ds, kc, n_fine, occ, table, res, lo,
     trans_w, w_w = np.empty(cap, np.float32), np.empty(cap, np.float32)
     for r in prange(nr):
         ea, eb, wc = np.empty(nc, np.float64), np.empty(nc, np.float64), np.empty(nc, np.float64)
-        m = propose(origins[r], dirs[r], u[r], t0[r], s, ds, kc, occ, table, res, lo, size, warp, frame, shift,
+        m = propose(origins[r], dirs[r], u[r], t0[r], s, ds, kc, occ, table, dims, lo, size, warp, frame, shift,
                     inv_ref, t_stop, blend, ea, eb, wc)
         if m > 0:
-            counts[r] = fine_walk(r, origins[r], dirs[r], u[r], m, ea, eb, wc, n_fine, occ, table, res, lo, size,
+            counts[r] = fine_walk(r, origins[r], dirs[r], u[r], m, ea, eb, wc, n_fine, occ, table, dims, lo, size,
                                   warp, frame, shift, inv_ref, t_stop, r * n_fine, t_w, dt_w, base_w, frac_w, raw_w, tau_w,
                                   trans_w, w_w)
     starts = np.zeros(nr + 1, np.int64)

@@ -1,7 +1,8 @@
 """``fast``: explicit voxel grids + tiny MLP, occupancy-skipping ray marching, packed samples (CPU first).
 
 Design chosen by measurement on a 2-core CPU (see the engine report / tests/bench/train_lego.py):
-- density: a dense [R^3, 1] grid, trilinear, softplus activation (DVGO); it doubles as the occupancy
+- density: a dense [R^3, 1] grid (a forward-facing capture's perspective grid spreads the R^3 corners finer
+  across than in depth), trilinear, softplus activation (DVGO); it doubles as the occupancy
   grid, so no network is evaluated to skip empty space;
 - colour: a dense [R^3, 12] feature grid + view direction (spherical harmonics, degree 2) -> 1x64 MLP; only evaluated on
   samples whose compositing weight is above a threshold (most samples are behind surfaces or empty);
@@ -42,6 +43,7 @@ from nerf_widgets.engine.contracted import (
 )
 from nerf_widgets.engine.fast_fused import DensityField, _np, render_fused
 from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
+from nerf_widgets.engine.kernels import Dims
 from nerf_widgets.engine.pose_refine import PoseRefiner
 from nerf_widgets.engine.proposal import march_proposal_torch
 from nerf_widgets.engine.render import composite_packed, distortion_packed, ray_aabb, segment_sum, sh_basis
@@ -98,17 +100,41 @@ class FastModel(nn.Module):
             d_in = h
         self.mlp = nn.Sequential(*layers, nn.Linear(d_in, 3))
         self.register_buffer("occ", torch.ones((res0 - 1) ** 3, dtype=torch.bool))
-        self.register_buffer("occ_coarse", torch.ones(self._coarse_res(res0) ** 3, dtype=torch.bool))
+        self.register_buffer("occ_coarse", torch.ones(math.prod(self._coarse_dims(self.dims)), dtype=torch.bool))
         self._block_src: torch.Tensor | None = None
         self._block_cache = np.ones(0, dtype=np.bool_)
 
     # ---- geometry ---------------------------------------------------------------------------------
     @property
-    def res(self) -> int:
-        return self.density.res
+    def dims(self) -> Dims:
+        """Grid corners per axis."""
+        return self.density.dims
 
-    def _coarse_res(self, res: int) -> int:
-        return math.ceil((res - 1) / int(self.opt["coarse_k"]))
+    @property
+    def res(self) -> int:
+        """The schedule's resolution R of the grid (R^3 corners, however they are spread over the axes)."""
+        return round(math.prod(self.dims) ** (1 / 3))
+
+    def dims_for(self, res: int) -> Dims:
+        """Corners per axis of schedule resolution ``res``: a cube, except in a forward-facing capture's perspective
+        space, where the same ~res^3 corners are spread so that a cell covers as many pixels across as up and
+        depth gets ``perspective_depth`` x res of them (as Plenoxels' 1408 x 1156 x 128 LLFF grids): fern's
+        fronds are 2-3 pixels wide, and 128 disparity steps resolve its depth (parallax under a pixel a step)."""
+        if int(self.warp) != PERSPECTIVE:
+            return (res, res, res)
+        ext = (self.aabb[1] - self.aabb[0]).tolist()
+        rz = max(4, round(res * float(self.opt["perspective_depth"])))
+        across = res**3 / rz
+        rx = max(4, round(math.sqrt(across * ext[0] / ext[1])))
+        ry = max(4, round(math.sqrt(across * ext[1] / ext[0])))
+        return (rx, ry, rz)
+
+    def _coarse_dims(self, dims: Dims) -> Dims:
+        k = int(self.opt["coarse_k"])
+        return (math.ceil((dims[0] - 1) / k), math.ceil((dims[1] - 1) / k), math.ceil((dims[2] - 1) / k))
+
+    def _cells(self) -> Dims:
+        return (self.dims[0] - 1, self.dims[1] - 1, self.dims[2] - 1)
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """Model-frame points [M,3] -> [0,1]^3 grid space (warped first for unbounded scenes)."""
@@ -116,7 +142,9 @@ class FastModel(nn.Module):
         return (x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
 
     def step_size(self) -> float:
-        return float((self.aabb[1] - self.aabb[0]).max()) / (self.res - 1) * float(self.opt["step_ratio"])
+        """Fine marching step: ``step_ratio`` of the longest cell edge (model units, or contracted ones)."""
+        cell = max(float(e) / (r - 1) for e, r in zip((self.aabb[1] - self.aabb[0]).tolist(), self.dims, strict=True))
+        return cell * float(self.opt["step_ratio"])
 
     def sigma(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw grid density -> volume density per model-frame length unit."""
@@ -141,27 +169,26 @@ class FastModel(nn.Module):
 
     def before_step(self, step: int) -> None:
         """Coarse-to-fine resampling on the schedule; occupancy refresh every ``occ_every`` steps."""
-        target = max(r for s, r in self.opt["res_schedule"] if step >= s)
-        changed = target != self.res
+        target = self.dims_for(int(max(r for s, r in self.opt["res_schedule"] if step >= s)))
+        changed = target != self.dims
         if changed:
-            self.density.resize_(int(target))
-            self.features.resize_(int(target))
+            self.density.resize_(target)
+            self.features.resize_(target)
         if changed or step % int(self.opt["occ_every"]) == 0:
             self.update_occupancy()
 
     @torch.no_grad()
     def update_occupancy(self) -> None:
         """Cell occupied when its densest corner absorbs > occ_alpha over one fine step; coarse = dilated max."""
-        r = self.res
         tau_min = -math.log(1 - float(self.opt["occ_alpha"]))
         if kernels.used_for(self.density.table.device):
             # the same test on raw values: softplus is monotonic, so sigma * step > tau_min <=> raw > raw_min
             y = tau_min * self.ref_len / self.step_size()
             raw_min = (y + math.log(-math.expm1(-y)) if y < 20 else y) - self.shift
-            flat = kernels.occupancy(self.density.table.view(-1).numpy(), r, float(raw_min))
-            occ = torch.from_numpy(flat).view(1, 1, r - 1, r - 1, r - 1)
+            flat = kernels.occupancy(self.density.table.view(-1).numpy(), self.dims, float(raw_min))
+            occ = torch.from_numpy(flat).view(1, 1, *self._cells())
         else:
-            sig = self.sigma(self.density.table).view(1, 1, r, r, r)
+            sig = self.sigma(self.density.table).view(1, 1, *self.dims)
             occ = F.max_pool3d(sig, 2, stride=1) * self.step_size() > tau_min
         self.occ = occ.reshape(-1)
         coarse = self._pool_blocks(occ)
@@ -170,12 +197,12 @@ class FastModel(nn.Module):
             self.march_box = self._box_around(occ[0, 0], corners=False)
 
     def _box_around(self, mask: torch.Tensor, corners: bool) -> torch.Tensor:
-        """Model-frame box [2,3] around the true entries of a cell [n^3] or corner [R^3] grid, one cell of
-        margin on each side, within ``aabb`` (the whole ``aabb`` when nothing is set)."""
+        """Model-frame box [2,3] around the true entries of a cell [nx,ny,nz] or corner [rx,ry,rz] grid, one
+        cell of margin on each side, within ``aabb`` (the whole ``aabb`` when nothing is set)."""
         idx = mask.nonzero()
         if idx.numel() == 0:
             return self.aabb.clone()
-        n = mask.shape[0] - 1 if corners else mask.shape[0]  # corner i sits at i/n; cell i spans [i, i+1]/n
+        n = torch.tensor(mask.shape, device=idx.device) - (1 if corners else 0)  # corner i at i/n; cell i: [i, i+1]/n
         lo = (idx.amin(0).float() - 1).clamp(min=0) / n
         hi = (idx.amax(0).float() + (1 if corners else 2)).clamp(max=n) / n
         size = self.aabb[1] - self.aabb[0]
@@ -191,8 +218,7 @@ class FastModel(nn.Module):
         ``intr`` [N,4], ``masks`` [N,H,W] bool. Returns the fraction of corners kept."""
         keep = self._hull(c2w, intr, masks)
         if self.opt["fit_box"] and self.bounded and bool(keep.any()):
-            r = self.res
-            self.aabb.copy_(self._box_around(keep.view(r, r, r), corners=True))
+            self.aabb.copy_(self._box_around(keep.view(*self.dims), corners=True))
             keep = self._hull(c2w, intr, masks)
         self.density.table[~keep] = -20.0
         self.update_occupancy()
@@ -216,16 +242,18 @@ class FastModel(nn.Module):
         self.aabb.copy_(view_box(c2w, intr, (int(size[0]), int(size[1])), near, far, warp=int(self.warp),
                                  frame=self.warp_frame))
         self.march_box = self.aabb.clone()  # ``ref_len`` (the density unit) stays that of the scene's box
+        self.density.resize_(self.dims_for(self.res))  # the perspective box spreads its corners unevenly
+        self.features.resize_(self.dims_for(self.res))
         self.update_occupancy()
 
     def _hull(self, c2w: torch.Tensor, intr: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Grid corners [R^3] bool that project inside every view's dilated mask (or outside its image)."""
-        r, box = self.res, self.aabb.cpu()  # on the CPU, where the cameras and masks are
-        axis = torch.linspace(0, 1, r)
-        unit = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+        box = self.aabb.cpu()  # on the CPU, where the cameras and masks are
+        axes = [torch.linspace(0, 1, r) for r in self.dims]
+        unit = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
         pts = box[0] + unit * (box[1] - box[0])
         keep = torch.ones(pts.shape[0], dtype=torch.bool)
-        voxel = float((box[1] - box[0]).max()) / (r - 1)
+        voxel = max(float(e) / (r - 1) for e, r in zip((box[1] - box[0]).tolist(), self.dims, strict=True))
         for cam, k, mask in zip(c2w, intr, masks, strict=True):
             p = (pts - cam[:, 3]) @ cam[:, :3]
             depth = (-p[:, 2]).clamp(min=1e-6)
@@ -250,7 +278,7 @@ class FastModel(nn.Module):
             s = torch.arange(n, device=device, dtype=torch.float32) * step
             return s, torch.full_like(s, step)
         if int(self.warp) == PERSPECTIVE:  # one step per half depth cell, uniform in disparity like the cells
-            inv_step = float(self.aabb[1, 2] - self.aabb[0, 2]) / (self.res - 1) * float(self.opt["step_ratio"])
+            inv_step = float(self.aabb[1, 2] - self.aabb[0, 2]) / (self.dims[2] - 1) * float(self.opt["step_ratio"])
             s, ds = inverse_schedule(self.near, inv_step, float(self.opt["far"]))
         else:
             s, ds = disparity_schedule(self.near, step, float(self.opt["t_lin"]), float(self.opt["far"]))
@@ -290,14 +318,14 @@ class FastModel(nn.Module):
     def _lookup_occ(self, unit: torch.Tensor, coarse: bool) -> torch.Tensor:
         """Occupancy at unit-grid points. Coarse checks are made at interval centres, which can lie just
         outside the box while the interval's first samples are inside: they clamp instead of failing."""
-        n = self.res - 1
-        cell = (unit * n).long().clamp(0, n - 1)
+        n = torch.tensor(self._cells(), device=unit.device)
+        cell = torch.minimum((unit * n).long().clamp(min=0), n - 1)
         if coarse:
             cell = cell // int(self.opt["coarse_k"])
-            n = self._coarse_res(self.res)
-            return self.occ_coarse[(cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]]
+            _, cy, cz = self._coarse_dims(self.dims)
+            return self.occ_coarse[(cell[:, 0] * cy + cell[:, 1]) * cz + cell[:, 2]]
         inside = ((unit >= 0) & (unit <= 1)).all(-1)
-        return self.occ[(cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]] & inside
+        return self.occ[(cell[:, 0] * int(n[1]) + cell[:, 1]) * int(n[2]) + cell[:, 2]] & inside
 
     # ---- rendering ----------------------------------------------------------------------------------
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, background: torch.Tensor,
@@ -372,7 +400,7 @@ class FastModel(nn.Module):
             smp = self.march(o, d, jitter)
         ray = smp["ray_idx"]
         unit = self.to_unit(origins[ray] + dirs[ray] * smp["t"][:, None]) if moving else smp["unit"]
-        idx, w = trilinear_corners(unit * (self.res - 1), self.res)
+        idx, w = trilinear_corners(unit, self.dims)
         tau = self.sigma(self.density.lookup(idx, w)[:, 0]) * smp["dt"]
         weights = all_w = composite_packed(tau, ray, n)
         keep = weights.detach() > float(self.opt["color_thresh"])
@@ -389,7 +417,7 @@ class FastModel(nn.Module):
     def density_field(self) -> DensityField:
         """The density grid as the fused marchers read it (views of the live tables, no copies)."""
         return DensityField(
-            table=self.density.table.detach().view(-1).numpy(), res=int(self.res), lo=_np(self.aabb[0]),
+            table=self.density.table.detach().view(-1).numpy(), dims=self.dims, lo=_np(self.aabb[0]),
             size=_np(self.aabb[1] - self.aabb[0]), occ=self.occ.numpy(), warp=int(self.warp),
             frame=_np(self.warp_frame.reshape(-1)), shift=float(self.shift),
             inv_ref=float(1.0 / self.ref_len), stop_trans=float(self.opt["stop_trans"]))
@@ -398,13 +426,12 @@ class FastModel(nn.Module):
         """Occupied K^3 blocks of cells (not dilated), for the fused march's empty-space jumps; derived from
         ``occ`` when it changes (a restored checkpoint brings ``occ`` without them)."""
         if self._block_src is not self.occ:
-            n = self.res - 1
-            blocks = self._pool_blocks(self.occ.view(1, 1, n, n, n)) > 0
+            blocks = self._pool_blocks(self.occ.view(1, 1, *self._cells())) > 0
             self._block_cache, self._block_src = blocks.reshape(-1).numpy(), self.occ
         return self._block_cache
 
     def _pool_blocks(self, occ: torch.Tensor) -> torch.Tensor:
-        """Cell occupancy [1,1,n,n,n] -> occupied K^3 blocks [1,1,nb,nb,nb] (float, 1 = occupied)."""
+        """Cell occupancy [1,1,nx,ny,nz] -> occupied K^3 blocks [1,1,bx,by,bz] (float, 1 = occupied)."""
         k = int(self.opt["coarse_k"])
         return F.max_pool3d(occ.float(), k, stride=k, ceil_mode=True)
 
@@ -442,13 +469,13 @@ class FastModel(nn.Module):
         """Volume density [N] at model-frame points [N,3] (zero outside the grid)."""
         unit = self.to_unit(pts)
         inside = ((unit >= 0) & (unit <= 1)).all(-1)
-        idx, w = trilinear_corners(unit * (self.res - 1), self.res)
+        idx, w = trilinear_corners(unit, self.dims)
         return self.sigma(self.density.lookup(idx, w)[:, 0]) * inside
 
     @torch.no_grad()
     def query_color(self, pts: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         """Colour [N,3] in [0,1] at model-frame points seen along unit ``dirs``."""
-        idx, w = trilinear_corners(self.to_unit(pts).clamp(0, 1) * (self.res - 1), self.res)
+        idx, w = trilinear_corners(self.to_unit(pts).clamp(0, 1), self.dims)
         return self._rgb(self.features.lookup(idx, w), dirs)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]

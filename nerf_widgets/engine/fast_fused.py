@@ -26,11 +26,11 @@ __all__ = ["DensityField", "render_fused"]
 class DensityField(NamedTuple):
     """What a fused marcher reads of the density grid (numpy views of the model's tables)."""
 
-    table: np.ndarray  # raw density at the grid corners [R^3]
-    res: int
+    table: np.ndarray  # raw density at the grid corners [rx * ry * rz]
+    dims: tuple[int, int, int]  # corners per axis
     lo: np.ndarray  # grid box corner [3] (contracted space for unbounded scenes)
     size: np.ndarray  # grid box size [3]
-    occ: np.ndarray  # occupied cells [(R-1)^3] bool
+    occ: np.ndarray  # occupied cells [(rx-1)(ry-1)(rz-1)] bool
     warp: int  # how model-frame points map into the grid box (``contracted``: NONE, SPHERE, PERSPECTIVE)
     frame: np.ndarray  # PERSPECTIVE's reference camera [12] ([3,4] row-major), else zeros
     shift: float  # softplus shift of the raw density

@@ -3,31 +3,43 @@
 Why not ``nn.Parameter`` + ``torch.optim.Adam``: a dense Adam step reads and writes every voxel of
 every table on every step (hundreds of MB at 160^3), which dominates a CPU step. Here gradients are
 scattered into a persistent buffer, the touched rows are remembered in a bitmap, and only those rows
-get an Adam update (DVGO's "masked Adam"). Tables are channel-last [R^3, C] so one corner is one row.
+get an Adam update (DVGO's "masked Adam"). Tables are channel-last [rx * ry * rz, C] so one corner is one
+row; the axes may differ (a forward-facing capture's perspective grid is finer across than in depth).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nerf_widgets.engine import kernels
+from nerf_widgets.engine.kernels import Dims
 
-__all__ = ["DenseGrid", "trilinear_corners"]
+__all__ = ["DenseGrid", "as_dims", "trilinear_corners"]
 
 _B1, _B2, _EPS = 0.9, 0.99, 1e-15
 
 
-def trilinear_corners(g: torch.Tensor, res: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grid coordinates ``g`` [M,3] in [0, res-1] -> flat corner indices [M,8] (int64) and weights [M,8]."""
-    g = g.clamp(0.0, res - 1.0001)
+def as_dims(res: int | Dims) -> Dims:
+    """A resolution as corners per axis: an int is a cube."""
+    if isinstance(res, int):
+        return (res, res, res)
+    return (int(res[0]), int(res[1]), int(res[2]))
+
+
+def trilinear_corners(unit: torch.Tensor, dims: Dims) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit grid coordinates [M,3] in [0, 1] -> flat corner indices [M,8] (int64) and weights [M,8]."""
+    n = torch.tensor(dims, dtype=unit.dtype, device=unit.device) - 1
+    g = torch.minimum((unit * n).clamp(min=0.0), n - 0.0001)
     i0 = g.floor()
     w = g - i0
     i0 = i0.long()
-    base = (i0[:, 0] * res + i0[:, 1]) * res + i0[:, 2]
-    r2 = res * res
-    offs = torch.tensor([0, 1, res, res + 1, r2, r2 + 1, r2 + res, r2 + res + 1], device=g.device)
+    sy, sx = dims[2], dims[1] * dims[2]
+    base = i0[:, 0] * sx + i0[:, 1] * sy + i0[:, 2]
+    offs = torch.tensor([0, 1, sy, sy + 1, sx, sx + 1, sx + sy, sx + sy + 1], device=unit.device)
     wx, wy, wz = w.unbind(-1)
     ax = torch.stack([1 - wx, wx], -1)[:, :, None, None]
     ay = torch.stack([1 - wy, wy], -1)[:, None, :, None]
@@ -66,7 +78,7 @@ class _FracLookup(torch.autograd.Function):
     @staticmethod
     def forward(ctx, anchor, grid, base, frac):  # type: ignore[override]
         ctx.grid, ctx.base, ctx.frac = grid, base, frac
-        return torch.from_numpy(kernels.gather(grid.table.numpy(), base, frac, grid.res))
+        return torch.from_numpy(kernels.gather(grid.table.numpy(), base, frac, grid.dims))
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
@@ -75,7 +87,7 @@ class _FracLookup(torch.autograd.Function):
 
 
 class DenseGrid(torch.nn.Module):
-    """A [res^3, channels] table of corner values with its own optimiser state (buffers, so checkpointed)."""
+    """A [rx * ry * rz, channels] table of corner values with its own optimiser state (buffers, so checkpointed)."""
 
     table: torch.Tensor
     exp_avg: torch.Tensor
@@ -84,15 +96,17 @@ class DenseGrid(torch.nn.Module):
     grad: torch.Tensor
     touched: torch.Tensor
 
-    def __init__(self, res: int, channels: int, init: float = 0.0) -> None:
+    def __init__(self, res: int | Dims, channels: int, init: float = 0.0) -> None:
         super().__init__()
-        self.res = res
-        self.register_buffer("table", torch.full((res**3, channels), float(init)))
-        self.register_buffer("exp_avg", torch.zeros(res**3, channels))
-        self.register_buffer("exp_avg_sq", torch.zeros(res**3, channels))
+        self.dims = as_dims(res)
+        rows = math.prod(self.dims)
+        self.register_buffer("table", torch.full((rows, channels), float(init)))
+        self.register_buffer("exp_avg", torch.zeros(rows, channels))
+        self.register_buffer("exp_avg_sq", torch.zeros(rows, channels))
         self.register_buffer("adam_step", torch.zeros((), dtype=torch.long))
-        self.register_buffer("grad", torch.zeros(res**3, channels), persistent=False)
-        self.register_buffer("touched", torch.zeros(res**3, dtype=torch.bool), persistent=False)
+        self.register_buffer("grad", torch.zeros(rows, channels), persistent=False)
+        self.register_buffer("touched", torch.zeros(rows, dtype=torch.bool), persistent=False)
+        self.register_buffer("grid_dims", torch.tensor(self.dims))  # the table's shape, for loading
         self._anchor = torch.zeros(1, requires_grad=True)
         self.dirty = False  # gradients were added since the last Adam step
 
@@ -105,12 +119,12 @@ class DenseGrid(torch.nn.Module):
     def lookup_frac(self, base: np.ndarray, frac: np.ndarray) -> torch.Tensor:
         """CPU fused path: values [M, C] at samples given by corner base index [M] and fractions [M,3]."""
         if not torch.is_grad_enabled():
-            return torch.from_numpy(kernels.gather(self.table.numpy(), base, frac, self.res))
+            return torch.from_numpy(kernels.gather(self.table.numpy(), base, frac, self.dims))
         return _FracLookup.apply(self._anchor, self, base, frac)
 
     def scatter_grad(self, base: np.ndarray, frac: np.ndarray, g: np.ndarray) -> None:
         """CPU fused path: add trilinear-weighted per-sample gradients ``g`` [M, C] to the grid's buffer."""
-        kernels.scatter(self.grad.numpy(), self.touched.numpy(), base, frac, g, self.res)
+        kernels.scatter(self.grad.numpy(), self.touched.numpy(), base, frac, g, self.dims)
         self.dirty = True
 
     @torch.no_grad()
@@ -137,32 +151,37 @@ class DenseGrid(torch.nn.Module):
         self.touched[rows] = False
 
     def volume(self) -> torch.Tensor:
-        """The table as a [C, R, R, R] volume (x, y, z order), a view."""
-        r = self.res
-        return self.table.view(r, r, r, -1).permute(3, 0, 1, 2)
+        """The table as a [C, rx, ry, rz] volume (x, y, z order), a view."""
+        return self.table.view(*self.dims, -1).permute(3, 0, 1, 2)
 
     @torch.no_grad()
-    def resize_(self, res: int) -> None:
+    def resize_(self, res: int | Dims) -> None:
         """Trilinearly resample the values to ``res``; optimiser moments restart (coarse-to-fine training)."""
-        if res == self.res:
+        dims = as_dims(res)
+        if dims == self.dims:
             return
-        vol = F.interpolate(self.volume()[None], size=(res,) * 3, mode="trilinear", align_corners=True)[0]
-        self._set(res, vol.permute(1, 2, 3, 0).reshape(res**3, -1).contiguous())
+        vol = F.interpolate(self.volume()[None], size=dims, mode="trilinear", align_corners=True)[0]
+        self._set(dims, vol.permute(1, 2, 3, 0).reshape(math.prod(dims), -1).contiguous())
 
-    def _set(self, res: int, table: torch.Tensor) -> None:
-        self.res = res
-        c, dev = table.shape[1], table.device  # the module's device (CUDA when the model was moved there)
+    def _set(self, dims: Dims, table: torch.Tensor) -> None:
+        self.dims = dims
+        rows, c, dev = math.prod(dims), table.shape[1], table.device  # the module's device (CUDA when moved there)
         self.table = table
-        self.exp_avg = torch.zeros(res**3, c, device=dev)
-        self.exp_avg_sq = torch.zeros(res**3, c, device=dev)
-        self.grad = torch.zeros(res**3, c, device=dev)
-        self.touched = torch.zeros(res**3, dtype=torch.bool, device=dev)
+        self.exp_avg = torch.zeros(rows, c, device=dev)
+        self.exp_avg_sq = torch.zeros(rows, c, device=dev)
+        self.grad = torch.zeros(rows, c, device=dev)
+        self.touched = torch.zeros(rows, dtype=torch.bool, device=dev)
+        self.grid_dims = torch.tensor(dims, device=dev)
         self.dirty = False
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         table = state_dict.get(prefix + "table")
-        if table is not None and table.shape != self.table.shape:
-            self._set(round(table.shape[0] ** (1 / 3)), torch.zeros_like(table, device=self.table.device))
+        if table is not None:
+            if prefix + "grid_dims" not in state_dict:  # saved before grids had their own shape: a cube
+                state_dict[prefix + "grid_dims"] = torch.tensor(as_dims(round(table.shape[0] ** (1 / 3))))
+            dims = as_dims(tuple(int(x) for x in state_dict[prefix + "grid_dims"]))  # type: ignore[arg-type]
+            if dims != self.dims or table.shape != self.table.shape:
+                self._set(dims, torch.zeros_like(table, device=self.table.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+Dims = tuple[int, int, int]  # corners per axis of a grid table [rx * ry * rz, C] (x slowest, z fastest)
+
 __all__ = ["available", "composite_backward", "distortion", "gather", "march_density", "march_proposal", "masked_adam", "occupancy",
            "scatter", "unavailable_reason", "used_for"]
 
@@ -112,7 +114,7 @@ def march_density(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.n
     """Every step through occupied cells of rays [N] between ``t0`` and ``t1`` at offsets ``s`` (lengths
     ``ds``) jittered by ``u``; ``field`` is a ``fast_fused.DensityField``. Returns the packed samples."""
     f = field
-    return _call("march_density", origins, dirs, u, t0, t1, s, ds, f.occ, blocks, k, f.table, f.res,  # type: ignore[no-any-return]
+    return _call("march_density", origins, dirs, u, t0, t1, s, ds, f.occ, blocks, k, f.table, f.dims,  # type: ignore[no-any-return]
                  f.lo, f.size, bounded, f.warp, f.frame, f.shift, f.inv_ref, f.stop_trans)
 
 
@@ -121,7 +123,7 @@ def march_proposal(origins: np.ndarray, dirs: np.ndarray, u: np.ndarray, t0: np.
     """Unbounded scenes: ``n_fine`` samples a ray placed by a coarse pass over ``kc``-step intervals of the
     schedule, in the pack of ``march_density``."""
     f = field
-    return _call("march_proposal", origins, dirs, u, t0, s, ds, kc, n_fine, f.occ, f.table, f.res, f.lo,  # type: ignore[no-any-return]
+    return _call("march_proposal", origins, dirs, u, t0, s, ds, kc, n_fine, f.occ, f.table, f.dims, f.lo,  # type: ignore[no-any-return]
                  f.size, f.warp, f.frame, f.shift, f.inv_ref, f.stop_trans, blend)
 
 
@@ -134,14 +136,14 @@ def distortion(starts: np.ndarray, t: np.ndarray, dt: np.ndarray, w: np.ndarray)
     return _call("distortion", starts, t, dt, w)  # type: ignore[no-any-return]
 
 
-def gather(table: np.ndarray, base: np.ndarray, frac: np.ndarray, res: int) -> np.ndarray:
-    return _call("gather", table, base, frac, res)  # type: ignore[no-any-return]
+def gather(table: np.ndarray, base: np.ndarray, frac: np.ndarray, dims: Dims) -> np.ndarray:
+    return _call("gather", table, base, frac, dims)  # type: ignore[no-any-return]
 
 
-def scatter(grad: np.ndarray, touched: np.ndarray, base: np.ndarray, frac: np.ndarray, g: np.ndarray, res: int) -> None:
+def scatter(grad: np.ndarray, touched: np.ndarray, base: np.ndarray, frac: np.ndarray, g: np.ndarray, dims: Dims) -> None:
     import numba
 
-    _call("scatter", grad, touched, base, frac, g, res, numba.get_num_threads())
+    _call("scatter", grad, touched, base, frac, g, dims, numba.get_num_threads())
 
 
 def masked_adam(table: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, grad: np.ndarray,
@@ -149,6 +151,6 @@ def masked_adam(table: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, 
     _call("masked_adam", table, exp_avg, exp_avg_sq, grad, touched, step, b1, b2, eps)
 
 
-def occupancy(table: np.ndarray, res: int, raw_min: float) -> np.ndarray:
-    return _call("occupancy", table, res, raw_min)  # type: ignore[no-any-return]
+def occupancy(table: np.ndarray, dims: Dims, raw_min: float) -> np.ndarray:
+    return _call("occupancy", table, dims, raw_min)  # type: ignore[no-any-return]
 

@@ -33,9 +33,7 @@ def _grid_points(model: FastModel, pts: torch.Tensor) -> tuple[torch.Tensor, tor
     """Unit-grid coordinates [M,3], whether each point is in an occupied cell [M], and its corners/weights."""
     unit = model.to_unit(pts)
     inside = ((unit >= 0) & (unit <= 1)).all(-1)
-    n = model.res - 1
-    cell = (unit * n).long().clamp(0, n - 1)
-    occupied = model.occ[(cell[:, 0] * n + cell[:, 1]) * n + cell[:, 2]] & inside
+    occupied = model._lookup_occ(unit, coarse=False)
     return unit, occupied, inside
 
 
@@ -52,7 +50,7 @@ def _coarse(model: FastModel, origins: torch.Tensor, dirs: torch.Tensor, u: torc
     tp = ta + u[:, None] * (tb - ta)
     pts = (origins[:, None, :] + dirs[:, None, :] * tp[..., None]).reshape(-1, 3)
     unit, occupied, _ = _grid_points(model, pts)
-    idx, w = trilinear_corners(unit.clamp(0, 1) * (model.res - 1), model.res)
+    idx, w = trilinear_corners(unit.clamp(0, 1), model.dims)
     raw = model.density.table[idx, 0]  # [M, 8]
     scale = (tb - ta) / model.ref_len
     tau_max = F.softplus(raw.amax(1) + model.shift).view(n, c) * scale
@@ -95,7 +93,7 @@ def march_proposal_torch(model: FastModel, origins: torch.Tensor, dirs: torch.Te
     unit, occupied, _ = _grid_points(model, origins[ray] + dirs[ray] * t[:, None])
     ray, t, dt, unit = ray[occupied], t[occupied], dt[occupied], unit[occupied]
     # early termination: drop samples whose visibility (before them) is already below stop_trans
-    idx, w = trilinear_corners(unit * (model.res - 1), model.res)
+    idx, w = trilinear_corners(unit, model.dims)
     tau = F.softplus((model.density.table[idx, 0] * w).sum(1) + model.shift) / model.ref_len * dt
     cs = torch.cumsum(tau.double(), 0)
     excl = cs - tau.double()

@@ -88,6 +88,7 @@ class FastSettings(_Settings):
     mixed_precision: str = "auto"  # colour MLP in bfloat16: auto (CUDA) | bf16 | off (config.autocast_bf16)
     fit_box: bool = True  # bounded: carving shrinks the box to the visual hull; unbounded: to what the views see
     forward_facing: str = "auto"  # unbounded: perspective grid (NDC) when all views look one way: auto | off
+    perspective_depth: float = 0.5  # perspective grid: depth corners per schedule step R (the rest go across)
     appearance: str = "auto"  # per-view colour transform (exposure, white balance): auto (unbounded) | on | off
     distortion: float = 0.01  # unbounded: weight of mip-NeRF 360's distortion loss (against floaters)
     appearance_reg: float = 1e-3  # pulls each view's transform toward identity, the appearance test views get

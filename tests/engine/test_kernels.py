@@ -226,7 +226,7 @@ def test_scatter_sums_do_not_depend_on_the_thread_count_and_launches_keep_pytorc
             torch.set_num_threads(threads)
             grad = np.zeros((res**3, 4), np.float32)
             touched = np.zeros(res**3, np.bool_)
-            kernels.scatter(grad, touched, base, frac, g, res)
+            kernels.scatter(grad, touched, base, frac, g, (res, res, res))
             sums.append((grad, touched))
             seen.append((numba.get_num_threads(), torch.get_num_threads()))
     finally:
@@ -234,3 +234,51 @@ def test_scatter_sums_do_not_depend_on_the_thread_count_and_launches_keep_pytorc
     assert seen == [(1, 1), (numba.config.NUMBA_NUM_THREADS,) * 2]
     assert np.array_equal(sums[0][0], sums[1][0]) and np.array_equal(sums[0][1], sums[1][1])
     np.testing.assert_allclose(sums[0][0].sum(0), g.sum(0), rtol=1e-4, atol=1e-3)  # trilinear weights sum to 1
+
+
+def test_grids_with_different_corner_counts_per_axis_read_and_write_the_same_corners() -> None:
+    """A perspective grid is finer across than in depth: the PyTorch lookup, the fused gather/scatter and the
+    occupancy kernel all index a [rx*ry*rz] table alike, and agree with ``grid_sample`` on its volume."""
+    from nerf_widgets.engine.grid import DenseGrid, trilinear_corners
+
+    dims = (9, 6, 4)
+    grid = DenseGrid(dims, 3)
+    torch.manual_seed(0)
+    grid.table.normal_()
+    unit = torch.rand(500, 3)
+    idx, w = trilinear_corners(unit, dims)
+    ours = grid.lookup(idx, w)
+    ref = torch.nn.functional.grid_sample(grid.volume()[None], (unit.flip(-1) * 2 - 1)[None, :, None, None, :],
+                                          align_corners=True)[0, :, :, 0, 0].T
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    g = unit * (torch.tensor(dims) - 1)
+    frac = np.ascontiguousarray((g - g.floor()).numpy())
+    base = idx[:, 0].numpy().copy()
+    torch.testing.assert_close(torch.from_numpy(kernels.gather(grid.table.numpy(), base, frac, dims)), ours,
+                               atol=1e-5, rtol=1e-5)
+    upstream = torch.randn(500, 3)
+    grid.lookup(idx, w)  # no grad: nothing written
+    table = grid.table.clone().requires_grad_(True)
+    (torch.nn.functional.embedding_bag(idx, table, per_sample_weights=w, mode="sum") * upstream).sum().backward()
+    grid.scatter_grad(base, frac, np.ascontiguousarray(upstream.numpy()))
+    torch.testing.assert_close(grid.grad, table.grad, atol=1e-5, rtol=1e-5)
+    assert torch.equal(grid.touched, table.grad.abs().sum(1) > 0)
+    raw = grid.table[:, 0].contiguous()
+    occ = torch.from_numpy(kernels.occupancy(raw.numpy(), dims, 0.5))
+    pooled = torch.nn.functional.max_pool3d(raw.view(1, 1, *dims), 2, stride=1).reshape(-1) > 0.5
+    assert torch.equal(occ, pooled) and occ.numel() == 8 * 5 * 3
+
+
+def test_a_grid_saved_before_grids_had_their_own_shape_loads_as_a_cube() -> None:
+    from nerf_widgets.engine.grid import DenseGrid
+
+    old = DenseGrid(5, 2)
+    old.table.normal_()
+    state = {k: v for k, v in old.state_dict().items() if k != "grid_dims"}
+    fresh = DenseGrid((7, 4, 3), 2)
+    fresh.load_state_dict(state)
+    assert fresh.dims == (5, 5, 5) and torch.equal(fresh.table, old.table) and fresh.grad.shape == (125, 2)
+    shaped = DenseGrid((7, 4, 3), 2)
+    again = DenseGrid(5, 2)
+    again.load_state_dict(shaped.state_dict())
+    assert again.dims == (7, 4, 3) and again.volume().shape == (2, 7, 4, 3)
