@@ -85,7 +85,7 @@ class FastModel(nn.Module):
         # grid space (``contracted``): SPHERE for unbounded scenes until ``fit_views`` finds a forward-facing capture
         self.register_buffer("warp", torch.tensor(NONE if bounded else SPHERE))
         self.register_buffer("warp_frame", torch.zeros(3, 4))
-        if not bounded and "unbounded_res_schedule" not in (options or {}) and "res_schedule" not in (options or {}):
+        if not bounded and "res_schedule" not in (options or {}):
             self.opt["res_schedule"] = self.opt["unbounded_res_schedule"]  # an explicit res_schedule applies to both
         res0 = int(self.opt["res_schedule"][0][1])
         extent = float((self.aabb[1] - self.aabb[0]).max())

@@ -300,3 +300,16 @@ def test_checkpoints_from_before_appearance_still_load() -> None:
         model.appearance.offset.fill_(0.5)
     model.load_state_dict(old)
     assert float(model.appearance.offset.abs().max()) == 0.0  # identity
+
+
+def test_an_unbounded_schedule_given_alone_is_the_one_an_unbounded_scene_trains_on() -> None:
+    """``unbounded_res_schedule`` given on its own used to leave an unbounded scene on the bounded schedule
+    (benchmarks of finer unbounded grids then measured the bounded 64^3 start instead)."""
+    model = FastModel(CUBE, False, 0.1, {"unbounded_res_schedule": [[0, 20], [5, 24]]})
+    assert model.res == 20 and tuple(map(tuple, model.opt["res_schedule"])) == ((0, 20), (5, 24))
+    model.before_step(5)
+    assert model.res == 24
+    bounded = FastModel(CUBE, True, 0.1, {"unbounded_res_schedule": [[0, 20]]})
+    assert bounded.res == FastSettings().res_schedule[0][1]
+    both = FastModel(CUBE, False, 0.1, {"res_schedule": [[0, 12]], "unbounded_res_schedule": [[0, 20]]})
+    assert both.res == 12  # an explicit res_schedule applies to both kinds of scene
