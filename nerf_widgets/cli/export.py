@@ -19,14 +19,14 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nerf_widgets.export.request import BAKE_MODES, COMPRESSIONS, FORMATS, TEXTURE_FORMATS
+    from nerf_widgets.export.request import BAKE_MODES, COMPRESSIONS, FORMATS, TEXTURE_FORMATS, ExportRequest
 
     parser.add_argument("run", type=Path, help="trained run folder (runs/<job_id>/ with config.json, checkpoints/)")
     parser.add_argument("--format", required=True, choices=list(FORMATS), help="output format")
     parser.add_argument("--out", required=True, type=Path, help="output file (suffix must match the format)")
-    parser.add_argument("--resolution", type=int, default=256, help="density grid cells along the longest side")
-    parser.add_argument("--faces", type=int, default=200_000, help="target face count after decimation")
-    parser.add_argument("--texture", type=int, default=2048, help="texture side in texels (0 = vertex colours)")
+    parser.add_argument("--resolution", type=int, default=ExportRequest.resolution, help="density grid cells along the longest side")
+    parser.add_argument("--faces", type=int, default=ExportRequest.faces, help="target face count after decimation")
+    parser.add_argument("--texture", type=int, default=ExportRequest.texture, help="texture side in texels (0 = vertex colours)")
     parser.add_argument("--texture-format", choices=TEXTURE_FORMATS, default="auto", help="auto: JPEG when compressing")
     parser.add_argument("--compress", choices=COMPRESSIONS, default="none", help="glTF/GLB geometry compression")
     parser.add_argument("--iso", type=float, default=None, help="density iso-level (default: automatic)")

@@ -298,7 +298,7 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     """Export a radiance field as a mesh or point cloud file.
 
     density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
-    aabb [2,3] bounds the export (world units, Z up). Options: resolution=256, faces=200_000,
+    aabb [2,3] bounds the export (world units, Z up). Options: resolution=512, faces=200_000,
     texture=2048 (0 = vertex colours), texture_format="auto"|"png"|"jpeg", compress="none"|"draco"|"meshopt",
     iso=None (automatic), smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"tiles"|"pairs",
     points=500_000, zip=False, region=None (a box: center, size, rotation, floor_cut; the mesh is made inside it

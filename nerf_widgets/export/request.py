@@ -86,7 +86,11 @@ class ExportRequest:
     format: str
     out_path: Path
     aabb: np.ndarray  # [2, 3] float64, min row then max row, world units
-    resolution: int = 256  # grid cells along the longest side of the occupied box
+    # grid cells along the longest side of the occupied box. 512, not 256: the field's density is not linear between
+    # its own corners and marching cubes on a finer sampling follows thin parts; 10-minute lego, mesh-render PSNR
+    # with the texture baked only / refined 1 min: 25.07 / 25.88 dB at 256, 26.14 / 26.97 dB at 512 (200k faces
+    # either way), for ~15 s more and ~0.7 GB more memory
+    resolution: int = 512
     faces: int = 200_000  # target face count after quadric decimation
     texture: int = 2048  # texture side in texels; 0 = per-vertex colours only
     texture_format: str = "auto"

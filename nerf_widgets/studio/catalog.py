@@ -40,6 +40,7 @@ class ExportChoices:
     textured: tuple[str, ...]  # formats that carry a texture (refinement against the photos applies)
     presets: dict[str, dict[str, Any]]  # size presets (web, game, archive): faces, texture, refine_minutes
     default_refine_minutes: float
+    defaults: dict[str, int]  # what an export gets when a size is not given: resolution, faces, texture
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,21 @@ def training_choices() -> TrainingChoices:
 
 
 def export_choices() -> ExportChoices:
-    from nerf_widgets.export.request import COMPRESSIONS, DEFAULT_REFINE_MINUTES, FORMATS, PRESETS, TEXTURE_FORMATS
+    from nerf_widgets.export.request import (
+        COMPRESSIONS,
+        DEFAULT_REFINE_MINUTES,
+        FORMATS,
+        PRESETS,
+        TEXTURE_FORMATS,
+        ExportRequest,
+    )
 
     return ExportChoices(tuple(FORMATS), tuple(COMPRESSIONS), tuple(TEXTURE_FORMATS),
                          tuple(name for name, spec in FORMATS.items() if spec.multi_file),
                          tuple(name for name, spec in FORMATS.items() if spec.textured),
-                         {name: dict(values) for name, values in PRESETS.items()}, DEFAULT_REFINE_MINUTES)
+                         {name: dict(values) for name, values in PRESETS.items()}, DEFAULT_REFINE_MINUTES,
+                         {"resolution": ExportRequest.resolution, "faces": ExportRequest.faces,
+                          "texture": ExportRequest.texture})
 
 
 def read_pose_folder(folder: str | Path) -> PoseFolder | None:

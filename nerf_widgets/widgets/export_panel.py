@@ -55,9 +55,11 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                                                                           for n, v in choices.presets.items()]],
                                         value="custom", description="Size")
         self.format = ipywidgets.Dropdown(options=choices.formats, value="glb", description="Format")
-        self.resolution = ipywidgets.BoundedIntText(256, min=32, max=512, description="Grid")
-        self.faces = ipywidgets.BoundedIntText(200_000, min=500, max=5_000_000, step=10_000, description="Faces")
-        self.texture = ipywidgets.Dropdown(options=[0, 512, 1024, 2048, 4096], value=2048, description="Texture")
+        sizes = choices.defaults
+        self.resolution = ipywidgets.BoundedIntText(sizes["resolution"], min=32, max=512, description="Grid")
+        self.faces = ipywidgets.BoundedIntText(sizes["faces"], min=500, max=5_000_000, step=10_000, description="Faces")
+        self.texture = ipywidgets.Dropdown(options=[0, 512, 1024, 2048, 4096], value=sizes["texture"],
+                                           description="Texture")
         self.texture_format = ipywidgets.Dropdown(options=choices.texture_formats, value="auto", description="Image")
         self.compress = ipywidgets.Dropdown(options=choices.compressions, value="none", description="Compress")
         self.region = ipywidgets.Dropdown(options=REGION_CHOICES, value="auto", description="Region")

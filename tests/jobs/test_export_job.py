@@ -267,6 +267,16 @@ def test_export_panel_in_a_project_follows_the_job(studio: Studio, trained: Proj
     assert trained.state == "ModelExported" and [e.format for e in trained.exports()] == ["obj"]
 
 
+def test_export_panel_starts_at_the_sizes_an_export_gets_when_none_are_given() -> None:
+    """One source for the defaults: a script's ``project.export()`` and the panel's untouched fields agree."""
+    from nerf_widgets.export.request import make_request
+
+    panel = ExportPanel()
+    request = make_request("glb", "model.glb", [[-1, -1, -1], [1, 1, 1]])
+    assert (panel.resolution.value, panel.faces.value, panel.texture.value) == (
+        request.resolution, request.faces, request.texture)
+
+
 def test_export_panel_in_an_untrained_project_says_why(studio: Studio) -> None:
     ctx = StudioContext(studio)
     ctx.project = studio.create_project("empty")
