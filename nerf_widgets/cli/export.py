@@ -93,12 +93,11 @@ def run(args: argparse.Namespace) -> int:
     options["region"] = _region(args.region, args.run)
 
     field = load_field(args.run)
-    from nerf_widgets.jobs.export_photos import comparison_photos, field_renderer, training_photos
+    from nerf_widgets.jobs.export_photos import field_renderer, run_photos
 
-    views = training_photos(args.run) if req.refine_budget(True) > 0 else None
-    shown = comparison_photos(args.run) if req.compare > 0 and req.format != "points" else None
+    asked = run_photos(args.run, training=req.refine_budget(True) > 0, comparison=req.compare > 0 and req.format != "points")
     result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,
-                          progress=_print_progress, views=views, compare_views=shown,
+                          progress=_print_progress, views=asked.training, compare_views=asked.comparison,
                           render_field=field_renderer(field), **options)
     print(file=sys.stderr)
     if result.comparison is not None and result.comparison.get("gap_db") is not None:

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 LOCK_WAIT_S = 30.0  # an upload or another kernel's short task may hold the project lock briefly
 FieldLoader = Callable[[Path], Any]  # run_dir -> object with density, color, aabb (engine.load_field)
-PhotoLoader = Callable[[Path], Any]  # run_dir -> list of export.PhotoView, or None (export_photos.training_photos)
-# a loader of the photos the mesh and the field are compared on (export_photos.comparison_photos)
+# (run_dir, training=bool, comparison=bool) -> export_photos.RunPhotos (the photos asked for, read once)
+PhotoLoader = Callable[..., Any]
 _EXPORTABLE = (lifecycle.State.TRAINING_COMPLETED, lifecycle.State.MODEL_EXPORTED)
 _MODEL_STATES = (JobState.SUCCEEDED.value, JobState.CANCELLED.value)  # cancelled = stopped with a checkpoint
 
@@ -137,20 +137,14 @@ def _default_loader(run_dir: Path) -> Any:
     return load_field(run_dir)
 
 
-def _default_photos(run_dir: Path) -> Any:
-    from nerf_widgets.jobs.export_photos import training_photos
+def _default_photos(run_dir: Path, *, training: bool, comparison: bool) -> Any:
+    from nerf_widgets.jobs.export_photos import run_photos
 
-    return training_photos(run_dir)
-
-
-def _default_compare(run_dir: Path) -> Any:
-    from nerf_widgets.jobs.export_photos import comparison_photos
-
-    return comparison_photos(run_dir)
+    return run_photos(run_dir, training=training, comparison=comparison)
 
 
 def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _default_loader,
-                   photos: PhotoLoader = _default_photos, compare: PhotoLoader = _default_compare) -> dict[str, Any]:
+                   photos: PhotoLoader = _default_photos) -> dict[str, Any]:
     """Job function: hold the project lock, load the field (the training photos when the texture is refined,
     the held-out ones for the comparison), export stage by stage, record the file."""
     from nerf_widgets.export import make_request, run_export
@@ -167,11 +161,11 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
             field = loader(Path(source.run_dir or ""))
             ctx.check()
             request = make_request(p["format"], out_dir / p["file_name"], field.aabb, **options)
-            views = photos(Path(source.run_dir or "")) if request.refine_budget(True) > 0 else None
-            shown = compare(Path(source.run_dir or "")) if request.compare > 0 and request.format != "points" else None
+            asked = photos(Path(source.run_dir or ""), training=request.refine_budget(True) > 0,
+                           comparison=request.compare > 0 and request.format != "points")
             ctx.check()
             result = run_export(request, field.density, field.color, progress=lambda e: _report(ctx, e),
-                                should_stop=ctx.should_stop, views=views, compare_views=shown,
+                                should_stop=ctx.should_stop, views=asked.training, compare_views=asked.comparison,
                                 render_field=field_renderer(field))
             ctx.check()
         except BaseException:
@@ -196,14 +190,17 @@ def _report(ctx: JobContext, event: Any) -> None:
 
 def _memory_bytes(options: dict[str, Any]) -> int:
     """A rough peak: two float32 grids plus marching-cubes/bake working sets and the float texture."""
-    res, tex = int(options.get("resolution", 256)), int(options.get("texture", 2048))
+    from nerf_widgets.export.request import ExportRequest
+
+    res = int(options.get("resolution", ExportRequest.resolution))
+    tex = int(options.get("texture", ExportRequest.texture))
     return 256 * MiB + 12 * res**3 + 16 * tex * tex
 
 
-def make_export_factory(loader: FieldLoader = _default_loader, photos: PhotoLoader = _default_photos,
-                        compare: PhotoLoader = _default_compare) -> Callable[[JobRow, Database], JobSpec]:
+def make_export_factory(loader: FieldLoader = _default_loader,
+                        photos: PhotoLoader = _default_photos) -> Callable[[JobRow, Database], JobSpec]:
     """Factory of an export job type (``loader`` replaces ``engine.load_field``, e.g. an analytic field in tests;
-    ``photos`` the training photos' reader, ``compare`` the reader of the photos the result is compared on)."""
+    ``photos`` the reader of the run's training photos and of those the result is compared on)."""
 
     def factory(row: JobRow, db: Database) -> JobSpec:
         for key in ("export_id", "file_name"):
@@ -211,7 +208,7 @@ def make_export_factory(loader: FieldLoader = _default_loader, photos: PhotoLoad
                 raise ValidationError(f"export job parameters lack {key!r}", field=key)
         validate_id(row.params["export_id"], "exp")
         options = validate_export_params(row.params)
-        return JobSpec(fn=lambda ctx: run_export_job(ctx, db=db, loader=loader, photos=photos, compare=compare),
+        return JobSpec(fn=lambda ctx: run_export_job(ctx, db=db, loader=loader, photos=photos),
                        resources=ResourceRequest(device="cpu", memory_bytes=_memory_bytes(options)),
                        hooks=ExportHooks(db))
 

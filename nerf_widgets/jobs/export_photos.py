@@ -9,10 +9,11 @@ is queried in, and draws the field for the comparison with the engine's own rend
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["comparison_photos", "field_renderer", "photo_views", "training_photos"]
+__all__ = ["RunPhotos", "field_renderer", "photo_views", "run_photos"]
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,28 @@ def _dataset(run_dir: str | Path, purpose: str) -> Any:
         return None
 
 
-def training_photos(run_dir: str | Path) -> list[Any] | None:
-    """The run's training photos, or None (logged) when its data folder is gone: the export then bakes only."""
-    data = _dataset(run_dir, "the texture is baked from the field only")
-    return None if data is None else photo_views(data)
+@dataclass(frozen=True)
+class RunPhotos:
+    """What an export gets from a run's photos: the training split (texture refinement) and the photos the
+    mesh and the field are compared on; None where not asked for or where the photos are gone."""
+
+    training: list[Any] | None = None
+    comparison: list[Any] | None = None
 
 
-def comparison_photos(run_dir: str | Path) -> list[Any] | None:
-    """Photos to compare mesh and field on: the held-out (test) split, else the training photos (a run
-    trained on every photo); None when the run's photos are gone (no comparison then)."""
-    data = _dataset(run_dir, "the export is not compared with the photos")
+def run_photos(run_dir: str | Path, *, training: bool, comparison: bool) -> RunPhotos:
+    """The run's photos an export asks for, read once (a large capture is not loaded twice): the training split,
+    and the held-out (test) split to compare on, else the training photos (a run trained on every photo).
+    Photos that are gone or unreadable give None (logged): the export then bakes only / is not compared."""
+    if not (training or comparison):
+        return RunPhotos()
+    lost = " and ".join(what for what, asked in (("the texture is baked from the field only", training),
+                                                   ("the export is not compared with the photos", comparison)) if asked)
+    data = _dataset(run_dir, lost)
     if data is None:
-        return None
-    return photo_views(data, "test") if data.splits.get("test") else photo_views(data, "train")
+        return RunPhotos()
+    shown = photo_views(data, "test" if data.splits.get("test") else "train") if comparison else None
+    return RunPhotos(photo_views(data) if training else None, shown)
 
 
 def field_renderer(field: Any) -> Any:

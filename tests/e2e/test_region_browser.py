@@ -110,8 +110,10 @@ from tests.jobs.fake_trainer import fake_config, fake_train
 # a trained run without the minutes: the fake trainer writes checkpoints, the export reads an analytic field
 # and compares its mesh with the field on two photos of it
 register_job_type("train", make_training_factory(trainer=fake_train, config_builder=fake_config))
-held_out = lambda run_dir: [photo(SphereBoxField(), c, 48, 54.0, SphereBoxField().pattern) for c in ring_cameras(2, seed=3)]
-register_job_type("export", make_export_factory(loader=lambda run_dir: SphereBoxField(), compare=held_out))
+from nerf_widgets.jobs.export_photos import RunPhotos
+held_out = lambda run_dir, training, comparison: RunPhotos(comparison=[
+    photo(SphereBoxField(), c, 48, 54.0, SphereBoxField().pattern) for c in ring_cameras(2, seed=3)] if comparison else None)
+register_job_type("export", make_export_factory(loader=lambda run_dir: SphereBoxField(), photos=held_out))
 project.set_region(center=[-0.15, 0.0, 0.0], size=[0.7, 0.7, 0.7], yaw_deg=20.0)
 assert project.start_training(max_steps=20).wait(120).state == "succeeded"  # one checkpoint (every 20)
 panel = ExportPanel(context=ctx)

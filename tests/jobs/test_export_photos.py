@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nerf_widgets.export import PhotoView
 from nerf_widgets.export.raster import rasterize
-from nerf_widgets.jobs.export_photos import comparison_photos, field_renderer, training_photos
+from nerf_widgets.jobs.export_photos import RunPhotos, field_renderer, run_photos
 from tests.jobs.jobs_scene import make_scene
 
 
@@ -20,7 +21,7 @@ def test_training_photos_of_a_run_see_its_object(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"config": {}, "scene": {}, "data_dir": str(scene)}))
-    views = training_photos(run)
+    views = run_photos(run, training=True, comparison=False).training
     assert views is not None and len(views) >= 5
     sphere = trimesh.creation.icosphere(4, 0.8)  # the scene's object, in its world frame
     for v in views:
@@ -34,8 +35,8 @@ def test_no_photos_when_the_data_folder_is_gone(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"config": {}, "scene": {}, "data_dir": str(tmp_path / "gone")}))
-    assert training_photos(run) is None
-    assert training_photos(tmp_path / "not-a-run") is None
+    assert run_photos(run, training=True, comparison=True) == RunPhotos(None, None)
+    assert run_photos(tmp_path / "not-a-run", training=True, comparison=True) == RunPhotos(None, None)
 
 
 def test_comparison_photos_are_the_held_out_ones_when_the_run_has_them(tmp_path: Path) -> None:
@@ -44,9 +45,27 @@ def test_comparison_photos_are_the_held_out_ones_when_the_run_has_them(tmp_path:
         run = tmp_path / f"run{n}"
         run.mkdir()
         (run / "config.json").write_text(json.dumps({"config": {}, "scene": {}, "data_dir": str(scene)}))
-        views = comparison_photos(run)
+        views = run_photos(run, training=False, comparison=True).comparison
         assert views is not None and [v.name for v in views] == expected  # every 8th photo is held out from 8 on
-    assert comparison_photos(tmp_path / "not-a-run") is None
+    assert run_photos(tmp_path / "not-a-run", training=False, comparison=True).comparison is None
+
+
+def test_an_export_that_refines_and_compares_reads_the_photos_once(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large capture is not loaded twice (nor held twice in memory) for the two uses."""
+    import nerf_widgets.engine.data as engine_data
+
+    scene = make_scene(tmp_path / "scene", n_views=9, size=32)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": {}, "scene": {}, "data_dir": str(scene)}))
+    loads: list[str] = []
+    real = engine_data.load_dataset
+    monkeypatch.setattr(engine_data, "load_dataset", lambda path, *a, **k: loads.append(str(path)) or real(path, *a, **k))
+    both = run_photos(run, training=True, comparison=True)
+    assert both.training is not None and both.comparison is not None and len(loads) == 1
+    assert [v.name for v in both.comparison] == ["r_0", "r_8"] and len(both.training) == 7
+    assert run_photos(run, training=False, comparison=False) == RunPhotos(None, None) and len(loads) == 1
 
 
 def test_the_field_is_drawn_by_its_own_renderer_from_the_views_camera(tmp_path: Path) -> None:

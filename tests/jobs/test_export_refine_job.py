@@ -11,6 +11,7 @@ from nerf_widgets.export import PhotoView
 from nerf_widgets.jobs import register_job_type, shutdown_runners
 from nerf_widgets.jobs.api import start_training
 from nerf_widgets.jobs.export_job import make_export_factory, start_export
+from nerf_widgets.jobs.export_photos import RunPhotos
 from nerf_widgets.jobs.training import make_training_factory
 from nerf_widgets.studio import Project, Studio
 from tests.export.photos import photo, ring_cameras
@@ -22,10 +23,14 @@ SMALL = {"resolution": 48, "faces": 4000, "texture": 128}
 ASKED: list[Path] = []
 
 
-def _photos(run_dir: Path) -> list[PhotoView]:
+def _training(run_dir: Path) -> list[PhotoView]:
     ASKED.append(run_dir)
     field = FlatField(floater=False)
     return [photo(field, c, 48, 54.0, stripes) for c in ring_cameras(16, seed=2)]
+
+
+def _photos(run_dir: Path, *, training: bool, comparison: bool) -> RunPhotos:
+    return RunPhotos(_training(run_dir) if training else None)
 
 
 register_job_type("r_fake_train", make_training_factory(trainer=fake_train, config_builder=fake_config))
@@ -34,9 +39,13 @@ def _held_out(run_dir: Path) -> list[PhotoView]:
     return [photo(field, c, 40, 45.0, stripes) for c in ring_cameras(2, seed=5)]
 
 
+def _and_held_out(run_dir: Path, *, training: bool, comparison: bool) -> RunPhotos:
+    return RunPhotos(_training(run_dir) if training else None, _held_out(run_dir) if comparison else None)
+
+
 register_job_type("r_photo_export", make_export_factory(loader=lambda run_dir: FlatField(floater=False), photos=_photos))
 register_job_type("r_compared_export", make_export_factory(loader=lambda run_dir: FlatField(floater=False),
-                                                           photos=_photos, compare=_held_out))
+                                                           photos=_and_held_out))
 
 
 @pytest.fixture
