@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="leave the region's floor slab out (default: the region's floor_cut)")
     floor.add_argument("--keep-floor", dest="remove_floor", action="store_false", help="keep the floor")
     parser.add_argument("--keep-largest", action="store_true", help="keep only the largest connected part")
+    parser.add_argument("--watertight", action="store_true",
+                        help="every edge joins exactly two faces (for printing and booleans)")
     parser.add_argument("--refine-minutes", type=float, default=None,
                         help="texture refinement against the run's training photos (default: a minute; 0 = off)")
     parser.add_argument("--compare", type=int, default=None,
@@ -51,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> dict:
     keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
-            "remove_floor", "keep_largest", "refine_minutes", "compare")
+            "remove_floor", "keep_largest", "watertight", "refine_minutes", "compare")
     options = {k: getattr(args, k) for k in keys}
     if options["compare"] is None:  # the request's default
         del options["compare"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.errors import CancelledError, ValidationError
-from nerf_widgets.export import bake, compare, formats, grid, mesh, refine, tools, uv
+from nerf_widgets.export import bake, compare, formats, grid, manifold, mesh, refine, tools, uv
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
@@ -35,6 +35,9 @@ _WEIGHTS = {"sample": 0.25, "mesh": 0.04, "cleanup": 0.07, "unwrap": 0.07, "bake
             "compare": 0.03, "write": 0.04, "compress": 0.02, "package": 0.01}
 COARSE_RESOLUTION = 64
 REACH_VOXELS = 6.0  # half-length of the baking rays, in voxels of the sampling grid (see bake.RAY_SAMPLES)
+# how far the copies of a vertex split to make a mesh watertight move apart, in voxels: invisible, and for a
+# model up to a metre across (512 cells) twice the 0.1 mm at which Blender's "merge by distance" welds
+NUDGE_VOXELS = 0.1
 
 
 @dataclass(frozen=True)
@@ -121,14 +124,16 @@ def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.nda
     return verts, faces, iso, fine.voxel
 
 
-def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, st: _Stages) -> tuple[np.ndarray, np.ndarray]:
+def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, voxel: float,
+             st: _Stages) -> tuple[np.ndarray, np.ndarray]:
     st.start("cleanup")
     faces = mesh.orient_outward(verts, faces)
     verts, faces = mesh.keep_large_components(verts, faces, 1.0 if req.keep_largest else req.min_component)
     verts = mesh.taubin_smooth(verts, faces, req.smooth)
     if req.format == "points":
         return verts, faces
-    return mesh.decimate(verts, faces, req.faces)
+    verts, faces = mesh.decimate(verts, faces, req.faces)
+    return manifold.make_watertight(verts, faces, NUDGE_VOXELS * voxel) if req.watertight else (verts, faces)
 
 
 def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float,
@@ -270,7 +275,7 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out_path.parent) as tmp:
         work = Path(tmp)
         verts, faces, iso, voxel = _surface(req, query, st)
-        verts, faces = _cleanup(req, verts, faces, st)
+        verts, faces = _cleanup(req, verts, faces, voxel, st)
         reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
@@ -305,7 +310,9 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True,
     refine_minutes=None (texture fitted to ``views``, the training photos as ``PhotoView``; None = a default
     with photos, 0 = the bake only), preset=None ("web" | "game" | "archive": 10k / 50k / 200k faces and a
-    texture and refinement budget to match; options given beside it win), compare=3 (views of
+    texture and refinement budget to match; options given beside it win), watertight=False (every edge joins
+    exactly two faces: for printing and booleans; textured formats split vertices along UV seams, so it holds
+    once vertices are welded by position), compare=3 (views of
     ``compare_views`` the mesh and the field are drawn from and scored, pictures in ``<stem>.compare/``;
     0 = none). Invalid requests raise ValidationError before any work.
     """

@@ -106,6 +106,7 @@ class ExportRequest:
     region: Any = None  # a core.region.Region (or its dict): mesh only inside this box; None = the whole aabb
     remove_floor: bool | None = None  # leave the floor slab out; None = the region's floor_cut
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
+    watertight: bool = False  # every edge joins exactly two faces (printing, booleans): pinches from decimation cut
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
     refine_minutes: float | None = None  # texture fit to the training photos; None = the preset's or the default, with photos
     compare: int = 3  # views the mesh and the field are rendered from and scored, when the caller has photos
@@ -208,7 +209,7 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
         raise ValidationError(f"compression {req.compress!r} applies to glb/gltf only, not {req.format!r}", field="compress")
     if req.iso is not None and not (isinstance(req.iso, (int, float)) and np.isfinite(req.iso) and req.iso > 0):
         raise ValidationError(f"iso must be a positive number, got {req.iso!r}", field="iso")
-    for name in ("keep_largest", "place"):
+    for name in ("keep_largest", "place", "watertight"):
         if not isinstance(getattr(req, name), bool):
             raise ValidationError(f"{name} must be True or False, got {getattr(req, name)!r}", field=name)
     if req.remove_floor is not None and not isinstance(req.remove_floor, bool):

@@ -65,6 +65,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.region = ipywidgets.Dropdown(options=REGION_CHOICES, value="auto", description="Region")
         self.floor = ipywidgets.Dropdown(options=FLOOR_CHOICES, value="region", description="Floor")
         self.keep_largest = ipywidgets.Checkbox(False, description="Largest part only", indent=False)
+        self.watertight = ipywidgets.Checkbox(False, description="Watertight (to print)", indent=False)
         self.refine = ipywidgets.BoundedFloatText(choices.default_refine_minutes, min=0.0, max=60.0, step=0.5,
                                                   description="Refine (min)")
         self.region.observe(lambda _c: self._region_changed(), names="value")
@@ -89,7 +90,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                                    ipywidgets.HBox([self.resolution, self.faces]),
                                    ipywidgets.HBox([self.size, self.refine]),
                                    ipywidgets.HBox([self.texture, self.texture_format]),
-                                   ipywidgets.HBox([self.region, self.floor, self.keep_largest])])
+                                   ipywidgets.HBox([self.region, self.floor, self.keep_largest, self.watertight])])
         controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
         super().__init__([options, controls, self.notice, self.download, self.viewer])
         self.add_class("nw-export-panel")
@@ -101,7 +102,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                 "texture_format": self.texture_format.value, "compress": self.compress.value,
                 "zip": self.format.value in self._multi_file, "region": _REGION[self.region.value],
                 "remove_floor": None if self.region.value == "no" else _FLOOR[self.floor.value],
-                "keep_largest": self.keep_largest.value,
+                "keep_largest": self.keep_largest.value, "watertight": self.watertight.value,
                 "preset": None if self.size.value == "custom" else self.size.value}  # recorded with the export
 
     def _is_textured(self) -> bool:

@@ -275,6 +275,10 @@ def test_export_panel_starts_at_the_sizes_an_export_gets_when_none_are_given() -
     request = make_request("glb", "model.glb", [[-1, -1, -1], [1, 1, 1]])
     assert (panel.resolution.value, panel.faces.value, panel.texture.value) == (
         request.resolution, request.faces, request.texture)
+    assert panel.options()["watertight"] is False
+    panel.watertight.value = True  # the print option reaches the request the job makes
+    options = {k: v for k, v in panel.options().items() if k != "region"}
+    assert make_request("ply", "model.ply", [[-1, -1, -1], [1, 1, 1]], **options).watertight is True
 
 
 def test_export_panel_in_an_untrained_project_says_why(studio: Studio) -> None:
