@@ -4,6 +4,7 @@
     .venv/bin/python tests/bench/export_lego.py --run RUN_DIR        # a trained lego run: adds mesh-render PSNR
         [--data ../shared/datasets/lego] [--formats glb,gltf,obj,ply,points,fbx] [--out /tmp/export-bench]
         [--refine-minutes 0 1]   # GLBs with texture refinement against the training photos (0 = bake only)
+        [--watertight]           # those GLBs made watertight; reports whether they are a closed volume
     # the issue-16 figures: field vs mesh PSNR before/after refinement, export time per stage
     .venv/bin/python tests/bench/export_lego.py --run /work/runs/lego10/marks/10min --data /work/shared/datasets/lego \
         --formats glb --refine-minutes 0 1
@@ -144,8 +145,17 @@ def mesh_psnr(glb: Path, data, every: int = 8) -> tuple[float, int]:  # type: ig
     return float(np.mean(values)), len(values)
 
 
+def closed_volume(glb: Path) -> dict[str, bool]:
+    """Whether the GLB, its vertices welded by position (UV seams split them), is watertight and a volume."""
+    import trimesh
+
+    mesh = trimesh.load(glb, force="mesh", process=False)
+    mesh.merge_vertices(merge_tex=True, merge_norm=True)
+    return {"watertight": bool(mesh.is_watertight), "volume": bool(mesh.is_volume)}
+
+
 def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: int = 8,  # type: ignore[no-untyped-def]
-                nerf: float | None = None) -> None:
+                nerf: float | None = None, watertight: bool = False) -> None:
     """One GLB per refinement budget from the same field; mesh PSNR, the field's, the gap and stage times."""
     from nerf_widgets.export import export_field, refine
     from nerf_widgets.jobs.export_photos import field_renderer, photo_views
@@ -156,14 +166,15 @@ def refine_runs(field, run: Path, data, out: Path, minutes: list[float], every: 
         t0 = time.perf_counter()
         res = export_field(field.density, field.color, field.aabb, out / f"glb-refine{m:g}" / "model.glb",
                            format="glb", views=views, refine_minutes=m, compare_views=held_out,
-                           render_field=field_renderer(field))
+                           render_field=field_renderer(field), watertight=watertight)
         seconds = round(time.perf_counter() - t0, 1)
         value, n = mesh_psnr(res.path, data, every)
         emit(source=str(run), metric="mesh_render_psnr", refine_minutes=m, value=round(value, 2),
              nerf_psnr=round(nerf, 2), gap_db=round(nerf - value, 2), views=n, export_s=seconds,
              stages=res.seconds, refine=res.refine, faces=res.faces, texture=res.texture,
              comparison={k: v for k, v in (res.comparison or {}).items() if k != "views"},
-             load=round(os.getloadavg()[0], 1), refine_clock="cpu" if refine.CLOCK is time.process_time else "wall")
+             load=round(os.getloadavg()[0], 1), refine_clock="cpu" if refine.CLOCK is time.process_time else "wall",
+             closed=closed_volume(res.path))
 
 
 def main() -> None:
@@ -176,6 +187,7 @@ def main() -> None:
     parser.add_argument("--refine-minutes", type=float, nargs="*", default=[0.0, 1.0],
                         help="texture refinement budgets scored with a run (0 = the bake only)")
     parser.add_argument("--skip-formats", action="store_true", help="with a run: only the refinement GLBs")
+    parser.add_argument("--watertight", action="store_true", help="with a run: the GLBs exported watertight")
     parser.add_argument("--nerf-psnr", type=float, default=None, help="the field's PSNR on these views, if known")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="refinement budget clock: wall, or this process's CPU time (a shared machine)")
@@ -193,7 +205,8 @@ def main() -> None:
     if args.run is not None:
         from nerf_widgets.engine import load_dataset
 
-        refine_runs(field, args.run, load_dataset(args.data), args.out, args.refine_minutes, nerf=args.nerf_psnr)
+        refine_runs(field, args.run, load_dataset(args.data), args.out, args.refine_minutes, nerf=args.nerf_psnr,
+                    watertight=args.watertight)
 
 
 if __name__ == "__main__":
