@@ -19,15 +19,18 @@ __all__ = ["make_watertight"]
 ROUNDS = 6  # pairings tried around the edges that stay over-shared
 
 
-def _weld(verts: np.ndarray, faces: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices closer than ``tolerance`` (decimation leaves distinct vertices on one spot) become one, as any
-    tool that welds by position will make them; the faces this collapses are dropped next as slivers."""
-    _, first, inverse = np.unique(np.round(verts / tolerance).astype(np.int64), axis=0, return_index=True,
-                                  return_inverse=True)
-    keep = np.sort(first)
-    remap = np.empty(len(first), np.int64)
-    remap[np.argsort(first)] = np.arange(len(first))
-    return verts[keep], remap[inverse.reshape(-1)][faces]
+def _weld(verts: np.ndarray, faces: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices within ``radius`` of each other (decimation leaves distinct vertices on one spot) become one, as
+    a tool that welds by distance will make them; the faces this collapses are dropped next as slivers."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(verts).query_pairs(radius, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(len(verts), len(verts)))
+    _, group = connected_components(graph, directed=False)
+    _, first = np.unique(group, return_index=True)  # each group keeps its first vertex's position
+    return verts[first], group[faces]
 
 
 def _drop_slivers(faces: np.ndarray) -> np.ndarray:
@@ -129,9 +132,12 @@ def _split(faces: np.ndarray, twin: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 def make_watertight(verts: np.ndarray, faces: np.ndarray, nudge: float) -> tuple[np.ndarray, np.ndarray]:
     """A closed mesh with pinched edges/vertices -> one where each edge joins exactly two faces, wound opposite,
     and each vertex has one fan. ``nudge`` (world units, a small fraction of a voxel) moves the copies of a
-    split vertex into their own part. ValidationError when the mesh has holes (it cannot be closed here)."""
-    verts, faces = _weld(verts, np.ascontiguousarray(faces, np.int64), nudge / 4)
+    split vertex into their own part; vertices closer than ``nudge`` are welded first, so split copies end
+    up about twice ``nudge`` apart. ValidationError when the mesh has holes (it cannot be closed here)."""
+    verts, faces = _weld(verts, np.ascontiguousarray(faces, np.int64), nudge)
     faces = _drop_slivers(faces)
+    if len(faces) == 0:
+        raise ValidationError("the mesh cannot be made watertight: no face encloses anything", field="watertight")
     variants: dict[int, int] = {}
     _, _, original = _edge_keys(faces, len(verts))
     for _ in range(ROUNDS):

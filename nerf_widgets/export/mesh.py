@@ -15,26 +15,34 @@ __all__ = ["decimate", "extract_surface", "keep_large_components", "orient_outwa
 
 
 def extract_surface(grid: DensityGrid, iso: float, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Iso-surface of ``grid`` at ``iso``, closed where it meets the grid border, cut to the box [lo, hi]."""
+    """Iso-surface of ``grid`` at ``iso``, closed where it meets the grid border or the box [lo, hi].
+
+    The grid's last nodes can lie up to a voxel past ``hi`` (whole voxels from ``lo``): they are emptied
+    (in place) and the surface's vertices clamped into the box, so a cut is capped flat on the box's face,
+    not left open (dropping the faces that reach past it left holes, and watertight exports refused).
+    """
     import mcubes
 
+    _empty_outside(grid, lo, hi)
     padded = np.pad(grid.values, 1, mode="constant", constant_values=0.0)
     verts, faces = mcubes.marching_cubes(padded, float(iso))
     if len(faces) == 0:
         raise ValidationError(f"no surface at iso-level {iso:g}: the density never reaches it inside the bounds")
     verts = grid.origin + (verts - 1.0) * grid.voxel
-    verts = np.clip(verts, grid.origin, grid.origin + grid.voxel * (np.array(grid.values.shape) - 1))
-    return crop(verts, faces.astype(np.int64), lo, hi)
+    top = np.minimum(np.asarray(hi, np.float64), grid.origin + grid.voxel * (np.array(grid.values.shape) - 1))
+    return np.clip(verts, np.maximum(np.asarray(lo, np.float64), grid.origin), top), faces.astype(np.int64)
 
 
-def crop(verts: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop faces with any vertex outside [lo, hi] (plus a hair for rounding) and unused vertices."""
-    eps = 1e-6 * float(np.max(hi - lo))
-    inside = np.all((verts >= lo - eps) & (verts <= hi + eps), axis=1)
-    keep = inside[faces].all(axis=1)
-    if not keep.any():
-        raise ValidationError("the surface lies entirely outside the export bounds")
-    return compact(verts, faces[keep])
+def _empty_outside(grid: DensityGrid, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Zero the grid's nodes outside [lo, hi] (plus a hair for rounding), slab by slab along each axis."""
+    eps = 1e-6 * float(np.max(np.asarray(hi) - np.asarray(lo)))
+    for axis in range(3):
+        coords = grid.origin[axis] + grid.voxel * np.arange(grid.values.shape[axis])
+        outside = np.flatnonzero((coords < lo[axis] - eps) | (coords > hi[axis] + eps))
+        if len(outside):
+            index: list[slice | np.ndarray] = [slice(None)] * 3
+            index[axis] = outside
+            grid.values[tuple(index)] = 0.0
 
 
 def compact(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

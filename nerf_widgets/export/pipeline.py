@@ -35,8 +35,9 @@ _WEIGHTS = {"sample": 0.25, "mesh": 0.04, "cleanup": 0.07, "unwrap": 0.07, "bake
             "compare": 0.03, "write": 0.04, "compress": 0.02, "package": 0.01}
 COARSE_RESOLUTION = 64
 REACH_VOXELS = 6.0  # half-length of the baking rays, in voxels of the sampling grid (see bake.RAY_SAMPLES)
-# how far the copies of a vertex split to make a mesh watertight move apart, in voxels: invisible, and for a
-# model up to a metre across (512 cells) twice the 0.1 mm at which Blender's "merge by distance" welds
+# how far the copies of a vertex split to make a mesh watertight move, in voxels (vertices closer than this are
+# welded first): invisible, and for a model up to a metre across (512 cells, ~2 mm voxels) the copies end up
+# ~0.4 mm apart, beyond the 0.1 mm at which Blender's "merge by distance" welds
 NUDGE_VOXELS = 0.1
 
 

@@ -212,6 +212,8 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
     for name in ("keep_largest", "place", "watertight"):
         if not isinstance(getattr(req, name), bool):
             raise ValidationError(f"{name} must be True or False, got {getattr(req, name)!r}", field=name)
+    if req.watertight and req.format == "points":
+        raise ValidationError("watertight applies to meshes; a point cloud has no surface to close", field="watertight")
     if req.remove_floor is not None and not isinstance(req.remove_floor, bool):
         raise ValidationError(f"remove_floor must be True, False or None, got {req.remove_floor!r}", field="remove_floor")
     _check_refine(req)

@@ -108,3 +108,42 @@ def test_watertight_must_be_a_yes_or_no(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="watertight must be True or False"):
         export_field(field.density, field.color, field.aabb, tmp_path / "m.ply", format="ply", watertight="yes")
     assert not any(tmp_path.iterdir())
+
+
+def test_vertices_a_hair_apart_are_welded_before_the_pinch_is_cut() -> None:
+    """Two vertices 1e-9 apart on the shared edge are one vertex to any tool that welds by distance, wherever
+    they lie (this edge sits where rounding to a grid of a quarter nudge would put them in different cells)."""
+    e = 1000.5 * 1e-3 / 4
+    a = trimesh.creation.box(bounds=[[e - 1, e - 1, 0.0], [e, e, 1.0]])
+    b = trimesh.creation.box(bounds=[[e, e, 0.0], [e + 1, e + 1, 1.0]])
+    on_edge = np.isclose(b.vertices[:, 0], e) & np.isclose(b.vertices[:, 1], e)
+    b.vertices[on_edge] += [1e-9, 1e-9, 0.0]
+    pair = trimesh.util.concatenate([a, b])
+    verts, faces = make_watertight(np.asarray(pair.vertices), np.asarray(pair.faces), nudge=1e-3)
+    assert welded(verts, faces).is_watertight and len(welded(verts, faces).split(only_watertight=True)) == 2
+
+
+def test_a_mesh_of_slivers_only_is_refused_with_a_reason() -> None:
+    verts = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    with pytest.raises(ValidationError, match="no face encloses anything"):
+        make_watertight(verts, np.array([[0, 1, 2], [0, 2, 1]]), nudge=1e-3)
+
+
+@pytest.mark.parametrize("region", [{"center": [-0.065, 0.073, 0.008], "size": [0.71, 0.796, 0.52], "yaw_deg": 0.0},
+                                    {"center": [0.05, 0.02, -0.03], "size": [0.7, 0.6, 0.5], "yaw_deg": 33.0}])
+def test_a_region_that_cuts_the_object_gives_a_closed_mesh(region: dict, tmp_path: Path) -> None:
+    """The grid reaches up to a voxel past the region's box; the cut is capped on the box, not left open."""
+    from nerf_widgets.export import SphereBoxField
+
+    field = SphereBoxField(floater=False)
+    res = export_field(field.density, field.color, field.aabb, tmp_path / "m.ply", format="ply", resolution=96,
+                       faces=2000, texture=0, watertight=True, region=region, place=False)
+    solid = trimesh.load(res.path, process=True)
+    assert solid.is_watertight and solid.is_volume
+
+
+def test_points_have_no_surface_to_close(tmp_path: Path) -> None:
+    field = NearlyTouching()
+    with pytest.raises(ValidationError, match="watertight applies to meshes"):
+        export_field(field.density, field.color, field.aabb, tmp_path / "p.ply", format="points", watertight=True)
+    assert not any(tmp_path.iterdir())
