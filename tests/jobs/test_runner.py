@@ -98,12 +98,12 @@ def test_retry_after_forced_failure_continues_from_checkpoint(runner: JobRunner,
 def test_second_job_waits_for_resources_until_first_ends(runner: JobRunner, project_id: str, db: Database,
                                                          tmp_path: Path) -> None:
     first = submit(runner, project_id, tmp_path, steps=10_000, sleep=0.005)
-    wait_until(lambda: first.state is JobState.RUNNING)
+    wait_until(lambda: first.progress.get("step", 0) >= 1)  # running, and it has reported a step
     second = submit(runner, make_project(db), tmp_path, steps=20, sleep=0.001)
     wait_until(lambda: second.state is JobState.WAITING_FOR_RESOURCES)
     assert "busy with job" in second.progress["waiting_for"]
     seen = first.progress["step"]
-    wait_until(lambda: first.progress["step"] >= seen + 20, what="20 more steps of the first job")
+    wait_until(lambda: first.progress.get("step", 0) >= seen + 20, what="20 more steps of the first job")
     assert second.state is JobState.WAITING_FOR_RESOURCES and second.progress.get("step") is None
     first.cancel(wait=True)
     assert second.wait(120).state == "succeeded"
