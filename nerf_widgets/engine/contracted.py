@@ -23,8 +23,8 @@ import torch
 
 from nerf_widgets.engine.render import contract
 
-__all__ = ["NONE", "PERSPECTIVE", "SPHERE", "disparity_schedule", "forward_frame", "inverse_schedule", "view_box",
-           "warp_points"]
+__all__ = ["NONE", "PERSPECTIVE", "SPHERE", "disparity_schedule", "forward_frame", "inverse_schedule", "unwarp_points",
+           "view_box", "warp_points"]
 
 NONE, SPHERE, PERSPECTIVE = 0, 1, 2  # how model-frame points map into the grid box (numba's ``to_grid`` too)
 
@@ -41,6 +41,25 @@ def warp_points(x: torch.Tensor, warp: int, frame: torch.Tensor) -> torch.Tensor
     ahead = depth >= 1e-3
     out = torch.cat([p[:, :2], torch.ones_like(depth)], 1) / depth.clamp(min=1e-3)
     return torch.where(ahead, out, torch.full_like(out, -1.0))
+
+
+def unwarp_points(u: torch.Tensor, warp: int, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of ``warp_points``: grid-space points [M,3] -> (model-frame points [M,3], valid [M]). Points with
+    no finite preimage (the contracted shell's outer sphere and beyond, or at and behind the reference camera's
+    plane) are not valid and come back as zeros."""
+    if warp == SPHERE:
+        n = u.norm(dim=-1, keepdim=True)
+        valid = n[:, 0] < 2.0
+        outer = u / (n * (2.0 - n)).clamp(min=1e-9)
+        x = torch.where(n <= 1.0, u, outer)
+        return torch.where(valid[:, None], x, torch.zeros_like(x)), valid
+    if warp != PERSPECTIVE:
+        return u, torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
+    valid = u[:, 2] > 0
+    depth = 1.0 / u[:, 2:3].clamp(min=1e-9)
+    p = torch.cat([u[:, :2] * depth, -depth], 1)
+    x = p @ frame[:, :3].T + frame[:, 3]
+    return torch.where(valid[:, None], x, torch.zeros_like(x)), valid
 
 
 def forward_frame(c2w: torch.Tensor, max_angle: float = 30.0, max_spread: float = 0.5) -> torch.Tensor | None:

@@ -7,6 +7,7 @@ calls from the preview widget do not reload.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,16 @@ import torch
 from nerf_widgets.core.errors import NotFoundError
 from nerf_widgets.engine.checkpoint import latest_checkpoint, load_checkpoint, read_run_config
 from nerf_widgets.engine.config import TrainConfig, resolve_device
+from nerf_widgets.engine.layers import without
 from nerf_widgets.engine.models import RadianceModel, build_model
 from nerf_widgets.engine.rays import Camera
 from nerf_widgets.engine.sampler import render_camera
 
-__all__ = ["LoadedField", "load_field"]
+__all__ = ["LoadedField", "RayTrace", "load_field"]
+
+# origins [N,3], unit directions [N,3] (world) -> colour [N,3] (what the rays hit, not blended with any
+# background), opacity [N] and distance along each ray to where its colour comes from [N] (world units)
+RayTrace = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 _CACHE: dict[tuple[str, str, float, str], LoadedField] = {}
 
@@ -56,6 +62,45 @@ class LoadedField:
         """Colour [N,3] in [0,1] seen along world directions ``dirs`` [N,3]."""
         d = torch.nn.functional.normalize(dirs.to(self.device, torch.float32), dim=-1)
         return self.model.query_color(self._to_model(points), d).cpu()
+
+    @property
+    def has_background(self) -> bool:
+        """Whether the scene reaches beyond ``aabb`` and can be drawn with that box left out (``tracer``): an
+        unbounded capture on a grid model (``layers.without``)."""
+        return not self.bounded and hasattr(self.model, "warp") and hasattr(self.model, "density")
+
+    def tracer(self, hide: np.ndarray | None = None, chunk: int = 16384) -> RayTrace:
+        """Rays through the field (see ``RayTrace``), with the density inside the world box ``hide`` [2,3] left
+        out: an export's background is drawn with its foreground taken away (``layers.without``)."""
+        model = self.model
+        if hide is not None:
+            box = torch.as_tensor(np.asarray(hide, dtype=np.float64), dtype=torch.float32)
+            inv = torch.as_tensor(np.linalg.inv(self.transform), dtype=torch.float32)
+
+            def inside(points: torch.Tensor) -> torch.Tensor:
+                world = points.cpu() @ inv[:3, :3].T + inv[:3, 3]
+                return ((world >= box[0]) & (world <= box[1])).all(1).to(points.device)
+
+            model = without(self.model, inside)
+            model.eval()
+        t = torch.as_tensor(self.transform, dtype=torch.float32)
+        black = torch.zeros(3, device=self.device)
+
+        @torch.no_grad()
+        def trace(origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            o = torch.as_tensor(np.asarray(origins), dtype=torch.float32) @ t[:3, :3].T + t[:3, 3]
+            d = torch.nn.functional.normalize(torch.as_tensor(np.asarray(dirs), dtype=torch.float32) @ t[:3, :3].T, dim=-1)
+            rgb, acc, dist = [], [], []
+            for i in range(0, o.shape[0], chunk):
+                out = model.render_rays(o[i:i + chunk].to(self.device), d[i:i + chunk].to(self.device), black)
+                a = out["acc"].float().cpu()
+                keep = a.clamp(min=1e-6)
+                rgb.append((out["rgb"].float().cpu() / keep[:, None]).clamp(0, 1))
+                acc.append(a)
+                dist.append(out["depth"].float().cpu() / keep / self._scale)
+            return torch.cat(rgb).numpy(), torch.cat(acc).numpy(), torch.cat(dist).numpy()
+
+        return trace
 
     def render(self, camera: Camera, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
         """[H,W,3] float32 image of a world-frame camera; the last image is reused for an identical request."""
