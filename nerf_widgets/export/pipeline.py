@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.errors import CancelledError, ValidationError
-from nerf_widgets.export import bake, compare, formats, grid, manifold, mesh, refine, tools, uv
+from nerf_widgets.export import background, bake, compare, formats, grid, manifold, mesh, refine, tools, uv
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
@@ -31,9 +31,12 @@ from nerf_widgets.export.volume import render_volume
 __all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_files"]
 
 # share of the total wall time each stage usually takes, for an overall fraction
-_WEIGHTS = {"sample": 0.25, "mesh": 0.04, "cleanup": 0.07, "unwrap": 0.07, "bake": 0.2, "refine": 0.27,
-            "compare": 0.03, "write": 0.04, "compress": 0.02, "package": 0.01}
+_WEIGHTS = {"sample": 0.22, "mesh": 0.04, "cleanup": 0.06, "unwrap": 0.06, "bake": 0.18, "refine": 0.25,
+            "background": 0.08, "compare": 0.04, "write": 0.04, "compress": 0.02, "package": 0.01}
 COARSE_RESOLUTION = 64
+SHELL_STRIDE = 8  # texels of the background's tiles between two of its vertices
+# Draws the field with the density inside a world box [2,3] left out (``LoadedField.tracer``)
+LayerTracer = Callable[[np.ndarray], background.RayTrace]
 REACH_VOXELS = 6.0  # half-length of the baking rays, in voxels of the sampling grid (see bake.RAY_SAMPLES)
 # how far the copies of a vertex split to make a mesh watertight move, in voxels (vertices closer than this are
 # welded first): invisible, and for a model up to a metre across (512 cells, ~2 mm voxels) the copies end up
@@ -68,6 +71,7 @@ class ExportResult:
     refine: dict[str, Any] | None = None  # refine.RefineStats as a dict when the texture was refined
     comparison: dict[str, Any] | None = None  # compare.write_comparison's index (PSNRs per view, file names)
     comparison_dir: Path | None = None  # the folder with the pictures (compare.sidecar of the main file)
+    background: dict[str, Any] | None = None  # the shell's faces, cube tiles and tile side when one was made
 
     @property
     def path(self) -> Path:
@@ -161,6 +165,19 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
                             jpeg_quality=req.jpeg_quality), layout.method, stats
 
 
+def _background(req: ExportRequest, data: formats.MeshData, layer: LayerTracer, views: Sequence[PhotoView] | None,
+                st: _Stages) -> tuple[formats.MeshData, dict[str, Any] | None]:
+    """The shell around the cameras' centre with the export box left out, attached to ``data``."""
+    st.start("background")
+    centre = (np.mean([np.asarray(v.c2w)[:3, 3] for v in views], 0) if views else req.aabb.mean(0))
+    side = int(np.clip(req.texture // 4 if req.textured else 256, 64, 1024)) // SHELL_STRIDE * SHELL_STRIDE
+    shell = background.build_shell(layer(req.aabb), centre, side, views, SHELL_STRIDE, textured=req.textured,
+                                   progress=st.report)
+    if shell is None:
+        return data, {"faces": 0, "tiles": 0}
+    return background.attach(data, shell), {"faces": int(len(shell.faces)), "tiles": int(shell.tiles), "side": side}
+
+
 def _compare(req: ExportRequest, data: formats.MeshData, views: Sequence[PhotoView],
              render_field: compare.FieldRenderer | None,
              query: FieldQuery, st: _Stages, work: Path) -> dict[str, Any]:
@@ -248,20 +265,24 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
                progress: Callable[[ExportProgress], None] | None = None,
                should_stop: Callable[[], bool] | None = None,
                views: Sequence[PhotoView] | None = None, compare_views: Sequence[PhotoView] | None = None,
-               render_field: compare.FieldRenderer | None = None) -> ExportResult:
+               render_field: compare.FieldRenderer | None = None, layer: LayerTracer | None = None) -> ExportResult:
     """Run a validated request (see ``make_request``); checks the external tool exists before any work.
 
     ``views``: the training photos (world-frame cameras) the texture is refined against; without them a
     request that asks for refinement (``refine_minutes`` > 0) is refused, one that leaves it open is baked only.
     ``compare_views``: photos (held-out ones, ideally) the finished mesh and the field are rendered from and
     scored (``req.compare`` of them; none: no comparison); ``render_field`` draws the field from a view (the
-    engine's renderer), else the plain volume renderer over ``density`` and ``color`` does.
+    engine's renderer), else the plain volume renderer over ``density`` and ``color`` does. ``layer``: rays
+    through the field with a box left out (``LoadedField.tracer``), for the background shell.
     """
     photos = check_views(views) if views else None
     others = check_views(compare_views) if compare_views and req.compare > 0 and req.format != "points" else None
     if photos is None and req.refine_minutes:
         raise ValidationError(f"refine_minutes={req.refine_minutes:g} needs the training photos; none were given",
                               field="refine_minutes")
+    if req.background and layer is None:
+        raise ValidationError("background needs a field that can be drawn with its centre left out (a trained "
+                              "unbounded run); this one cannot", field="background")
     if req.format == "fbx":
         tools.blender_command()
     if req.compress != "none":
@@ -280,9 +301,12 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
-            stats, index = None, None
+            stats, index, shell = None, None, None
         else:
+            shell = None
             data, method, stats = _appearance(req, query, verts, faces, reach, st, photos)
+            if layer is not None and req.wants_background(True):
+                data, shell = _background(req, data, layer, photos, st)
             index = _compare(req, data, others, render_field, whole, st, work) if others else None
             if req.region is not None and req.place:
                 data = roi.place_mesh(req.region, data)
@@ -293,14 +317,15 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     texture = req.texture if req.textured else 0
     pictures = compare.sidecar(req.out_path) if index is not None else None
     return ExportResult(req.format, files, sizes, counts[0], counts[1], iso, texture, method, req.compress,
-                        st.seconds, archive, stats, index, pictures)
+                        st.seconds, archive, stats, index, pictures, shell)
 
 
 def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | Path, *, format: str,
                  progress: Callable[[ExportProgress], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, views: Sequence[PhotoView] | None = None,
                  compare_views: Sequence[PhotoView] | None = None,
-                 render_field: compare.FieldRenderer | None = None, **options: Any) -> ExportResult:
+                 render_field: compare.FieldRenderer | None = None, layer: LayerTracer | None = None,
+                 **options: Any) -> ExportResult:
     """Export a radiance field as a mesh or point cloud file.
 
     density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
@@ -315,7 +340,9 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     exactly two faces: for printing and booleans; textured formats split vertices along UV seams, so it holds
     once vertices are welded by position), compare=3 (views of
     ``compare_views`` the mesh and the field are drawn from and scored, pictures in ``<stem>.compare/``;
-    0 = none). Invalid requests raise ValidationError before any work.
+    0 = none), background=None (the scene beyond ``aabb`` as a textured shell around the cameras, drawn by
+    ``layer``; None = whenever ``layer`` is given and the export is a plain mesh of the whole box).
+    Invalid requests raise ValidationError before any work.
     """
     req = make_request(format, out_path, aabb, **options)
-    return run_export(req, density, color, progress, should_stop, views, compare_views, render_field)
+    return run_export(req, density, color, progress, should_stop, views, compare_views, render_field, layer)

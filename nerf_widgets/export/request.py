@@ -54,7 +54,7 @@ TEXTURE_FORMATS = ("auto", "png", "jpeg")  # auto: JPEG when compressing (a smal
 BAKE_MODES = ("rays", "surface")
 UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
-STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "compare", "write", "compress", "package")
+STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "background", "compare", "write", "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
 # sizes named for their use; options given with a preset override its values. A preset's refine_minutes is
@@ -107,10 +107,19 @@ class ExportRequest:
     remove_floor: bool | None = None  # leave the floor slab out; None = the region's floor_cut
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
     watertight: bool = False  # every edge joins exactly two faces (printing, booleans): pinches from decimation cut
+    # the scene beyond the box (walls, floor, what is far away) as a textured shell around the cameras; None = when
+    # the field can draw it (an unbounded capture) and the export is a plain mesh of the whole box
+    background: bool | None = None
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
     refine_minutes: float | None = None  # texture fit to the training photos; None = the preset's or the default, with photos
     compare: int = 3  # views the mesh and the field are rendered from and scored, when the caller has photos
     preset: str | None = None  # the PRESETS entry the sizes came from (recorded; its values are already applied)
+
+    def wants_background(self, can_draw: bool) -> bool:
+        """Whether the shell is made: asked for, or left open and the field can draw it for a plain mesh."""
+        if self.background is not None:
+            return self.background
+        return can_draw and self.format != "points" and not self.watertight and self.region is None
 
     def refine_budget(self, have_photos: bool) -> float:
         """Minutes of texture refinement this request gets (0 = keep the bake)."""
@@ -212,6 +221,14 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
     for name in ("keep_largest", "place", "watertight"):
         if not isinstance(getattr(req, name), bool):
             raise ValidationError(f"{name} must be True or False, got {getattr(req, name)!r}", field=name)
+    if req.background is not None and not isinstance(req.background, bool):
+        raise ValidationError(f"background must be True, False or None, got {req.background!r}", field="background")
+    if req.background:
+        clash = ("a point cloud" if req.format == "points" else "a watertight mesh" if req.watertight
+                 else "a region (the object alone)" if req.region is not None else "")
+        if clash:
+            raise ValidationError(f"background adds an open shell around the scene; it does not go with {clash}",
+                                  field="background")
     if req.watertight and req.format == "points":
         raise ValidationError("watertight applies to meshes; a point cloud has no surface to close", field="watertight")
     if req.remove_floor is not None and not isinstance(req.remove_floor, bool):

@@ -11,17 +11,18 @@ import numpy as np
 __all__ = ["corners", "lookup", "sample"]
 
 
-def corners(uv: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def corners(uv: np.ndarray, size: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Texel centres at (i + 0.5) / size, edges clamped: uv [B,2] (v up) -> indices [B,4] into the row-major
-    image (row 0 = top) and bilinear weights [B,4]."""
-    x = uv[:, 0] * size - 0.5
+    image (row 0 = top) of ``size`` rows and ``width`` columns (square when not given) and bilinear weights [B,4]."""
+    cols = size if width is None else width
+    x = uv[:, 0] * cols - 0.5
     y = (1.0 - uv[:, 1]) * size - 0.5
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = x - x0, y - y0
-    xs = np.clip(np.stack([x0, x0 + 1, x0, x0 + 1], 1), 0, size - 1).astype(np.int64)
+    xs = np.clip(np.stack([x0, x0 + 1, x0, x0 + 1], 1), 0, cols - 1).astype(np.int64)
     ys = np.clip(np.stack([y0, y0, y0 + 1, y0 + 1], 1), 0, size - 1).astype(np.int64)
     w = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1).astype(np.float32)
-    return ys * size + xs, w
+    return ys * cols + xs, w
 
 
 def lookup(table: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -30,11 +31,11 @@ def lookup(table: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def sample(image: np.ndarray, uv: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
-    """Bilinear colour [B,3] float32 in [0,1] of a square texture image [S,S,3] uint8 at uv [B,2]."""
-    size = image.shape[0]
+    """Bilinear colour [B,3] float32 in [0,1] of a texture image [H,W,3] uint8 at uv [B,2]."""
+    size, width = image.shape[0], image.shape[1]
     table = image.reshape(-1, image.shape[2]).astype(np.float32) / 255.0
     out = np.empty((len(uv), table.shape[1]), np.float32)
     for s in range(0, len(uv), chunk):
-        idx, w = corners(uv[s : s + chunk], size)
+        idx, w = corners(uv[s : s + chunk], size, width)
         out[s : s + chunk] = lookup(table, idx, w)
     return out
