@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-largest", action="store_true", help="keep only the largest connected part")
     parser.add_argument("--watertight", action="store_true",
                         help="every edge joins exactly two faces (for printing and booleans)")
+    back = parser.add_mutually_exclusive_group()
+    back.add_argument("--background", dest="background", action="store_true", default=None,
+                      help="add the scene beyond the box (walls, floor, far things) as a textured shell around the "
+                           "cameras (default: for a real capture exported whole)")
+    back.add_argument("--no-background", dest="background", action="store_false", help="the box's mesh only")
     parser.add_argument("--refine-minutes", type=float, default=None,
                         help="texture refinement against the run's training photos (default: a minute; 0 = off)")
     parser.add_argument("--compare", type=int, default=None,
@@ -53,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> dict:
     keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
-            "remove_floor", "keep_largest", "watertight", "refine_minutes", "compare")
+            "remove_floor", "keep_largest", "watertight", "refine_minutes", "compare", "background")
     options = {k: getattr(args, k) for k in keys}
     if options["compare"] is None:  # the request's default
         del options["compare"]
@@ -95,12 +100,16 @@ def run(args: argparse.Namespace) -> int:
     options["region"] = _region(args.region, args.run)
 
     field = load_field(args.run)
-    from nerf_widgets.jobs.export_photos import field_renderer, run_photos
+    from nerf_widgets.jobs.export_photos import field_layer, field_renderer, run_photos
 
-    asked = run_photos(args.run, training=req.refine_budget(True) > 0, comparison=req.compare > 0 and req.format != "points")
+    layer = field_layer(field)
+    req = make_request(args.format, args.out, field.aabb, **options)
+    shell = req.wants_background(layer is not None)
+    asked = run_photos(args.run, training=req.refine_budget(True) > 0 or shell,
+                       comparison=req.compare > 0 and req.format != "points")
     result = export_field(field.density, field.color, field.aabb, args.out, format=args.format,
                           progress=_print_progress, views=asked.training, compare_views=asked.comparison,
-                          render_field=field_renderer(field), **options)
+                          render_field=field_renderer(field), layer=layer, **options)
     print(file=sys.stderr)
     if result.comparison is not None and result.comparison.get("gap_db") is not None:
         c = result.comparison

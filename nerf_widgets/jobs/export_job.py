@@ -148,7 +148,7 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
     """Job function: hold the project lock, load the field (the training photos when the texture is refined,
     the held-out ones for the comparison), export stage by stage, record the file."""
     from nerf_widgets.export import make_request, run_export
-    from nerf_widgets.jobs.export_photos import field_renderer
+    from nerf_widgets.jobs.export_photos import field_layer, field_renderer
 
     job = get_job(db=db, job_id=ctx.job_id)
     p, options = ctx.params, validate_export_params(ctx.params)
@@ -161,12 +161,14 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
             field = loader(Path(source.run_dir or ""))
             ctx.check()
             request = make_request(p["format"], out_dir / p["file_name"], field.aabb, **options)
-            asked = photos(Path(source.run_dir or ""), training=request.refine_budget(True) > 0,
+            layer = field_layer(field)
+            shell = request.wants_background(layer is not None)  # its centre and what it keeps come from the photos
+            asked = photos(Path(source.run_dir or ""), training=request.refine_budget(True) > 0 or shell,
                            comparison=request.compare > 0 and request.format != "points")
             ctx.check()
             result = run_export(request, field.density, field.color, progress=lambda e: _report(ctx, e),
                                 should_stop=ctx.should_stop, views=asked.training, compare_views=asked.comparison,
-                                render_field=field_renderer(field))
+                                render_field=field_renderer(field), layer=layer)
             ctx.check()
         except BaseException:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -178,7 +180,7 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
     ctx.report_progress(stage="done", stage_fraction=1.0, fraction=1.0)
     summary = {k: v for k, v in result.to_dict().items() if k in ("format", "vertices", "faces", "iso", "texture",
                                                                    "uv_method", "compress", "sizes", "seconds",
-                                                                   "refine", "comparison")}
+                                                                   "refine", "comparison", "background")}
     return {**summary, "export_id": p["export_id"], "path": relative, "source_job": source.id}
 
 

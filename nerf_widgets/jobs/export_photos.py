@@ -72,6 +72,12 @@ def run_photos(run_dir: str | Path, *, training: bool, comparison: bool) -> RunP
     return RunPhotos(photo_views(data) if training else None, shown)
 
 
+def field_layer(field: Any) -> Any:
+    """The field's ``tracer`` (rays with a box left out: the export's background shell) when it has a background
+    to draw, else None."""
+    return field.tracer if getattr(field, "has_background", False) else None
+
+
 def field_renderer(field: Any) -> Any:
     """A ``PhotoView -> [H,W,3]`` renderer through the field's own ``render`` (the engine's sampler, on
     white), or None when the field has none (the export then uses its plain volume renderer)."""

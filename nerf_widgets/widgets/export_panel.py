@@ -37,6 +37,9 @@ REGION_CHOICES = [("auto (the box set in Poses)", "auto"), ("yes (set or propose
 FLOOR_CHOICES = [("as the region says", "region"), ("cut", "cut"), ("keep", "keep")]
 _REGION = {"auto": "auto", "yes": True, "no": None}
 _FLOOR = {"region": None, "cut": True, "keep": False}
+# the scene beyond the exported box (a room's walls, what is far away) as a shell around the cameras
+BACKGROUND_CHOICES = [("auto (a real capture, whole)", "auto"), ("with", "with"), ("without", "without")]
+_BACKGROUND = {"auto": None, "with": True, "without": False}
 
 
 class ExportPanel(PanelMixin, ipywidgets.VBox):
@@ -66,6 +69,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.floor = ipywidgets.Dropdown(options=FLOOR_CHOICES, value="region", description="Floor")
         self.keep_largest = ipywidgets.Checkbox(False, description="Largest part only", indent=False)
         self.watertight = ipywidgets.Checkbox(False, description="Watertight (to print)", indent=False)
+        self.background = ipywidgets.Dropdown(options=BACKGROUND_CHOICES, value="auto", description="Background")
         self.refine = ipywidgets.BoundedFloatText(choices.default_refine_minutes, min=0.0, max=60.0, step=0.5,
                                                   description="Refine (min)")
         self.region.observe(lambda _c: self._region_changed(), names="value")
@@ -90,6 +94,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                                    ipywidgets.HBox([self.resolution, self.faces]),
                                    ipywidgets.HBox([self.size, self.refine]),
                                    ipywidgets.HBox([self.texture, self.texture_format]),
+                                   ipywidgets.HBox([self.background]),
                                    ipywidgets.HBox([self.region, self.floor, self.keep_largest, self.watertight])])
         controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
         super().__init__([options, controls, self.notice, self.download, self.viewer])
@@ -103,6 +108,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                 "zip": self.format.value in self._multi_file, "region": _REGION[self.region.value],
                 "remove_floor": None if self.region.value == "no" else _FLOOR[self.floor.value],
                 "keep_largest": self.keep_largest.value, "watertight": self.watertight.value,
+                "background": _BACKGROUND[self.background.value],
                 "preset": None if self.size.value == "custom" else self.size.value}  # recorded with the export
 
     def _is_textured(self) -> bool:

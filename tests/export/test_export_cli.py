@@ -27,3 +27,37 @@ def test_unknown_format_is_rejected_by_the_parser(tmp_path, capsys):
         main(["export", str(tmp_path), "--format", "stl", "--out", str(tmp_path / "m.stl")])
     assert exc.value.code == 2
     assert "invalid choice: 'stl'" in capsys.readouterr().err
+
+
+def test_a_real_capture_exports_with_its_background(tmp_path, capsys):
+    """A tiny real training on opaque photos (the contracted path), exported by the CLI: the grey backdrop the
+    photos show beyond the object's box comes back as the shell, and ``--no-background`` leaves it out."""
+    import json
+
+    import numpy as np
+    import trimesh
+
+    from nerf_widgets.engine import load_field, make_config, train
+    from tests.engine.engine_scene import make_scene
+    from tests.export.export_helpers import y_up_to_z_up
+
+    scene = make_scene(tmp_path / "photos", n_views=8, size=32, opaque=True)
+    cfg = make_config("fast", "quick", max_steps=60, max_minutes=0, batch_rays=512, eval_every=0, checkpoint_every=60,
+                      threads=1, model={"res_schedule": [[0, 24]], "occ_every": 8})
+    train(scene, tmp_path / "run", cfg, resume=False)
+    common = ["--format", "glb", "--resolution", "32", "--faces", "1000", "--texture", "256", "--refine-minutes", "0",
+              "--compare", "1"]
+    results = {}
+    for flag in ("--background", "--no-background"):
+        out = tmp_path / flag.strip("-") / "m.glb"
+        assert main(["export", str(tmp_path / "run"), *common, flag, "--out", str(out)]) == 0
+        results[flag] = (json.loads(capsys.readouterr().out.strip().splitlines()[-1]), trimesh.load(out, force="mesh"))
+    shell, plain = results["--background"], results["--no-background"]
+    assert shell[0]["background"]["faces"] > 100 and plain[0]["background"] is None
+    assert len(shell[1].faces) == len(plain[1].faces) + shell[0]["background"]["faces"]
+    # the plain mesh stays in the exported box; the shell lies beyond it (files are Y-up, the field Z-up)
+    box = load_field(tmp_path / "run", device="cpu").aabb.numpy()
+    beyond = [float(np.maximum(box[0] - y_up_to_z_up(m.vertices), y_up_to_z_up(m.vertices) - box[1]).max())
+              for m in (shell[1], plain[1])]
+    voxel = float((box[1] - box[0]).max()) / 32
+    assert beyond[1] < voxel < 4 * voxel < beyond[0]

@@ -279,6 +279,37 @@ def test_export_panel_starts_at_the_sizes_an_export_gets_when_none_are_given() -
     panel.watertight.value = True  # the print option reaches the request the job makes
     options = {k: v for k, v in panel.options().items() if k != "region"}
     assert make_request("ply", "model.ply", [[-1, -1, -1], [1, 1, 1]], **options).watertight is True
+    assert options["background"] is None  # auto: the field decides
+    panel.watertight.value = False
+    for choice, asked in (("with", True), ("without", False)):
+        panel.background.value = choice
+        options = {k: v for k, v in panel.options().items() if k != "region"}
+        assert make_request("glb", "model.glb", [[-1, -1, -1], [1, 1, 1]], **options).background is asked
+
+
+class RoomField(SphereBoxField):
+    """The analytic object inside a room only its tracer draws: a stand-in for an unbounded capture."""
+
+    has_background = True
+
+    def tracer(self, hide: object = None):  # type: ignore[no-untyped-def]
+        from tests.export.test_background import room_trace
+
+        return room_trace
+
+
+register_job_type("room_export", make_export_factory(loader=lambda run_dir: RoomField()))
+
+
+def test_export_job_adds_the_background_a_field_can_draw(trained: Project) -> None:
+    shelled = _export(trained, "glb", job_type="room_export")
+    assert shelled.wait(WAIT_S).state == "succeeded", shelled.error
+    result = shelled.record().progress["result"]
+    assert result["background"]["faces"] > 0 and "background" in result["seconds"]
+    plain = _export(trained, "glb", job_type="room_export", background=False)
+    assert plain.wait(WAIT_S).state == "succeeded", plain.error
+    assert plain.record().progress["result"]["background"] is None
+    assert result["faces"] == plain.record().progress["result"]["faces"] + result["background"]["faces"]
 
 
 def test_export_panel_in_an_untrained_project_says_why(studio: Studio) -> None:
