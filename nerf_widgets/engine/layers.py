@@ -30,7 +30,12 @@ def without(model: M, inside: Callable[[torch.Tensor], torch.Tensor]) -> M:
     (the live preview may be drawing it)."""
     if not hasattr(model, "density") or not hasattr(model, "warp"):
         raise ValidationError(f"a {type(model).__name__} field cannot leave a part out: only grid fields can")
-    out: Any = copy.deepcopy(model)
+    source: Any = model
+    # share every tensor but the density table (features, MLP, optimiser state: read-only here), so the copy
+    # costs one grid, not the model's several grids and their Adam moments
+    keep = source.density.table
+    memo = {id(t): t for t in [*source.parameters(), *source.buffers()] if t is not keep}
+    out: Any = copy.deepcopy(model, memo)
     dims = out.dims
     lo, hi = out.aabb[0], out.aabb[1]
     table = out.density.table.view(-1)

@@ -87,3 +87,12 @@ def test_tracer_sees_the_wall_behind_the_left_out_centre() -> None:
     assert 2.8 < float(np.median(wall)) < 3.6 and float(wall.min()) > 2.5
     _, acc, dist = field.tracer()(origins, dirs)  # nothing left out: the blob at the centre
     assert float(acc.min()) > 0.9 and float((dist * scale).max()) < 0.7
+
+
+def test_without_copies_only_the_density_table() -> None:
+    model = room_model()
+    cut = without(model, lambda p: (p.abs() <= 1.0).all(1))
+    assert cut.density.table.data_ptr() != model.density.table.data_ptr()
+    assert cut.features.table.data_ptr() == model.features.table.data_ptr()  # shared, never written
+    assert cut.density.exp_avg.data_ptr() == model.density.exp_avg.data_ptr()
+    assert not torch.equal(cut.occ, model.occ)  # its own occupancy: the emptied cells are skipped
