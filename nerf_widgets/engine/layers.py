@@ -42,7 +42,8 @@ def without(model: M, inside: Callable[[torch.Tensor], torch.Tensor]) -> M:
     # the emptiest value the field has itself (at most ~1e-9 of its density scale): the grid is interpolated before
     # its activation, so a far lower value would also empty the cells around the box's boundary
     empty = min(float(table.min()), -20.0 - float(getattr(out, "shift", 0.0)))
-    steps = [torch.linspace(0.0, 1.0, n) for n in dims]
+    dev = out.aabb.device  # corners are unwarped where the grid lives (a GPU's model: there)
+    steps = [torch.linspace(0.0, 1.0, n, device=dev) for n in dims]
     plane = dims[1] * dims[2]
     gy, gz = torch.meshgrid(steps[1], steps[2], indexing="ij")
     yz = torch.stack([gy.reshape(-1), gz.reshape(-1)], 1)
@@ -52,7 +53,7 @@ def without(model: M, inside: Callable[[torch.Tensor], torch.Tensor]) -> M:
         unit = torch.cat([xs.repeat_interleave(plane)[:, None], yz.repeat(len(xs), 1)], 1)
         model_pts, valid = unwarp_points(lo + unit * (hi - lo), int(out.warp), out.warp_frame)
         hide = valid & inside(model_pts)
-        rows = torch.nonzero(hide)[:, 0] + x0 * plane
+        rows = torch.nonzero(hide)[:, 0].to(table.device) + x0 * plane
         table[rows] = empty
     if hasattr(out, "update_occupancy"):
         out.update_occupancy()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from nerf_widgets.core.errors import ValidationError
+from nerf_widgets.core.errors import CancelledError, ValidationError
 from nerf_widgets.export.formats import MeshData
 from nerf_widgets.export.raster import project
 from nerf_widgets.export.views import PhotoView
@@ -35,7 +35,7 @@ _FACES = (((1, 0, 0), (0, 0, 1)), ((-1, 0, 0), (0, 0, 1)), ((0, 1, 0), (0, 0, 1)
 @dataclass
 class Shell:
     """verts [V,3] world, faces [F,3] (counter-clockwise seen from the centre), uv [V,2] into ``image`` (v up),
-    image [H,W,3] uint8 (one tile per cube face that kept a triangle; None untextured), colors [V,3] uint8,
+    image [H,W,3] uint8 (one tile per cube face that kept a triangle, side by side; None untextured), colors [V,3] uint8,
     centre [3], tiles: the cube faces kept."""
 
     verts: np.ndarray
@@ -53,6 +53,11 @@ def cube_directions(face: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     r = np.cross(f, u)
     d = f[None] + a[:, None] * r[None] + b[:, None] * u[None]
     return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise CancelledError("export cancelled while drawing its background", stage="background")
 
 
 def _seen(points: np.ndarray, views: Sequence[PhotoView]) -> np.ndarray:
@@ -76,10 +81,12 @@ def _grid_faces(n: int) -> np.ndarray:
 
 def build_shell(trace: RayTrace, centre: np.ndarray, side: int, views: Sequence[PhotoView] | None = None,
                 stride: int = 8, min_opacity: float = MIN_OPACITY, textured: bool = True,
-                progress: Callable[[float], None] | None = None) -> Shell | None:
+                progress: Callable[[float], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Shell | None:
     """The shell around ``centre`` [3]: a texture tile of ``side`` x ``side`` per cube face (``textured``; else
     vertex colours only), a vertex every ``stride`` texels; triangles kept where every corner is opaque enough
-    and some corner is inside a photo of ``views`` (all of them without views). None when nothing is kept."""
+    and some corner is inside a photo of ``views`` (all of them without views). None when nothing is kept.
+    ``should_stop`` is asked before each face's tracing (``CancelledError``)."""
     if side < 8 or stride < 1 or side % stride:
         raise ValidationError(f"background side {side} must be >= 8 and a multiple of the vertex stride {stride}",
                               field="background")
@@ -90,6 +97,7 @@ def build_shell(trace: RayTrace, centre: np.ndarray, side: int, views: Sequence[
     cells = _grid_faces(n)
     kept: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for k in range(6):
+        _check(should_stop)
         dirs = cube_directions(k, a.reshape(-1), b.reshape(-1))
         rgb, acc, dist = trace(np.broadcast_to(centre, dirs.shape).astype(np.float32), dirs.astype(np.float32))
         pts = centre + dirs * np.asarray(dist, np.float64)[:, None]
@@ -114,6 +122,7 @@ def build_shell(trace: RayTrace, centre: np.ndarray, side: int, views: Sequence[
     for t, (k, pts, rgb, tris, ab) in enumerate(kept):
         y0, x0 = (t // cols) * tile, (t % cols) * tile
         if textured:
+            _check(should_stop)
             dirs = cube_directions(k, ta.reshape(-1), tb.reshape(-1))
             colour, _, _ = trace(np.broadcast_to(centre, dirs.shape).astype(np.float32), dirs.astype(np.float32))
             face_img = (np.asarray(colour).reshape(side, side, 3).clip(0, 1) * 255 + 0.5).astype(np.uint8)
@@ -135,27 +144,12 @@ def build_shell(trace: RayTrace, centre: np.ndarray, side: int, views: Sequence[
 
 
 def attach(data: MeshData, shell: Shell) -> MeshData:
-    """``data`` with the shell added: one mesh, one texture (the object's above the shell's tiles, so UVs move
-    but no texel does), normals of the shell toward its centre; vertex colours when ``data`` has no texture."""
+    """``data`` with the shell as its background part (its own texture, so the object's keeps the size asked for
+    and a viewer or a 3D tool can hide it); normals toward the centre; vertex colours when ``data`` has no texture."""
     normals = shell.centre[None] - shell.verts
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-    verts = np.concatenate([data.verts, shell.verts])
-    faces = np.concatenate([data.faces, shell.faces + len(data.verts)])
-    normals = np.concatenate([data.normals, normals])
-    if data.image is None or data.uv is None or shell.image is None:
-        colors = None if data.colors is None else np.concatenate([data.colors, shell.colors])
-        return MeshData(verts, faces, normals, colors=colors, image_format=data.image_format,
-                        jpeg_quality=data.jpeg_quality)
-    top, low = data.image, shell.image
-    width, height = max(top.shape[1], low.shape[1]), top.shape[0] + low.shape[0]
-    image = np.zeros((height, width, 3), np.uint8)
-    image[: top.shape[0], : top.shape[1]] = top
-    image[top.shape[0] :, : low.shape[1]] = low
-
-    def move(uv: np.ndarray, img: np.ndarray, row0: int) -> np.ndarray:
-        px, py = uv[:, 0] * img.shape[1], (1.0 - uv[:, 1]) * img.shape[0] + row0
-        return np.stack([px / width, 1.0 - py / height], 1)
-
-    uv = np.concatenate([move(data.uv, top, 0), move(shell.uv, low, top.shape[0])])
-    return MeshData(verts, faces, normals, uv=uv, image=image, image_format=data.image_format,
-                    jpeg_quality=data.jpeg_quality)
+    textured = data.image is not None and data.uv is not None and shell.image is not None
+    part = MeshData(shell.verts, shell.faces, normals, uv=shell.uv if textured else None,
+                    image=shell.image if textured else None, colors=None if textured else shell.colors,
+                    image_format=data.image_format, jpeg_quality=data.jpeg_quality)
+    return replace(data, background=part)

@@ -58,21 +58,28 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def render_mesh(data: MeshData, view: PhotoView, background: tuple[float, float, float] = (1.0, 1.0, 1.0),
                 supersample: int = SUPERSAMPLE) -> tuple[np.ndarray, float]:
     """The mesh as an unlit viewer draws it from ``view``: ([H,W,3] float32 in [0,1], share of pixels covered)."""
-    frags = rasterize(data.verts, data.faces, view, supersample)
+    parts = [p for _, p in data.parts()]
+    offsets = np.cumsum([0] + [len(p.verts) for p in parts])
+    first = np.cumsum([0] + [len(p.faces) for p in parts])
+    frags = rasterize(np.concatenate([p.verts for p in parts]),
+                      np.concatenate([p.faces + o for p, o in zip(parts, offsets, strict=False)]), view, supersample)
     covered = frags.covered
-    tri = data.faces[frags.face_id[covered]]
-    bary = frags.bary[covered][..., None]
-    if data.image is not None and data.uv is not None:
-        color = sample(data.image, (data.uv[tri] * bary).sum(1))
-    elif data.colors is not None:
-        color = ((data.colors[tri].astype(np.float32) / 255.0) * bary).sum(1)
-    else:
-        color = np.full((len(tri), 3), 0.5, np.float32)
     canvas = np.tile(np.asarray(background, np.float32), (*covered.shape, 1))
-    canvas[covered] = color
+    for k, part in enumerate(parts):  # each part through its own texture or colours
+        hit = covered & (frags.face_id >= first[k]) & (frags.face_id < first[k + 1])
+        canvas[hit] = _shade(part, part.faces[frags.face_id[hit] - first[k]], frags.bary[hit][..., None])
     h, w = view.height, view.width
     image = canvas.reshape(h, supersample, w, supersample, 3).mean((1, 3))
     return image.clip(0, 1).astype(np.float32), float(covered.mean())
+
+
+def _shade(part: MeshData, tri: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """Colours [B,3] of fragments on faces (vertex ids ``tri`` [B,3], barycentrics [B,3,1]) of one part."""
+    if part.image is not None and part.uv is not None:
+        return sample(part.image, (part.uv[tri] * bary).sum(1))
+    if part.colors is not None:
+        return ((part.colors[tri].astype(np.float32) / 255.0) * bary).sum(1)
+    return np.full((len(tri), 3), 0.5, np.float32)
 
 
 def compare_views(data: MeshData, views: Sequence[PhotoView], render_field: FieldRenderer, *,

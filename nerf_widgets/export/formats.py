@@ -3,7 +3,9 @@
 Written by hand rather than through trimesh so that the files carry exactly what we want (unlit
 material for baked colour, JPEG bytes as encoded, aligned buffers) and pass the Khronos validator.
 glTF and OBJ are Y-up by convention: positions are turned from the world's Z-up by (x, y, z) -> (x, z, -y).
-PLY stays in world coordinates (Z-up).
+PLY stays in world coordinates (Z-up). A real capture's background (``MeshData.background``) is its own part:
+a second glTF node and mesh named "background" with its own material and texture, a second OBJ object; PLY has
+no parts, so it is appended there.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ class MeshData:
     image: np.ndarray | None = None
     image_format: str = "png"
     jpeg_quality: int = 90
+    background: MeshData | None = None  # the scene beyond the object (export.background), written as its own part
+
+    def parts(self) -> list[tuple[str, MeshData]]:
+        """(name, part) of the object and, when there is one, the background."""
+        return [("nerf", self)] + ([("background", self.background)] if self.background is not None else [])
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """Vertices and faces of every part."""
+        return sum(len(p.verts) for _, p in self.parts()), sum(len(p.faces) for _, p in self.parts())
 
 
 def z_up_to_y_up(xyz: np.ndarray) -> np.ndarray:
@@ -86,35 +98,50 @@ class _GltfBuilder:
         return len(self.doc["accessors"]) - 1
 
 
-def _build_gltf(mesh: MeshData, image_uri: str | None) -> tuple[dict, bytes]:
-    """glTF JSON + binary buffer; the image goes in the buffer unless ``image_uri`` names a side file."""
+def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = ()) -> tuple[dict, bytes]:
+    """glTF JSON + binary buffer, one node and mesh per part; a part's image goes in the buffer unless
+    ``image_uris`` names a side file for it."""
     b = _GltfBuilder()
-    attrs = {"POSITION": b.accessor(z_up_to_y_up(mesh.verts).astype(np.float32), "VEC3", 34962, bounds=True),
-             "NORMAL": b.accessor(z_up_to_y_up(mesh.normals).astype(np.float32), "VEC3", 34962)}
-    material: dict = {"pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 1.0},
-                      "extensions": {"KHR_materials_unlit": {}}, "name": "baked"}
-    if mesh.uv is not None and mesh.image is not None:
-        uv = np.stack([mesh.uv[:, 0], 1.0 - mesh.uv[:, 1]], 1).astype(np.float32)  # glTF: v down
-        attrs["TEXCOORD_0"] = b.accessor(uv, "VEC2", 34962)
-        mime = "image/jpeg" if mesh.image_format == "jpeg" else "image/png"
-        data = encode_image(mesh.image, mesh.image_format, mesh.jpeg_quality)
-        image = {"uri": image_uri} if image_uri else {"bufferView": b.view(data), "mimeType": mime}
-        b.doc.update(images=[image], samplers=[{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
-                     textures=[{"source": 0, "sampler": 0}])
-        material["pbrMetallicRoughness"]["baseColorTexture"] = {"index": 0}
-    if mesh.colors is not None:
-        rgba = np.concatenate([mesh.colors, np.full((len(mesh.colors), 1), 255, np.uint8)], 1)
-        attrs["COLOR_0"] = b.accessor(np.ascontiguousarray(rgba), "VEC4", 34962, normalized=True)
-    indices = b.accessor(mesh.faces.astype(np.uint32).reshape(-1), "SCALAR", 34963)
-    b.doc.update(scene=0, scenes=[{"nodes": [0]}], nodes=[{"mesh": 0, "name": "nerf"}], materials=[material],
-                 meshes=[{"name": "nerf", "primitives": [{"attributes": attrs, "indices": indices, "material": 0}]}],
-                 extensionsUsed=["KHR_materials_unlit"])
+    materials: list[dict] = []
+    meshes: list[dict] = []
+    images: list[dict] = []
+    for k, (name, part) in enumerate(mesh.parts()):
+        attrs = {"POSITION": b.accessor(z_up_to_y_up(part.verts).astype(np.float32), "VEC3", 34962, bounds=True),
+                 "NORMAL": b.accessor(z_up_to_y_up(part.normals).astype(np.float32), "VEC3", 34962)}
+        material: dict = {"pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 1.0},
+                          "extensions": {"KHR_materials_unlit": {}}, "name": "baked" if k == 0 else name}
+        if part.uv is not None and part.image is not None:
+            uv = np.stack([part.uv[:, 0], 1.0 - part.uv[:, 1]], 1).astype(np.float32)  # glTF: v down
+            attrs["TEXCOORD_0"] = b.accessor(uv, "VEC2", 34962)
+            uri = image_uris[k] if k < len(image_uris) else None
+            mime = "image/jpeg" if part.image_format == "jpeg" else "image/png"
+            images.append({"uri": uri} if uri else
+                          {"bufferView": b.view(encode_image(part.image, part.image_format, part.jpeg_quality)),
+                           "mimeType": mime})
+            material["pbrMetallicRoughness"]["baseColorTexture"] = {"index": len(images) - 1}
+        if part.colors is not None:
+            rgba = np.concatenate([part.colors, np.full((len(part.colors), 1), 255, np.uint8)], 1)
+            attrs["COLOR_0"] = b.accessor(np.ascontiguousarray(rgba), "VEC4", 34962, normalized=True)
+        indices = b.accessor(part.faces.astype(np.uint32).reshape(-1), "SCALAR", 34963)
+        materials.append(material)
+        meshes.append({"name": name, "primitives": [{"attributes": attrs, "indices": indices, "material": k}]})
+    if images:
+        b.doc.update(images=images, samplers=[{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
+                     textures=[{"source": i, "sampler": 0} for i in range(len(images))])
+    names = [name for name, _ in mesh.parts()]
+    b.doc.update(scene=0, scenes=[{"nodes": list(range(len(names)))}],
+                 nodes=[{"mesh": k, "name": name} for k, name in enumerate(names)], materials=materials,
+                 meshes=meshes, extensionsUsed=["KHR_materials_unlit"])
     return b.doc, bytes(b.blob)
+
+
+def _image_name(path: Path, part: str, mesh: MeshData) -> str:
+    return f"{path.stem}_{'texture' if part == 'nerf' else part}.{'jpg' if mesh.image_format == 'jpeg' else 'png'}"
 
 
 def write_glb(mesh: MeshData, path: Path) -> list[Path]:
     """One self-contained binary glTF."""
-    doc, blob = _build_gltf(mesh, None)
+    doc, blob = _build_gltf(mesh)
     doc["buffers"] = [{"byteLength": len(blob)}]
     js = _pad4(json.dumps(doc, separators=(",", ":")).encode(), b" ")
     bin_chunk = _pad4(blob)
@@ -127,14 +154,16 @@ def write_glb(mesh: MeshData, path: Path) -> list[Path]:
 
 
 def write_gltf(mesh: MeshData, path: Path) -> list[Path]:
-    """name.gltf + name.bin + name_texture.png|jpg beside it."""
+    """name.gltf + name.bin + name_texture.png|jpg (and name_background.png|jpg) beside it."""
     files = [path, path.with_suffix(".bin")]
-    image_name = None
-    if mesh.uv is not None and mesh.image is not None:
-        image_name = f"{path.stem}_texture.{'jpg' if mesh.image_format == 'jpeg' else 'png'}"
-        files.append(path.with_name(image_name))
-        files[-1].write_bytes(encode_image(mesh.image, mesh.image_format, mesh.jpeg_quality))
-    doc, blob = _build_gltf(mesh, image_name)
+    uris: list[str | None] = []
+    for name, part in mesh.parts():
+        uri = _image_name(path, name, part) if part.uv is not None and part.image is not None else None
+        uris.append(uri)
+        if uri is not None and part.image is not None:
+            files.append(path.with_name(uri))
+            files[-1].write_bytes(encode_image(part.image, part.image_format, part.jpeg_quality))
+    doc, blob = _build_gltf(mesh, tuple(uris))
     doc["buffers"] = [{"byteLength": len(blob), "uri": files[1].name}]
     files[1].write_bytes(blob)
     path.write_text(json.dumps(doc, indent=1))
@@ -142,29 +171,34 @@ def write_gltf(mesh: MeshData, path: Path) -> list[Path]:
 
 
 def write_obj(mesh: MeshData, path: Path) -> list[Path]:
-    """name.obj + name.mtl (+ name_texture.png|jpg); without a texture, colours ride on the v lines."""
+    """name.obj + name.mtl (+ name_texture.png|jpg, name_background.png|jpg); one object per part; without a
+    texture, colours ride on the v lines."""
     files = [path, path.with_suffix(".mtl")]
-    v, n = z_up_to_y_up(mesh.verts), z_up_to_y_up(mesh.normals)
-    textured = mesh.uv is not None and mesh.image is not None
-    mtl = "newmtl baked\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nillum 1\n"
-    if textured:
-        image_name = f"{path.stem}_texture.{'jpg' if mesh.image_format == 'jpeg' else 'png'}"
-        files.append(path.with_name(image_name))
-        files[-1].write_bytes(encode_image(mesh.image, mesh.image_format, mesh.jpeg_quality))  # type: ignore[arg-type]
-        mtl += f"map_Kd {image_name}\n"
-    files[1].write_text(mtl)
-    parts = [f"# nerf_widgets export\nmtllib {files[1].name}\nusemtl baked\n"]
-    if mesh.colors is not None and not textured:
-        parts.append(_rows("v %.6f %.6f %.6f %.4f %.4f %.4f", np.concatenate([v, mesh.colors / 255.0], 1)))
-    else:
-        parts.append(_rows("v %.6f %.6f %.6f", v))
-    parts.append(_rows("vn %.5f %.5f %.5f", n))
-    f1 = mesh.faces + 1
-    if textured:
-        parts.append(_rows("vt %.6f %.6f", mesh.uv))  # type: ignore[arg-type]
-        parts.append(_rows("f %d/%d/%d %d/%d/%d %d/%d/%d", np.repeat(f1, 3, axis=1)))
-    else:
-        parts.append(_rows("f %d//%d %d//%d %d//%d", np.repeat(f1, 2, axis=1)))
+    mtl, parts, base = [], [f"# nerf_widgets export\nmtllib {files[1].name}\n"], 0
+    for name, part in mesh.parts():
+        material = "baked" if name == "nerf" else name
+        v, n = z_up_to_y_up(part.verts), z_up_to_y_up(part.normals)
+        textured = part.uv is not None and part.image is not None
+        mtl.append(f"newmtl {material}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nillum 1\n")
+        if textured:
+            image_name = _image_name(path, name, part)
+            files.append(path.with_name(image_name))
+            files[-1].write_bytes(encode_image(part.image, part.image_format, part.jpeg_quality))  # type: ignore[arg-type]
+            mtl.append(f"map_Kd {image_name}\n")
+        parts.append(f"o {name}\nusemtl {material}\n")
+        if part.colors is not None and not textured:
+            parts.append(_rows("v %.6f %.6f %.6f %.4f %.4f %.4f", np.concatenate([v, part.colors / 255.0], 1)))
+        else:
+            parts.append(_rows("v %.6f %.6f %.6f", v))
+        parts.append(_rows("vn %.5f %.5f %.5f", n))
+        f1 = part.faces + 1 + base  # OBJ indices count over the whole file
+        if textured:
+            parts.append(_rows("vt %.6f %.6f", part.uv))  # type: ignore[arg-type]
+            parts.append(_rows("f %d/%d/%d %d/%d/%d %d/%d/%d", np.repeat(f1, 3, axis=1)))
+        else:
+            parts.append(_rows("f %d//%d %d//%d %d//%d", np.repeat(f1, 2, axis=1)))
+        base += len(part.verts)
+    files[1].write_text("".join(mtl))
     path.write_text("".join(parts))
     return files
 
@@ -204,10 +238,13 @@ def _vertex_records(verts: np.ndarray, normals: np.ndarray, colors: np.ndarray) 
 
 
 def write_ply(mesh: MeshData, path: Path) -> list[Path]:
-    """Binary PLY mesh with per-vertex normals and colours."""
-    assert mesh.colors is not None
-    fields, data = _vertex_records(mesh.verts, mesh.normals, mesh.colors)
-    path.write_bytes(_ply_bytes(fields, data, mesh.faces))
+    """Binary PLY mesh with per-vertex normals and colours (the background appended: PLY has no parts)."""
+    parts = [p for _, p in mesh.parts()]
+    assert all(p.colors is not None for p in parts)
+    offsets = np.cumsum([0] + [len(p.verts) for p in parts])
+    fields, data = _vertex_records(np.concatenate([p.verts for p in parts]), np.concatenate([p.normals for p in parts]),
+                                   np.concatenate([p.colors for p in parts]))  # type: ignore[misc]
+    path.write_bytes(_ply_bytes(fields, data, np.concatenate([p.faces + o for p, o in zip(parts, offsets, strict=False)])))
     return [path]
 
 

@@ -172,7 +172,7 @@ def _background(req: ExportRequest, data: formats.MeshData, layer: LayerTracer, 
     centre = (np.mean([np.asarray(v.c2w)[:3, 3] for v in views], 0) if views else req.aabb.mean(0))
     side = int(np.clip(req.texture // 4 if req.textured else 256, 64, 1024)) // SHELL_STRIDE * SHELL_STRIDE
     shell = background.build_shell(layer(req.aabb), centre, side, views, SHELL_STRIDE, textured=req.textured,
-                                   progress=st.report)
+                                   progress=st.report, should_stop=st.should_stop)
     if shell is None:
         return data, {"faces": 0, "tiles": 0}
     return background.attach(data, shell), {"faces": int(len(shell.faces)), "tiles": int(shell.tiles), "side": side}
@@ -281,8 +281,8 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         raise ValidationError(f"refine_minutes={req.refine_minutes:g} needs the training photos; none were given",
                               field="refine_minutes")
     if req.background and layer is None:
-        raise ValidationError("background needs a field that can be drawn with its centre left out (a trained "
-                              "unbounded run); this one cannot", field="background")
+        raise ValidationError("background needs a field that can be drawn with the exported box left out (a "
+                              "real capture trained with the fast method); this one cannot", field="background")
     if req.format == "fbx":
         tools.blender_command()
     if req.compress != "none":
@@ -310,7 +310,7 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
             index = _compare(req, data, others, render_field, whole, st, work) if others else None
             if req.region is not None and req.place:
                 data = roi.place_mesh(req.region, data)
-            files, counts = _write(req, data, work, st), (len(data.verts), len(data.faces))
+            files, counts = _write(req, data, work, st), data.counts
         files, archive = _publish(req, files, work, st)
         st.finish()
     sizes = {p.name: p.stat().st_size for p in files + ([archive] if archive else [])}

@@ -108,7 +108,7 @@ class ExportRequest:
     keep_largest: bool = False  # keep only the largest connected part (the object, not what touches the box)
     watertight: bool = False  # every edge joins exactly two faces (printing, booleans): pinches from decimation cut
     # the scene beyond the box (walls, floor, what is far away) as a textured shell around the cameras; None = when
-    # the field can draw it (an unbounded capture) and the export is a plain mesh of the whole box
+    # the field can draw it (an unbounded capture) and the export is a plain textured mesh of the whole box
     background: bool | None = None
     place: bool = True  # with a region: floor at height 0, the region's up as the model's up
     refine_minutes: float | None = None  # texture fit to the training photos; None = the preset's or the default, with photos
@@ -119,7 +119,8 @@ class ExportRequest:
         """Whether the shell is made: asked for, or left open and the field can draw it for a plain mesh."""
         if self.background is not None:
             return self.background
-        return can_draw and self.format != "points" and not self.watertight and self.region is None
+        # textured formats only: PLY has no parts, so its shell would be welded into the object's one mesh
+        return can_draw and self.textured and not self.watertight and self.region is None
 
     def refine_budget(self, have_photos: bool) -> float:
         """Minutes of texture refinement this request gets (0 = keep the bake)."""

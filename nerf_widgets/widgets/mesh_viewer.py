@@ -1,7 +1,9 @@
 """MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs, and what it lost.
 
 Textured meshes are drawn unlit (the colour is baked, as in the file's KHR_materials_unlit material),
-vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. When the export
+vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. A real capture's
+background (the file's part named "background") is drawn front faces only, so from the starting view, outside
+it, the object shows, and the camera frames the object; orbiting into the shell shows the room around. When the export
 left a comparison beside the file (``export.compare``: ``model.compare/``), the photo, the field's render
 and the mesh's render of the same view are shown side by side with both PSNRs, one view at a time. Works
 on its own (``MeshViewer("model.glb")``) or inside ``StudioApp`` (``show(path)`` from the ExportPanel).
@@ -24,6 +26,7 @@ from nerf_widgets.widgets.panel import PanelMixin
 __all__ = ["LoadedMesh", "MeshViewer", "load_mesh_file"]
 
 VIEWABLE = (".glb", ".gltf", ".obj", ".ply")
+BACKGROUND = "background"  # the part export.background writes (glTF node and mesh, OBJ object and material)
 
 
 @dataclass
@@ -35,6 +38,7 @@ class LoadedMesh:
     uv: np.ndarray | None = None  # [V,2] v up
     colors: np.ndarray | None = None  # [V,3] float32 in [0,1]
     image: np.ndarray | None = None  # [H,W,3] uint8
+    background: LoadedMesh | None = None  # the export's background part, when the file has one
 
 
 def _z_up_to_y_up(v: np.ndarray) -> np.ndarray:
@@ -50,8 +54,19 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
         raise NotFoundError(f"no file at {str(path)!r}")
     if path.suffix.lower() not in VIEWABLE:
         raise ValidationError(f"MeshViewer shows {', '.join(VIEWABLE)} files, not {path.suffix!r}")
-    loaded: Any = trimesh.load(path, force="mesh" if path.suffix.lower() != ".ply" else None)
     is_ply = path.suffix.lower() == ".ply"
+    if not is_ply:
+        scene = trimesh.load(path)
+        parts = getattr(scene, "geometry", {})
+        if BACKGROUND in parts and len(parts) > 1:  # written by export.formats: no node transforms to apply
+            rest = [g for name, g in parts.items() if name != BACKGROUND]
+            main = _with_appearance(rest[0] if len(rest) == 1 else trimesh.util.concatenate(rest),
+                                    np.asarray(rest[0].vertices if len(rest) == 1 else
+                                               np.concatenate([g.vertices for g in rest]), np.float32))
+            back = parts[BACKGROUND]
+            main.background = _with_appearance(back, np.asarray(back.vertices, np.float32))
+            return main
+    loaded: Any = trimesh.load(path, force="mesh" if not is_ply else None)
     verts = np.asarray(loaded.vertices, np.float64)
     verts = (_z_up_to_y_up(verts) if is_ply else verts).astype(np.float32)
     if isinstance(loaded, trimesh.PointCloud):
@@ -84,6 +99,7 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         self.view = ipywidgets.Box()
         self.material: Any = None
         self.geometry: Any = None
+        self.background_mesh: Any = None  # the file's background part, when it has one
         self.wireframe.observe(self._on_wireframe, "value")
         self.compare = ComparisonView()
         super().__init__([ipywidgets.HBox([self.wireframe, self.counts]), self.notice, self.view, self.compare])
@@ -104,6 +120,8 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         faces = 0 if mesh.faces is None else len(mesh.faces)
         kind = "points" if mesh.faces is None else "vertices"
         self.counts.value = f"<b>{esc(Path(path).name)}</b>: {len(mesh.verts):,} {kind}, {faces:,} faces"
+        if mesh.background is not None and mesh.background.faces is not None:
+            self.counts.value += f"; background {len(mesh.background.faces):,} faces"
         self.compare.load(read_export_comparison(path))
         return True
 
@@ -123,9 +141,17 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
             obj = p3.Mesh(self.geometry, self.material)
         center = (mesh.verts.min(0) + mesh.verts.max(0)) / 2
         radius = float(np.linalg.norm(mesh.verts.max(0) - mesh.verts.min(0))) / 2 or 1.0
+        far = radius * 100
+        children = [obj]
+        self.background_mesh = None
+        if mesh.background is not None and mesh.background.faces is not None:
+            material = _material(mesh.background, False, side="FrontSide")  # seen from outside: culled
+            self.background_mesh = p3.Mesh(_geometry(mesh.background), material)
+            children.append(self.background_mesh)
+            far = max(far, 4 * float(np.linalg.norm(mesh.background.verts - center, axis=1).max()))
         camera = p3.PerspectiveCamera(position=(center + np.array([0.0, 0.5, 2.2]) * radius).tolist(), fov=45,
-                                      aspect=self.width / self.height, near=radius / 100, far=radius * 100)
-        scene = p3.Scene(children=[obj, camera, p3.AmbientLight(intensity=1.0)], background="#ffffff")
+                                      aspect=self.width / self.height, near=radius / 100, far=far)
+        scene = p3.Scene(children=[*children, camera, p3.AmbientLight(intensity=1.0)], background="#ffffff")
         controls = p3.OrbitControls(controlling=camera, target=center.tolist())
         camera.lookAt(center.tolist())
         return p3.Renderer(camera=camera, scene=scene, controls=[controls], width=self.width, height=self.height)
@@ -194,14 +220,14 @@ def _geometry(mesh: LoadedMesh) -> Any:
     return p3.BufferGeometry(attributes=attrs)
 
 
-def _material(mesh: LoadedMesh, wireframe: bool) -> Any:
+def _material(mesh: LoadedMesh, wireframe: bool, side: str = "DoubleSide") -> Any:
     import pythreejs as p3
 
     if mesh.image is not None:
         rgba = np.concatenate([mesh.image, np.full((*mesh.image.shape[:2], 1), 255, np.uint8)], axis=2)
         texture = p3.DataTexture(data=np.ascontiguousarray(rgba[::-1]), format="RGBAFormat", type="UnsignedByteType",
                                  magFilter="LinearFilter", minFilter="LinearFilter")
-        return p3.MeshBasicMaterial(map=texture, wireframe=wireframe, side="DoubleSide")
+        return p3.MeshBasicMaterial(map=texture, wireframe=wireframe, side=side)
     if mesh.colors is not None:
-        return p3.MeshBasicMaterial(vertexColors="VertexColors", wireframe=wireframe, side="DoubleSide")
-    return p3.MeshNormalMaterial(wireframe=wireframe, side="DoubleSide")
+        return p3.MeshBasicMaterial(vertexColors="VertexColors", wireframe=wireframe, side=side)
+    return p3.MeshNormalMaterial(wireframe=wireframe, side=side)

@@ -75,24 +75,58 @@ def test_shell_drops_rays_the_field_leaves_empty_and_what_no_photo_saw() -> None
         build_shell(room_trace, np.zeros(3), 60, stride=8)
 
 
-def test_attach_moves_uvs_but_not_what_they_show() -> None:
+def test_attach_keeps_the_object_as_it_was_and_adds_the_shell_as_its_own_part() -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     verts = rng.normal(size=(30, 3))
     obj = MeshData(verts, rng.integers(0, 30, (20, 3)), verts / np.linalg.norm(verts, axis=1, keepdims=True),
                    uv=rng.uniform(0.05, 0.95, (30, 2)), image=image)
     shell = build_shell(room_trace, np.zeros(3), 64, stride=16)
+    assert shell is not None and shell.image is not None
+    both = attach(obj, shell)
+    assert both.image is image and both.uv is obj.uv and both.verts is obj.verts  # the object is untouched
+    part = both.background
+    assert part is not None and part.image is shell.image and part.uv is shell.uv
+    assert both.counts == (30 + len(shell.verts), 20 + len(shell.faces))
+    assert bool(((part.normals * -shell.verts).sum(1) > 0).all())  # toward the centre
+    plain = attach(MeshData(verts, obj.faces, obj.normals, colors=np.zeros((30, 3), np.uint8)), shell)
+    assert plain.background is not None and plain.background.image is None
+    np.testing.assert_array_equal(plain.background.colors, shell.colors)
+
+
+def test_the_background_is_a_part_of_its_own_in_every_format(tmp_path: Path) -> None:
+    import trimesh
+
+    from nerf_widgets.export.formats import write_glb, write_obj, write_ply
+    from tests.export.export_helpers import validate_gltf, y_up_to_z_up
+
+    rng = np.random.default_rng(1)
+    box = trimesh.creation.box(extents=(1, 1, 1))
+    uv = rng.uniform(0.05, 0.95, (len(box.vertices), 2))
+    obj = MeshData(np.asarray(box.vertices), np.asarray(box.faces), np.asarray(box.vertex_normals), uv=uv,
+                   image=rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    shell = build_shell(room_trace, np.zeros(3), 64, stride=16)
     assert shell is not None
     both = attach(obj, shell)
-    assert both.image is not None and both.uv is not None
-    assert both.image.shape[0] == 32 + shell.image.shape[0]
-    np.testing.assert_allclose(sample(both.image, both.uv[:30]), sample(image, obj.uv), atol=1e-6)
-    np.testing.assert_allclose(sample(both.image, both.uv[30:]), sample(shell.image, shell.uv), atol=1e-6)
-    assert both.faces.max() == len(both.verts) - 1 and len(both.faces) == 20 + len(shell.faces)
-    inward = (both.normals[30:] * -shell.verts).sum(1)
-    assert bool((inward > 0).all())
-    plain = attach(MeshData(verts, obj.faces, obj.normals, colors=np.zeros((30, 3), np.uint8)), shell)
-    assert plain.image is None and plain.colors is not None and len(plain.colors) == len(plain.verts)
+    glb = write_glb(both, tmp_path / "m.glb")[0]
+    report = validate_gltf(glb)
+    assert report["numErrors"] == 0 and report["numWarnings"] == 0, report["messages"]
+    scene = trimesh.load(glb)
+    assert sorted(scene.geometry) == ["background", "nerf"]
+    far = y_up_to_z_up(np.asarray(scene.geometry["background"].vertices))
+    np.testing.assert_allclose(np.sort(np.linalg.norm(far, axis=1)), np.sort(np.linalg.norm(shell.verts, axis=1)),
+                               rtol=1e-5)
+    assert len(scene.geometry["nerf"].faces) == len(box.faces)
+    files = write_obj(both, tmp_path / "o" / "m.obj") if (tmp_path / "o").mkdir() is None else []
+    assert sorted(f.name for f in files) == ["m.mtl", "m.obj", "m_background.png", "m_texture.png"]
+    text = files[0].read_text()
+    assert "o nerf\nusemtl baked" in text and "o background\nusemtl background" in text
+    loaded = trimesh.load(files[0], force="mesh")
+    assert len(loaded.faces) == len(box.faces) + len(shell.faces)
+    colours = attach(MeshData(obj.verts, obj.faces, obj.normals, colors=np.zeros((8, 3), np.uint8)), shell)
+    ply = trimesh.load(write_ply(colours, tmp_path / "m.ply")[0], process=False)
+    assert len(ply.vertices) == 8 + len(shell.verts) and len(ply.faces) == len(box.faces) + len(shell.faces)
+    assert int(ply.faces.max()) == len(ply.vertices) - 1
 
 
 def room_photo(flat: FlatField, c2w: np.ndarray, side: int, focal: float) -> PhotoView:
@@ -164,3 +198,35 @@ def test_cube_faces_cover_every_direction_once() -> None:
     assert np.allclose(np.linalg.norm(dirs, axis=1), 1)
     centres = np.stack([cube_directions(k, np.zeros(1), np.zeros(1))[0] for k in range(6)])
     np.testing.assert_allclose(np.abs(centres).sum(0), [2, 2, 2])  # +-x, +-y, +-z
+
+
+def test_cancel_stops_the_background_between_faces_and_leaves_nothing(tmp_path: Path) -> None:
+    from nerf_widgets.core.errors import CancelledError
+
+    flat = FlatField(floater=False)
+    seen: list[float] = []
+
+    def progress(event) -> None:  # type: ignore[no-untyped-def]
+        if event.stage == "background":
+            seen.append(event.stage_fraction)
+
+    out = tmp_path / "c" / "m.glb"
+    with pytest.raises(CancelledError, match="while drawing its background"):
+        export_field(flat.density, flat.color, flat.aabb, out, format="glb", layer=lambda h: room_trace,
+                     progress=progress, should_stop=lambda: any(f > 0 for f in seen), compare=0,
+                     resolution=40, faces=2000, texture=128)
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_left_open_a_ply_export_has_no_background_and_asked_for_it_appends_one(tmp_path: Path) -> None:
+    import trimesh
+
+    flat = FlatField(floater=False)
+    small = {"resolution": 40, "faces": 2000, "compare": 0}
+    auto = export_field(flat.density, flat.color, flat.aabb, tmp_path / "a.ply", format="ply",
+                        layer=lambda h: room_trace, **small)
+    asked = export_field(flat.density, flat.color, flat.aabb, tmp_path / "b.ply", format="ply",
+                         layer=lambda h: room_trace, background=True, **small)
+    assert auto.background is None and asked.background is not None
+    mesh = trimesh.load(asked.path, process=False)
+    assert len(mesh.faces) == auto.faces + asked.background["faces"] == asked.faces

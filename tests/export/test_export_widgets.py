@@ -36,3 +36,27 @@ def test_mesh_viewer_point_cloud_and_errors(exported, tmp_path):
     assert "no file at" in viewer.notice.value
     (tmp_path / "m.stl").write_text("solid x")
     assert viewer.show(tmp_path / "m.stl") is False and "not &#x27;.stl&#x27;" in viewer.notice.value
+
+
+@pytest.mark.parametrize("fmt,suffix", [("glb", ".glb"), ("obj", ".obj")])
+def test_mesh_viewer_frames_the_object_and_culls_the_background_from_outside(exported, fmt, suffix):
+    """A real capture's export carries a background part: drawn front faces only (the camera starts outside
+    it, where a double-sided shell would hide the object) and left out of the framing."""
+    import numpy as np
+
+    from tests.export.test_background import room_trace
+
+    plain = exported(fmt, fmt, suffix)
+    res = exported(f"{fmt}-background", fmt, suffix, layer=lambda hide: room_trace)
+    assert res.background is not None and res.background["faces"] > 0
+    viewer = MeshViewer(res.path)
+    assert viewer.geometry.attributes["index"].array.size == 3 * plain.faces  # the object alone
+    shell = viewer.background_mesh
+    assert shell is not None and shell.material.side == "FrontSide" and viewer.material.side == "DoubleSide"
+    assert shell.geometry.attributes["index"].array.size == 3 * res.background["faces"]
+    assert f"background {res.background['faces']:,} faces" in viewer.counts.value
+    camera = viewer.view.children[0].camera
+    reach = np.linalg.norm(shell.geometry.attributes["position"].array, axis=1).max()
+    assert np.linalg.norm(camera.position) < 0.5 * reach < camera.far  # framed on the object, the shell drawn
+    plain_viewer = MeshViewer(plain.path)
+    assert plain_viewer.background_mesh is None
