@@ -21,7 +21,7 @@ from nerf_widgets.export.formats import MeshData
 from nerf_widgets.export.raster import project
 from nerf_widgets.export.views import PhotoView
 
-__all__ = ["MIN_OPACITY", "RayTrace", "Shell", "attach", "build_shell", "cube_directions"]
+__all__ = ["MIN_OPACITY", "Packed", "RayTrace", "Shell", "attach", "build_shell", "cube_directions", "pack", "unpack"]
 
 # origins [N,3], unit directions [N,3] -> colour [N,3], opacity [N], distance along the ray [N] (world units)
 RayTrace = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -153,3 +153,47 @@ def attach(data: MeshData, shell: Shell) -> MeshData:
                     image=shell.image if textured else None, colors=None if textured else shell.colors,
                     image_format=data.image_format, jpeg_quality=data.jpeg_quality)
     return replace(data, background=part)
+
+
+@dataclass
+class Packed:
+    """The object and its background as one mesh on one atlas (the object's texture on top, the background's
+    tiles below), for texture refinement, which fits one texture; ``unpack`` splits the result again."""
+
+    image: np.ndarray  # [H,W,3] uint8
+    covered: np.ndarray  # [H,W] texels inside some UV triangle (refinement re-dilates from them)
+    verts: np.ndarray
+    faces: np.ndarray
+    uv: np.ndarray
+
+
+def pack(data: MeshData, covered: np.ndarray) -> Packed:
+    """``data`` (textured, with a textured background) on one atlas; ``covered`` is the object's texels."""
+    part = data.background
+    if data.image is None or data.uv is None or part is None or part.image is None or part.uv is None:
+        raise ValueError("pack needs a textured object with a textured background")
+    top, low = data.image, part.image
+    width, height = max(top.shape[1], low.shape[1]), top.shape[0] + low.shape[0]
+    image = np.zeros((height, width, 3), np.uint8)
+    image[: top.shape[0], : top.shape[1]] = top
+    image[top.shape[0] :, : low.shape[1]] = low
+    mask = np.zeros((height, width), bool)
+    mask[: top.shape[0], : top.shape[1]] = covered
+    mask[top.shape[0] :, : low.shape[1]] = True  # every tile texel is a traced colour
+
+    def move(uv: np.ndarray, img: np.ndarray, row0: int) -> np.ndarray:
+        px, py = uv[:, 0] * img.shape[1], (1.0 - uv[:, 1]) * img.shape[0] + row0
+        return np.stack([px / width, 1.0 - py / height], 1)
+
+    return Packed(image, mask, np.concatenate([data.verts, part.verts]),
+                  np.concatenate([data.faces, part.faces + len(data.verts)]),
+                  np.concatenate([move(data.uv, top, 0), move(part.uv, low, top.shape[0])]))
+
+
+def unpack(data: MeshData, image: np.ndarray) -> MeshData:
+    """``data`` with the textures cut back out of a packed atlas ``image`` (``pack``'s layout)."""
+    assert data.image is not None and data.background is not None and data.background.image is not None
+    rows, cols = data.image.shape[:2]
+    low = data.background.image.shape[:2]
+    part = replace(data.background, image=np.ascontiguousarray(image[rows : rows + low[0], : low[1]]))
+    return replace(data, image=np.ascontiguousarray(image[:rows, :cols]), background=part)

@@ -40,6 +40,7 @@ from nerf_widgets.export.views import PhotoView, check_views
 __all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture"]
 
 ProgressFn = Callable[[float], None]
+Shape = tuple[int, int]  # a texture's rows and columns (an object's atlas is square; with its background below, not)
 BATCH = 1 << 16  # samples per Adam step (fewer when there are few samples: at least MIN_STEPS_PER_EPOCH steps a pass)
 MIN_STEPS_PER_EPOCH = 16
 LR = 0.01  # texel units (colours in [0, 1]); cosine-decayed to LR_FLOOR * LR over the budget
@@ -129,7 +130,7 @@ def _area2(p: np.ndarray) -> np.ndarray:
     return np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
 
 
-def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, view: PhotoView) -> int:
+def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, shape: Shape, view: PhotoView) -> int:
     """Sub-pixels per side so one sample lands on about one texel: sqrt(texels per pixel), in 1..MAX_SUBPIXELS.
 
     A photo pixel seen from afar covers many texels; fitted at its centre only, those texels would be
@@ -138,7 +139,7 @@ def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, 
     """
     screen = project(verts, view)
     ahead = (screen[faces, 2] > 0).all(1)
-    s, t = screen[faces[ahead], :2], uv[faces[ahead]] * size
+    s, t = screen[faces[ahead], :2], uv[faces[ahead]] * np.array([shape[1], shape[0]], np.float64)
     screen_area, uv_area = _area2(s), _area2(t)
     ok = screen_area > 1e-9
     if not ok.any():
@@ -147,10 +148,10 @@ def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, 
     return int(np.clip(round(np.sqrt(ratio)), 1, MAX_SUBPIXELS))
 
 
-def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals: np.ndarray, size: int,
+def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals: np.ndarray, shape: Shape,
                   view: PhotoView, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(uv [M,2], rgb uint8 [M,3], weight [M]) of the (sub-)pixels of ``view`` the mesh covers, at most ``cap``."""
-    scale = _subpixels(verts, faces, uv, size, view)
+    scale = _subpixels(verts, faces, uv, shape, view)
     frags = rasterize(verts, faces, view, scale)
     rows, cols = np.nonzero(frags.covered)
     if len(rows) > cap:
@@ -169,10 +170,12 @@ def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals:
     return px_uv[keep].astype(np.float32), (np.clip(rgb[keep], 0, 1) * 255 + 0.5).astype(np.uint8), weight[keep]
 
 
-def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, views: Sequence[PhotoView],
+def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int | Shape, views: Sequence[PhotoView],
                    progress: ProgressFn | None = None, out_of_time: Callable[[], bool] | None = None,
                    seed: int = 0) -> Samples:
-    """Rasterise each view once (``size``: texture side); stops early (fewer views) when ``out_of_time`` says so."""
+    """Rasterise each view once (``size``: texture side, or rows and columns); stops early (fewer views) when
+    ``out_of_time`` says so."""
+    shape = _as_shape(size)
     normals = _face_normals(verts, faces)
     rng = np.random.default_rng(seed)
     cap = max(1, MAX_SAMPLES // max(len(views), 1))
@@ -180,7 +183,7 @@ def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: i
     for i, view in enumerate(views):
         if out_of_time is not None and parts and out_of_time():
             break
-        parts.append(_view_samples(verts, faces, uv, normals, size, view, cap, rng))
+        parts.append(_view_samples(verts, faces, uv, normals, shape, view, cap, rng))
         if progress is not None:
             progress((i + 1) / len(views))
     if not parts:
@@ -203,24 +206,28 @@ def split_watch(samples: Samples, seed: int = 0) -> tuple[Samples, Samples | Non
     return samples.subset(~watched), samples.subset(rows)
 
 
-def _mse(table: np.ndarray, samples: Samples, size: int, chunk: int = 1 << 20) -> float:
+def _as_shape(size: int | Shape) -> Shape:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _mse(table: np.ndarray, samples: Samples, shape: Shape, chunk: int = 1 << 20) -> float:
     """Weighted photo-space MSE of the current texels over all samples."""
     total, weight = 0.0, 0.0
     for s in range(0, len(samples.uv), chunk):
-        idx, w = corners(samples.uv[s : s + chunk], size)
+        idx, w = corners(samples.uv[s : s + chunk], shape[0], shape[1])
         err = ((lookup(table, idx, w) - samples.rgb[s : s + chunk] / 255.0) ** 2).sum(1)
         wt = samples.weight[s : s + chunk]
         total, weight = total + float((wt * err).sum()), weight + float(wt.sum())
     return total / max(weight, 1e-12)
 
 
-def _touched(samples: Samples, size: int) -> np.ndarray:
-    """[size,size] bool: texels some sample's bilinear footprint reaches (they carry refined colours)."""
-    hit = np.zeros(size * size, bool)
+def _touched(samples: Samples, shape: Shape) -> np.ndarray:
+    """[rows,cols] bool: texels some sample's bilinear footprint reaches (they carry refined colours)."""
+    hit = np.zeros(shape[0] * shape[1], bool)
     for s in range(0, len(samples.uv), 1 << 20):
-        idx, w = corners(samples.uv[s : s + (1 << 20)], size)
+        idx, w = corners(samples.uv[s : s + (1 << 20)], shape[0], shape[1])
         hit[idx[w > 0]] = True
-    return hit.reshape(size, size)
+    return hit.reshape(shape)
 
 
 class _LazyAdam:
@@ -240,18 +247,18 @@ class _LazyAdam:
         self.flag = np.zeros(len(table), np.bool_)
         self.rows = np.empty(len(table), np.int64)
 
-    def step(self, samples: Samples, pick: np.ndarray, size: int) -> None:
+    def step(self, samples: Samples, pick: np.ndarray, shape: Shape) -> None:
         """One step on the samples ``pick`` indexes (their weighted MSE through the bilinear lookup)."""
         self.t += 1
         b1, b2 = self.betas
         _adam_batch(self.table, self.m, self.v, self.grad, self.flag, self.rows, samples.uv, samples.rgb,
-                    samples.weight, pick, size, self.lr, b1, b2, self.eps, 1 - b1**self.t, 1 - b2**self.t)
+                    samples.weight, pick, shape[0], shape[1], self.lr, b1, b2, self.eps, 1 - b1**self.t, 1 - b2**self.t)
 
 
 @njit(cache=True, nogil=True)
 def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray, flag: np.ndarray,
-                rows: np.ndarray, uv: np.ndarray, rgb: np.ndarray, weight: np.ndarray, pick: np.ndarray, size: int,
-                lr: float, b1: float, b2: float, eps: float, bc1: float, bc2: float) -> None:  # pragma: no cover
+                rows: np.ndarray, uv: np.ndarray, rgb: np.ndarray, weight: np.ndarray, pick: np.ndarray, height: int,
+                width: int, lr: float, b1: float, b2: float, eps: float, bc1: float, bc2: float) -> None:  # pragma: no cover
     """loss = sum_b wt_b |sum_k w_bk T[idx_bk] - rgb_b|^2 / sum_b wt_b (the lookup of ``texture.corners``), so
     d loss / d T[r] = sum over the (b, k) with idx_bk = r of w_bk * 2 wt_b (pred_b - rgb_b) / sum wt."""
     total = 0.0
@@ -263,13 +270,13 @@ def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarra
     w = np.empty(4, np.float32)
     for b in range(pick.shape[0]):
         i = pick[b]
-        x = uv[i, 0] * size - 0.5
-        y = (1.0 - uv[i, 1]) * size - 0.5
+        x = uv[i, 0] * width - 0.5
+        y = (1.0 - uv[i, 1]) * height - 0.5
         x0, y0 = np.floor(x), np.floor(y)
         fx, fy = x - x0, y - y0
-        xa, xb = min(max(int(x0), 0), size - 1), min(max(int(x0) + 1, 0), size - 1)
-        ya, yb = min(max(int(y0), 0), size - 1), min(max(int(y0) + 1, 0), size - 1)
-        idx[0], idx[1], idx[2], idx[3] = ya * size + xa, ya * size + xb, yb * size + xa, yb * size + xb
+        xa, xb = min(max(int(x0), 0), width - 1), min(max(int(x0) + 1, 0), width - 1)
+        ya, yb = min(max(int(y0), 0), height - 1), min(max(int(y0) + 1, 0), height - 1)
+        idx[0], idx[1], idx[2], idx[3] = ya * width + xa, ya * width + xb, yb * width + xa, yb * width + xb
         w[0], w[1], w[2], w[3] = (1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy
         for c in range(3):
             pred = w[0] * table[idx[0], c] + w[1] * table[idx[1], c] + w[2] * table[idx[2], c] + w[3] * table[idx[3], c]
@@ -303,11 +310,11 @@ class _Watch:
     misses: int = 0
     first: float = math.nan
 
-    def check(self, table: np.ndarray, size: int) -> bool:
+    def check(self, table: np.ndarray, shape: Shape) -> bool:
         """Score the texels now; True when the fit should stop (PATIENCE checks without improvement)."""
         if self.samples is None:
             return False
-        err = _mse(table, self.samples, size)
+        err = _mse(table, self.samples, shape)
         self.first = err if math.isnan(self.first) else self.first
         if err < self.best * (1 - 1e-4):
             self.best, self.best_table, self.misses = err, table.copy(), 0
@@ -315,16 +322,16 @@ class _Watch:
         self.misses += 1
         return self.misses >= PATIENCE
 
-    def keep_best(self, table: np.ndarray, size: int) -> float:
+    def keep_best(self, table: np.ndarray, shape: Shape) -> float:
         """Put the best texels back when the last ones are worse; returns the watched error kept."""
         if self.samples is None or self.best_table is None:
             return math.nan
-        if _mse(table, self.samples, size) > self.best:
+        if _mse(table, self.samples, shape) > self.best:
             table[:] = self.best_table
         return self.best
 
 
-def _fit(table: np.ndarray, samples: Samples, size: int, budget_s: float, clock: Callable[[], float], t0: float,
+def _fit(table: np.ndarray, samples: Samples, shape: Shape, budget_s: float, clock: Callable[[], float], t0: float,
          progress: ProgressFn | None, should_stop: Callable[[], bool] | None, seed: int,
          watch: _Watch) -> tuple[int, float, bool]:
     """Adam over shuffled minibatches until the budget, MAX_EPOCHS or the watched photos stop improving;
@@ -335,7 +342,7 @@ def _fit(table: np.ndarray, samples: Samples, size: int, budget_s: float, clock:
     opt = _LazyAdam(table, LR, eps=EPS_BATCH / batch)
     steps, order, pos, max_steps = 0, rng.permutation(n), 0, math.ceil(MAX_EPOCHS * n / batch)
     every = max(1, math.ceil(n / batch) // CHECKS_PER_EPOCH)
-    stopped = watch.check(table, size)  # the bake's own score: refinement has to beat it
+    stopped = watch.check(table, shape)  # the bake's own score: refinement has to beat it
     while steps < max_steps and not stopped:
         if should_stop is not None and should_stop():
             raise CancelledError("export cancelled during texture refinement", stage="refine")
@@ -347,10 +354,10 @@ def _fit(table: np.ndarray, samples: Samples, size: int, budget_s: float, clock:
         pick = np.sort(order[pos : pos + batch])  # sorted: samples of one view sit together in memory
         pos += batch
         opt.lr = LR * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * frac)))
-        opt.step(samples, pick, size)
+        opt.step(samples, pick, shape)
         steps += 1
         if steps % every == 0:
-            stopped = watch.check(table, size)
+            stopped = watch.check(table, shape)
         if progress is not None and steps % 10 == 0:
             progress(min(1.0, frac))
     return steps, steps * batch / max(n, 1), stopped
@@ -360,33 +367,33 @@ def refine_texture(image: np.ndarray, covered: np.ndarray, verts: np.ndarray, fa
                    views: Sequence[PhotoView], minutes: float, *, progress: ProgressFn | None = None,
                    should_stop: Callable[[], bool] | None = None, clock: Callable[[], float] | None = None,
                    seed: int = 0) -> tuple[np.ndarray, RefineStats]:
-    """Refined texture [S,S,3] uint8 for mesh (verts [V,3] world, faces [F,3], uv [V,2] OpenGL) and stats.
+    """Refined texture [H,W,3] uint8 for mesh (verts [V,3] world, faces [F,3], uv [V,2] OpenGL) and stats.
 
-    ``image`` is the bake [S,S,3] uint8 (row 0 = top), ``covered`` [S,S] its texels inside UV triangles.
+    ``image`` is the bake [H,W,3] uint8 (row 0 = top), ``covered`` [H,W] its texels inside UV triangles.
     ``minutes`` bounds the whole stage by ``clock`` (rasterising included); ``minutes=0`` returns the bake.
     """
     if not (isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 <= minutes < math.inf):
         raise ValidationError(f"refine_minutes must be a number >= 0, got {minutes!r}", field="refine_minutes")
     views = check_views(views)
     clock = clock or CLOCK
-    t0, size = clock(), image.shape[0]
+    t0, shape = clock(), (int(image.shape[0]), int(image.shape[1]))
     if minutes == 0:
         return image, RefineStats(0, 0.0, 0, 0, math.nan, math.nan, 0.0)
     budget = minutes * 60.0
-    samples = gather_samples(verts, faces, uv, size, views, None if progress is None else (lambda f: progress(0.1 * f)),
+    samples = gather_samples(verts, faces, uv, shape, views, None if progress is None else (lambda f: progress(0.1 * f)),
                              out_of_time=lambda: clock() - t0 > GATHER_SHARE * budget, seed=seed)
     if len(samples.uv) == 0:
         return image, RefineStats(0, 0.0, 0, samples.views, math.nan, math.nan, clock() - t0)
     table = image.reshape(-1, 3).astype(np.float32) / 255.0
     fitted, watched = split_watch(samples, seed)
     watch = _Watch(watched)
-    before = _mse(table, fitted, size)
-    steps, epochs, stopped = _fit(table, fitted, size, budget, clock, t0,
+    before = _mse(table, fitted, shape)
+    steps, epochs, stopped = _fit(table, fitted, shape, budget, clock, t0,
                                   None if progress is None else (lambda f: progress(0.1 + 0.9 * f)), should_stop, seed,
                                   watch)
-    kept = watch.keep_best(table, size)
-    after = _mse(table, fitted, size)
-    out = dilate(table.reshape(image.shape), covered | _touched(fitted, size))
+    kept = watch.keep_best(table, shape)
+    after = _mse(table, fitted, shape)
+    out = dilate(table.reshape(image.shape), covered | _touched(fitted, shape))
     n_watched = 0 if watched is None or watched.view is None else len(np.unique(watched.view))
     stats = RefineStats(steps, round(epochs, 2), len(fitted.uv), samples.views, before, after, clock() - t0,
                         n_watched, watch.first, kept, stopped)

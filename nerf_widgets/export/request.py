@@ -54,7 +54,7 @@ TEXTURE_FORMATS = ("auto", "png", "jpeg")  # auto: JPEG when compressing (a smal
 BAKE_MODES = ("rays", "surface")
 UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
-STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "refine", "background", "compare", "write", "compress", "package")
+STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "background", "refine", "compare", "write", "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
 # sizes named for their use; options given with a preset override its values. A preset's refine_minutes is

@@ -230,3 +230,52 @@ def test_left_open_a_ply_export_has_no_background_and_asked_for_it_appends_one(t
     assert auto.background is None and asked.background is not None
     mesh = trimesh.load(asked.path, process=False)
     assert len(mesh.faces) == auto.faces + asked.background["faces"] == asked.faces
+
+
+def test_pack_puts_both_textures_on_one_atlas_and_unpack_takes_them_back() -> None:
+    from nerf_widgets.export.background import pack, unpack
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    verts = rng.normal(size=(30, 3))
+    obj = MeshData(verts, rng.integers(0, 30, (20, 3)), verts, uv=rng.uniform(0.05, 0.95, (30, 2)), image=image)
+    shell = build_shell(room_trace, np.zeros(3), 64, stride=16)
+    assert shell is not None and shell.image is not None
+    both = attach(obj, shell)
+    covered = rng.random((32, 32)) > 0.5
+    packed = pack(both, covered)
+    assert packed.image.shape == (32 + shell.image.shape[0], max(32, shell.image.shape[1]), 3)
+    np.testing.assert_allclose(sample(packed.image, packed.uv[:30]), sample(image, obj.uv), atol=1e-6)
+    np.testing.assert_allclose(sample(packed.image, packed.uv[30:]), sample(shell.image, shell.uv), atol=1e-6)
+    assert packed.covered[:32, :32].tolist() == covered.tolist() and packed.covered[32:, : shell.image.shape[1]].all()
+    back = unpack(both, packed.image)
+    np.testing.assert_array_equal(back.image, image)
+    np.testing.assert_array_equal(back.background.image, shell.image)
+
+
+def test_refinement_fits_the_background_to_the_photos_too(tmp_path: Path) -> None:
+    """The field's colours of the background are off (a dull tracer); the photos are not: refined together with
+    the object, the background's texels move to the photos' colours."""
+    import trimesh
+
+    from tests.export.export_helpers import y_up_to_z_up
+
+    flat = FlatField(floater=False)
+    cams = ring_cameras(30, radius=2.5, seed=5)
+    train = [room_photo(flat, c, 64, 60.0) for c in cams]
+
+    def dull(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rgb, acc, t = room_trace(o, d)
+        return 0.6 * rgb + 0.1, acc, t
+
+    errors = {}
+    for minutes in (0, 0.3):
+        res = export_field(flat.density, flat.color, flat.aabb, tmp_path / f"r{minutes}" / "m.glb", format="glb",
+                           views=train, layer=lambda h: dull, refine_minutes=minutes, compare=0,
+                           resolution=40, faces=3000, texture=256)
+        part = trimesh.load(res.path).geometry["background"]
+        texture = np.asarray(part.visual.material.baseColorTexture.convert("RGB"))
+        uv = np.asarray(part.visual.uv)
+        colour = sample(texture, uv)
+        errors[minutes] = float(np.median(np.abs(colour - wallpaper(y_up_to_z_up(np.asarray(part.vertices)))).max(1)))
+    assert errors[0] > 0.08 and errors[0.3] < 0.5 * errors[0], errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from nerf_widgets.export.refine import Samples, _LazyAdam
@@ -10,9 +11,9 @@ from nerf_widgets.export.texture import corners
 
 
 def reference_step(table: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, samples: Samples, pick: np.ndarray,
-                   size: int, lr: float) -> None:
+                   shape: tuple[int, int], lr: float) -> None:
     """Autograd's gradient of the weighted MSE through the bilinear lookup; Adam on the rows it reaches."""
-    idx, w = corners(samples.uv[pick], size)
+    idx, w = corners(samples.uv[pick], shape[0], shape[1])
     tab = torch.tensor(table, dtype=torch.float64, requires_grad=True)
     pred = (tab[torch.from_numpy(idx)] * torch.from_numpy(w).double()[..., None]).sum(1)
     wt = torch.from_numpy(samples.weight[pick]).double()
@@ -27,19 +28,20 @@ def reference_step(table: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, samp
     table[rows] = np.clip(table[rows] - lr * step, 0.0, 1.0)
 
 
-def test_the_fused_step_is_adam_on_the_rows_the_batch_touches() -> None:
+@pytest.mark.parametrize("shape", [(64, 64), (80, 48)])  # an object's square atlas; one with its background below
+def test_the_fused_step_is_adam_on_the_rows_the_batch_touches(shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(3)
-    size, n = 64, 3000
+    size, n = shape[0] * shape[1], 3000
     samples = Samples(rng.random((n, 2)).astype(np.float32), rng.integers(0, 256, (n, 3)).astype(np.uint8),
                       rng.random(n).astype(np.float32) + 0.1, 1)
-    start = rng.random((size * size, 3)).astype(np.float32)
+    start = rng.random((size, 3)).astype(np.float32)
     fused = _LazyAdam(start.copy(), lr=0.05)
-    ref, m, v = start.astype(np.float64), np.zeros((size * size, 3)), np.zeros((size * size, 3))
+    ref, m, v = start.astype(np.float64), np.zeros((size, 3)), np.zeros((size, 3))
     for t in range(1, 4):
         pick = np.sort(rng.choice(n, 200, replace=False))  # a few rows only: the rest must not move
-        fused.step(samples, pick, size)
-        reference_step(ref, m, v, t, samples, pick, size, 0.05)
+        fused.step(samples, pick, shape)
+        reference_step(ref, m, v, t, samples, pick, shape, 0.05)
         assert np.allclose(fused.table, ref, atol=2e-5), np.abs(fused.table - ref).max()
         assert np.allclose(fused.m, m, atol=1e-6) and np.allclose(fused.v, v, atol=1e-8)
     assert not fused.flag.any() and not fused.grad.any()  # the scratch buffers are left clean
-    assert (fused.table != start).any(1).sum() < size * size  # lazy: untouched texels kept their value
+    assert (fused.table != start).any(1).sum() < size  # lazy: untouched texels kept their value
