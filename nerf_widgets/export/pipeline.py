@@ -2,7 +2,8 @@
 
 Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> background -> refine -> compare -> write
 -> compress -> package (background: an unbounded capture's scene beyond the box, see ``background``; refine: the
-baked textures fitted to the training photos, when the caller hands them over as ``views``; compare: the mesh and the field rendered from ``compare_views`` and scored, see ``compare``).
+baked textures fitted to the training photos, when the caller hands them over as ``views``; compare: the mesh
+and the field rendered from ``compare_views`` and scored, see ``compare``).
 Everything is written in a hidden work folder beside the output and moved into place only at the end,
 so a failure or a cancellation leaves nothing half-written.
 """
