@@ -6,6 +6,7 @@ is already installed, and the tests never download it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,6 +55,10 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
     assert (home / "studio.db").is_file(), "the notebook did not use NERF_WIDGETS_HOME"
+    if path.name == "real_capture.ipynb":  # the whole scene's export carries the room around the object
+        printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        faces = re.search(r"background: \{'faces': (\d+)", printed)
+        assert faces is not None and int(faces.group(1)) > 0, "the whole scene's export made no background"
 
 
 def test_quickstart_exists() -> None:
