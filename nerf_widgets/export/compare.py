@@ -59,10 +59,8 @@ def render_mesh(data: MeshData, view: PhotoView, background: tuple[float, float,
                 supersample: int = SUPERSAMPLE) -> tuple[np.ndarray, float]:
     """The mesh as an unlit viewer draws it from ``view``: ([H,W,3] float32 in [0,1], share of pixels covered)."""
     parts = [p for _, p in data.parts()]
-    offsets = np.cumsum([0] + [len(p.verts) for p in parts])
-    first = np.cumsum([0] + [len(p.faces) for p in parts])
-    frags = rasterize(np.concatenate([p.verts for p in parts]),
-                      np.concatenate([p.faces + o for p, o in zip(parts, offsets, strict=False)]), view, supersample)
+    verts, faces, first = data.joined()
+    frags = rasterize(verts, faces, view, supersample)
     covered = frags.covered
     canvas = np.tile(np.asarray(background, np.float32), (*covered.shape, 1))
     for k, part in enumerate(parts):  # each part through its own texture or colours

@@ -39,6 +39,14 @@ class MeshData:
         """(name, part) of the object and, when there is one, the background."""
         return [("nerf", self)] + ([("background", self.background)] if self.background is not None else [])
 
+    def joined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every part's vertices [V,3] and faces [F,3] in one index space, and where each part's faces start
+        (``starts`` [parts + 1]: part k owns faces starts[k]:starts[k+1])."""
+        parts = [p for _, p in self.parts()]
+        shift = np.cumsum([0] + [len(p.verts) for p in parts])[:-1]
+        faces = np.concatenate([p.faces + o for p, o in zip(parts, shift, strict=True)])
+        return np.concatenate([p.verts for p in parts]), faces, np.cumsum([0] + [len(p.faces) for p in parts])
+
     @property
     def counts(self) -> tuple[int, int]:
         """Vertices and faces of every part."""
@@ -241,10 +249,10 @@ def write_ply(mesh: MeshData, path: Path) -> list[Path]:
     """Binary PLY mesh with per-vertex normals and colours (the background appended: PLY has no parts)."""
     parts = [p for _, p in mesh.parts()]
     assert all(p.colors is not None for p in parts)
-    offsets = np.cumsum([0] + [len(p.verts) for p in parts])
-    fields, data = _vertex_records(np.concatenate([p.verts for p in parts]), np.concatenate([p.normals for p in parts]),
+    verts, faces, _ = mesh.joined()
+    fields, data = _vertex_records(verts, np.concatenate([p.normals for p in parts]),
                                    np.concatenate([p.colors for p in parts]))  # type: ignore[misc]
-    path.write_bytes(_ply_bytes(fields, data, np.concatenate([p.faces + o for p, o in zip(parts, offsets, strict=False)])))
+    path.write_bytes(_ply_bytes(fields, data, faces))
     return [path]
 
 

@@ -149,12 +149,11 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
     ``layer`` draws one; the texture then refined against ``views`` (the background's with it).
     Returns (data, UV method, refinement stats, background summary)."""
     normals = mesh.vertex_normals(verts, faces)
-    shell = layer is not None and req.wants_background(True)
     if not req.textured:
         st.start("bake")
         colors = bake.shade_points(query, verts.astype(np.float32), normals.astype(np.float32), req.bake, reach, st.report)
         data = formats.MeshData(verts, faces, normals, colors=(colors * 255 + 0.5).astype(np.uint8))
-        data, summary = _background(req, data, layer, views, st) if shell and layer is not None else (data, None)
+        data, summary = _background(req, data, layer, views, st)
         return data, "none", None, summary
     st.start("unwrap")
     layout = uv.unwrap(verts, faces, req.texture, req.unwrap)
@@ -163,7 +162,7 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
     image, covered = bake.bake_texels(query, v, n, layout.uv, layout.faces, req.texture, req.bake, reach, st.report)
     data = formats.MeshData(v, layout.faces, n, uv=layout.uv, image=image, image_format=req.texture_format,
                             jpeg_quality=req.jpeg_quality)
-    data, summary = _background(req, data, layer, views, st) if shell and layer is not None else (data, None)
+    data, summary = _background(req, data, layer, views, st)
     stats = None
     minutes = req.refine_budget(bool(views))
     if views and minutes > 0:
@@ -189,9 +188,12 @@ def _refine(data: formats.MeshData, covered: np.ndarray, views: list[PhotoView],
     return background.unpack(data, image), asdict(result)
 
 
-def _background(req: ExportRequest, data: formats.MeshData, layer: LayerTracer, views: Sequence[PhotoView] | None,
-                st: _Stages) -> tuple[formats.MeshData, dict[str, Any] | None]:
-    """The shell around the cameras' centre with the export box left out, attached to ``data``."""
+def _background(req: ExportRequest, data: formats.MeshData, layer: LayerTracer | None,
+                views: Sequence[PhotoView] | None, st: _Stages) -> tuple[formats.MeshData, dict[str, Any] | None]:
+    """The shell around the cameras' centre with the export box left out, attached to ``data``, when the request
+    wants one and ``layer`` can draw it; else ``data`` as it is and no summary."""
+    if layer is None or not req.wants_background(True):
+        return data, None
     st.start("background")
     centre = (np.mean([np.asarray(v.c2w)[:3, 3] for v in views], 0) if views else req.aabb.mean(0))
     side = int(np.clip(req.texture // 4 if req.textured else 256, 64, 1024)) // SHELL_STRIDE * SHELL_STRIDE

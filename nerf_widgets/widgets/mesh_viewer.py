@@ -60,9 +60,8 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
         parts = getattr(scene, "geometry", {})
         if BACKGROUND in parts and len(parts) > 1:  # written by export.formats: no node transforms to apply
             rest = [g for name, g in parts.items() if name != BACKGROUND]
-            main = _with_appearance(rest[0] if len(rest) == 1 else trimesh.util.concatenate(rest),
-                                    np.asarray(rest[0].vertices if len(rest) == 1 else
-                                               np.concatenate([g.vertices for g in rest]), np.float32))
+            obj: Any = rest[0] if len(rest) == 1 else trimesh.util.concatenate(rest)
+            main = _with_appearance(obj, np.asarray(obj.vertices, np.float32))
             back = parts[BACKGROUND]
             main.background = _with_appearance(back, np.asarray(back.vertices, np.float32))
             return main

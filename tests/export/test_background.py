@@ -117,7 +117,8 @@ def test_the_background_is_a_part_of_its_own_in_every_format(tmp_path: Path) -> 
     np.testing.assert_allclose(np.sort(np.linalg.norm(far, axis=1)), np.sort(np.linalg.norm(shell.verts, axis=1)),
                                rtol=1e-5)
     assert len(scene.geometry["nerf"].faces) == len(box.faces)
-    files = write_obj(both, tmp_path / "o" / "m.obj") if (tmp_path / "o").mkdir() is None else []
+    (tmp_path / "o").mkdir()
+    files = write_obj(both, tmp_path / "o" / "m.obj")
     assert sorted(f.name for f in files) == ["m.mtl", "m.obj", "m_background.png", "m_texture.png"]
     text = files[0].read_text()
     assert "o nerf\nusemtl baked" in text and "o background\nusemtl background" in text
