@@ -94,11 +94,14 @@ def decimate(verts: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[n
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals [V,3]."""
+    """Area-weighted unit vertex normals [V,3] (+Z where a vertex's faces have no area)."""
     cross = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
     normals = np.zeros_like(verts)
     for corner in range(3):
         for axis in range(3):
             normals[:, axis] += np.bincount(faces[:, corner], weights=cross[:, axis], minlength=len(verts))
     length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return normals / np.where(length > 0, length, 1.0)
+    normals = normals / np.where(length > 0, length, 1.0)
+    # corners of zero-area faces alone: any unit vector (glTF requires unit normals; the face draws nothing)
+    normals[length[:, 0] == 0] = (0.0, 0.0, 1.0)
+    return normals

@@ -183,3 +183,16 @@ def test_soft_parts_of_a_field_get_a_surface_too(tmp_path):
     on_soft = f.centre + 0.3 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
     gap = cKDTree(verts).query(on_soft)[0]
     assert res.iso < 30.0 and np.median(gap) < 0.05, (res.iso, float(np.median(gap)))
+
+
+def test_vertex_normals_are_unit_even_at_zero_area_faces():
+    """glTF requires unit normals: the corners of a face with no area get +Z, not (0, 0, 0) (the Khronos validator
+    reported two errors on a small real export before)."""
+    import numpy as np
+
+    from nerf_widgets.export.mesh import vertex_normals
+
+    verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [2, 2, 2], [3, 3, 3], [4, 4, 4]], np.float64)
+    normals = vertex_normals(verts, np.array([[0, 1, 2], [3, 4, 5]]))  # the second face is a line
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1.0)
+    assert np.allclose(normals[:3], [0, 0, 1]) and np.allclose(normals[3:], [0, 0, 1])
