@@ -3,7 +3,10 @@
 Written by hand rather than through trimesh so that the files carry exactly what we want (unlit
 material for baked colour, JPEG bytes as encoded, aligned buffers) and pass the Khronos validator.
 glTF and OBJ are Y-up by convention: positions are turned from the world's Z-up by (x, y, z) -> (x, z, -y).
-PLY stays in world coordinates (Z-up). A real capture's background (``MeshData.background``) is its own part:
+PLY stays in world coordinates (Z-up). A normal map (``MeshData.normal_image``, see ``normal_map``) makes the
+object's material lit: glTF gets its ``normalTexture`` and a ``TANGENT`` attribute, OBJ's material ``norm`` and
+``map_Bump`` (what Blender's importer reads as a tangent-space normal map); it is always PNG, since JPEG's blocks
+show as dents once lit. A real capture's background (``MeshData.background``) is its own part:
 a second glTF node and mesh named "background" with its own material and texture, a second OBJ object; PLY has
 no parts, so it is appended there.
 """
@@ -34,6 +37,8 @@ class MeshData:
     image_format: str = "png"
     jpeg_quality: int = 90
     background: MeshData | None = None  # the scene beyond the object (export.background), written as its own part
+    normal_image: np.ndarray | None = None  # [H,W,3] uint8 tangent-space normal map (export.normal_map), same UVs
+    tangents: np.ndarray | None = None  # [V,4] world, Z-up; w = handedness (bitangent = w * normal x tangent)
 
     def parts(self) -> list[tuple[str, MeshData]]:
         """(name, part) of the object and, when there is one, the background."""
@@ -127,6 +132,14 @@ def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = ()) -> tupl
                           {"bufferView": b.view(encode_image(part.image, part.image_format, part.jpeg_quality)),
                            "mimeType": mime})
             material["pbrMetallicRoughness"]["baseColorTexture"] = {"index": len(images) - 1}
+            if part.normal_image is not None and part.tangents is not None:
+                lit = np.concatenate([z_up_to_y_up(part.tangents[:, :3]), part.tangents[:, 3:]], 1)
+                attrs["TANGENT"] = b.accessor(lit.astype(np.float32), "VEC4", 34962)
+                normal_uri = image_uris[len(mesh.parts()) + k] if len(mesh.parts()) + k < len(image_uris) else None
+                images.append({"uri": normal_uri} if normal_uri else
+                              {"bufferView": b.view(encode_image(part.normal_image, "png")), "mimeType": "image/png"})
+                material["normalTexture"] = {"index": len(images) - 1}
+                del material["extensions"]  # lit: the normal map is what lights read
         if part.colors is not None:
             rgba = np.concatenate([part.colors, np.full((len(part.colors), 1), 255, np.uint8)], 1)
             attrs["COLOR_0"] = b.accessor(np.ascontiguousarray(rgba), "VEC4", 34962, normalized=True)
@@ -138,13 +151,18 @@ def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = ()) -> tupl
                      textures=[{"source": i, "sampler": 0} for i in range(len(images))])
     names = [name for name, _ in mesh.parts()]
     b.doc.update(scene=0, scenes=[{"nodes": list(range(len(names)))}],
-                 nodes=[{"mesh": k, "name": name} for k, name in enumerate(names)], materials=materials,
-                 meshes=meshes, extensionsUsed=["KHR_materials_unlit"])
+                 nodes=[{"mesh": k, "name": name} for k, name in enumerate(names)], materials=materials, meshes=meshes)
+    if any("extensions" in m for m in materials):
+        b.doc["extensionsUsed"] = ["KHR_materials_unlit"]
     return b.doc, bytes(b.blob)
 
 
 def _image_name(path: Path, part: str, mesh: MeshData) -> str:
     return f"{path.stem}_{'texture' if part == 'nerf' else part}.{'jpg' if mesh.image_format == 'jpeg' else 'png'}"
+
+
+def _normal_name(path: Path, part: str) -> str:
+    return f"{path.stem}_{'normal' if part == 'nerf' else part + '_normal'}.png"
 
 
 def write_glb(mesh: MeshData, path: Path) -> list[Path]:
@@ -165,12 +183,18 @@ def write_gltf(mesh: MeshData, path: Path) -> list[Path]:
     """name.gltf + name.bin + name_texture.png|jpg (and name_background.png|jpg) beside it."""
     files = [path, path.with_suffix(".bin")]
     uris: list[str | None] = []
+    normals: list[str | None] = []  # after every part's colour image: (colour..., normal...)
     for name, part in mesh.parts():
         uri = _image_name(path, name, part) if part.uv is not None and part.image is not None else None
         uris.append(uri)
         if uri is not None and part.image is not None:
             files.append(path.with_name(uri))
             files[-1].write_bytes(encode_image(part.image, part.image_format, part.jpeg_quality))
+        normals.append(_normal_name(path, name) if uri is not None and part.normal_image is not None else None)
+        if normals[-1] is not None and part.normal_image is not None:
+            files.append(path.with_name(normals[-1]))
+            files[-1].write_bytes(encode_image(part.normal_image, "png"))
+    uris += normals
     doc, blob = _build_gltf(mesh, tuple(uris))
     doc["buffers"] = [{"byteLength": len(blob), "uri": files[1].name}]
     files[1].write_bytes(blob)
@@ -193,6 +217,10 @@ def write_obj(mesh: MeshData, path: Path) -> list[Path]:
             files.append(path.with_name(image_name))
             files[-1].write_bytes(encode_image(part.image, part.image_format, part.jpeg_quality))  # type: ignore[arg-type]
             mtl.append(f"map_Kd {image_name}\n")
+            if part.normal_image is not None:
+                files.append(path.with_name(_normal_name(path, name)))
+                files[-1].write_bytes(encode_image(part.normal_image, "png"))
+                mtl.append(f"norm {files[-1].name}\nmap_Bump {files[-1].name}\n")
         parts.append(f"o {name}\nusemtl {material}\n")
         if part.colors is not None and not textured:
             parts.append(_rows("v %.6f %.6f %.6f %.4f %.4f %.4f", np.concatenate([v, part.colors / 255.0], 1)))

@@ -1,7 +1,8 @@
 """export_field: density/colour callables + bounds -> mesh file(s), stage by stage.
 
-Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> background -> refine -> compare -> write
--> compress -> package (background: an unbounded capture's scene beyond the box, see ``background``; refine: the
+Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> normals -> background -> refine -> compare
+-> write -> compress -> package (normals: the full mesh's detail baked onto the decimated one, see ``normal_map``;
+background: an unbounded capture's scene beyond the box, see ``background``; refine: the
 baked textures fitted to the training photos, when the caller hands them over as ``views``; compare: the mesh
 and the field rendered from ``compare_views`` and scored, see ``compare``).
 Everything is written in a hidden work folder beside the output and moved into place only at the end,
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.errors import CancelledError, ValidationError
-from nerf_widgets.export import background, bake, compare, formats, grid, manifold, mesh, refine, tools, uv
+from nerf_widgets.export import background, bake, compare, formats, grid, manifold, mesh, normal_map, refine, tools, uv
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
@@ -32,8 +33,8 @@ from nerf_widgets.export.volume import render_volume
 __all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_files"]
 
 # share of the total wall time each stage usually takes, for an overall fraction
-_WEIGHTS = {"sample": 0.22, "mesh": 0.04, "cleanup": 0.06, "unwrap": 0.06, "bake": 0.18, "background": 0.08,
-            "refine": 0.25, "compare": 0.04, "write": 0.04, "compress": 0.02, "package": 0.01}
+_WEIGHTS = {"sample": 0.22, "mesh": 0.04, "cleanup": 0.06, "unwrap": 0.06, "bake": 0.16, "normals": 0.04,
+            "background": 0.06, "refine": 0.23, "compare": 0.04, "write": 0.04, "compress": 0.02, "package": 0.03}
 COARSE_RESOLUTION = 64
 SHELL_STRIDE = 8  # texels of the background's tiles between two of its vertices
 # Draws the field with the density inside a world box [2,3] left out (``LoadedField.tracer``)
@@ -73,6 +74,7 @@ class ExportResult:
     comparison: dict[str, Any] | None = None  # compare.write_comparison's index (PSNRs per view, file names)
     comparison_dir: Path | None = None  # the folder with the pictures (compare.sidecar of the main file)
     background: dict[str, Any] | None = None  # the shell's faces, cube tiles and tile side when one was made
+    normal_map: bool = False  # whether the object carries a normal map (and a lit material)
 
     @property
     def path(self) -> Path:
@@ -130,23 +132,32 @@ def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.nda
     return verts, faces, iso, fine.voxel
 
 
+Mesh = tuple[np.ndarray, np.ndarray]  # vertices [V,3], faces [F,3]
+
+
 def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, voxel: float,
-             st: _Stages) -> tuple[np.ndarray, np.ndarray]:
+             st: _Stages) -> tuple[np.ndarray, np.ndarray, Mesh | None]:
+    """Oriented, small parts dropped, smoothed, decimated (and closed when asked); also the full mesh before
+    decimation when a normal map is to be baked from it."""
     st.start("cleanup")
     faces = mesh.orient_outward(verts, faces)
     verts, faces = mesh.keep_large_components(verts, faces, 1.0 if req.keep_largest else req.min_component)
     verts = mesh.taubin_smooth(verts, faces, req.smooth)
     if req.format == "points":
-        return verts, faces
+        return verts, faces, None
+    full = (verts, faces) if req.wants_normal_map() else None
     verts, faces = mesh.decimate(verts, faces, req.faces)
-    return manifold.make_watertight(verts, faces, NUDGE_VOXELS * voxel) if req.watertight else (verts, faces)
+    if req.watertight:
+        verts, faces = manifold.make_watertight(verts, faces, NUDGE_VOXELS * voxel)
+    return verts, faces, full
 
 
 def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float,
                 st: _Stages, views: list[PhotoView] | None = None, layer: LayerTracer | None = None,
-                ) -> tuple[formats.MeshData, str, dict | None, dict | None]:
-    """Texture through a UV layout when the format carries one, else vertex colours; the background shell when
-    ``layer`` draws one; the texture then refined against ``views`` (the background's with it).
+                full: Mesh | None = None) -> tuple[formats.MeshData, str, dict | None, dict | None]:
+    """Texture through a UV layout when the format carries one, else vertex colours; a normal map from the
+    ``full`` mesh when given; the background shell when ``layer`` draws one; the texture then refined against
+    ``views`` (the background's with it).
     Returns (data, UV method, refinement stats, background summary)."""
     normals = mesh.vertex_normals(verts, faces)
     if not req.textured:
@@ -162,6 +173,10 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
     image, covered = bake.bake_texels(query, v, n, layout.uv, layout.faces, req.texture, req.bake, reach, st.report)
     data = formats.MeshData(v, layout.faces, n, uv=layout.uv, image=image, image_format=req.texture_format,
                             jpeg_quality=req.jpeg_quality)
+    if full is not None:
+        st.start("normals")
+        normals_image, tangents = normal_map.bake_normal_map(v, layout.faces, layout.uv, n, req.texture, *full, st.report)
+        data = replace(data, normal_image=normals_image, tangents=tangents)
     data, summary = _background(req, data, layer, views, st)
     stats = None
     minutes = req.refine_budget(bool(views))
@@ -323,24 +338,25 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out_path.parent) as tmp:
         work = Path(tmp)
         verts, faces, iso, voxel = _surface(req, query, st)
-        verts, faces = _cleanup(req, verts, faces, voxel, st)
+        verts, faces, full = _cleanup(req, verts, faces, voxel, st)
         reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
-            stats, index, shell = None, None, None
+            stats, index, shell, bumped = None, None, None, False
         else:
-            data, method, stats, shell = _appearance(req, query, verts, faces, reach, st, photos, layer)
+            data, method, stats, shell = _appearance(req, query, verts, faces, reach, st, photos, layer, full)
+            del full
             index = _compare(req, data, others, render_field, whole, st, work) if others else None
             if req.region is not None and req.place:
                 data = roi.place_mesh(req.region, data)
-            files, counts = _write(req, data, work, st), data.counts
+            files, counts, bumped = _write(req, data, work, st), data.counts, data.normal_image is not None
         files, archive = _publish(req, files, work, st)
         st.finish()
     sizes = {p.name: p.stat().st_size for p in files + ([archive] if archive else [])}
     texture = req.texture if req.textured else 0
     pictures = compare.sidecar(req.out_path) if index is not None else None
     return ExportResult(req.format, files, sizes, counts[0], counts[1], iso, texture, method, req.compress,
-                        st.seconds, archive, stats, index, pictures, shell)
+                        st.seconds, archive, stats, index, pictures, shell, bumped)
 
 
 def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | Path, *, format: str,
@@ -364,7 +380,9 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     once vertices are welded by position), compare=3 (views of
     ``compare_views`` the mesh and the field are drawn from and scored, pictures in ``<stem>.compare/``;
     0 = none), background=None (the scene beyond ``aabb`` as a textured shell around the cameras, drawn by
-    ``layer``; None = whenever ``layer`` is given and the export is a plain mesh of the whole box).
+    ``layer``; None = whenever ``layer`` is given and the export is a plain mesh of the whole box),
+    normal_map=None (the full mesh's normals baked onto the decimated one, and a lit material; None = as the
+    preset says: "game" makes one).
     Invalid requests raise ValidationError before any work.
     """
     req = make_request(format, out_path, aabb, **options)

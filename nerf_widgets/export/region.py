@@ -55,4 +55,7 @@ def place_points(region: Region, points: np.ndarray, normals: np.ndarray) -> tup
 
 def place_mesh(region: Region, data: MeshData) -> MeshData:
     verts, normals = place_points(region, data.verts, data.normals)
-    return replace(data, verts=verts, normals=normals)
+    if data.tangents is None:
+        return replace(data, verts=verts, normals=normals)
+    turned = np.concatenate([np.asarray(data.tangents[:, :3], np.float64) @ region.rotation, data.tangents[:, 3:]], 1)
+    return replace(data, verts=verts, normals=normals, tangents=turned)  # a rotation keeps the handedness

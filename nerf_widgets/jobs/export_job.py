@@ -180,7 +180,8 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
     ctx.report_progress(stage="done", stage_fraction=1.0, fraction=1.0)
     summary = {k: v for k, v in result.to_dict().items() if k in ("format", "vertices", "faces", "iso", "texture",
                                                                    "uv_method", "compress", "sizes", "seconds",
-                                                                   "refine", "comparison", "background")}
+                                                                   "refine", "comparison", "background",
+                                                                   "normal_map")}
     return {**summary, "export_id": p["export_id"], "path": relative, "source_job": source.id}
 
 

@@ -1,7 +1,9 @@
 """MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs, and what it lost.
 
 Textured meshes are drawn unlit (the colour is baked, as in the file's KHR_materials_unlit material),
-vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. A real capture's
+vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. "Lit" shades the
+mesh with a light that follows the camera and, when the file carries one (``normalTexture``), its normal map:
+what an engine or Blender will show of its shape. A real capture's
 background (the file's part named "background") is drawn front faces only, so from the starting view, outside
 it, the object shows, and the camera frames the object; orbiting into the shell shows the room around. When the export
 left a comparison beside the file (``export.compare``: ``model.compare/``), the photo, the field's render
@@ -38,6 +40,8 @@ class LoadedMesh:
     uv: np.ndarray | None = None  # [V,2] v up
     colors: np.ndarray | None = None  # [V,3] float32 in [0,1]
     image: np.ndarray | None = None  # [H,W,3] uint8
+    normals: np.ndarray | None = None  # [V,3] float32 vertex normals (lit shading)
+    normal_image: np.ndarray | None = None  # [H,W,3] uint8 tangent-space normal map (+Y along +v), row 0 = top
     background: LoadedMesh | None = None  # the export's background part, when the file has one
 
 
@@ -76,12 +80,16 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
 
 def _with_appearance(mesh: Any, verts: np.ndarray) -> LoadedMesh:
     out = LoadedMesh(verts, np.asarray(mesh.faces, np.uint32))
+    out.normals = np.asarray(mesh.vertex_normals, np.float32)
     visual = mesh.visual
     if visual.kind == "texture" and getattr(visual, "uv", None) is not None:
         material = visual.material
         image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
         if image is not None:
             out.uv, out.image = np.asarray(visual.uv, np.float32), np.asarray(image.convert("RGB"))
+        bumps = getattr(material, "normalTexture", None)  # glTF's; trimesh reads none from OBJ
+        if bumps is not None:
+            out.normal_image = np.asarray(bumps.convert("RGB"))
     elif visual.kind == "vertex":
         out.colors = (np.asarray(visual.vertex_colors)[:, :3] / 255.0).astype(np.float32)
     return out
@@ -93,15 +101,22 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
     def __init__(self, path: str | Path | None = None, *, context: Any = None, width: int = 640, height: int = 480):
         self.width, self.height = width, height
         self.wireframe = ipywidgets.ToggleButton(value=False, description="Wireframe", icon="cube")
+        self.lit = ipywidgets.ToggleButton(value=False, description="Lit", icon="lightbulb-o",
+                                           tooltip="shade with a light (and the file's normal map)")
         self.counts = ipywidgets.HTML("")
         self.notice = Notice()
         self.view = ipywidgets.Box()
         self.material: Any = None
         self.geometry: Any = None
         self.background_mesh: Any = None  # the file's background part, when it has one
+        self.mesh: LoadedMesh | None = None
+        self.object: Any = None  # the pythreejs Mesh or Points of the object
+        self._maps: dict[str, Any] = {}
         self.wireframe.observe(self._on_wireframe, "value")
+        self.lit.observe(lambda _c: self._restyle(), "value")
         self.compare = ComparisonView()
-        super().__init__([ipywidgets.HBox([self.wireframe, self.counts]), self.notice, self.view, self.compare])
+        super().__init__([ipywidgets.HBox([self.wireframe, self.lit, self.counts]), self.notice, self.view,
+                          self.compare])
         self.add_class("nw-mesh-viewer")
         self.bind(context)
         if path is not None:
@@ -121,6 +136,9 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         self.counts.value = f"<b>{esc(Path(path).name)}</b>: {len(mesh.verts):,} {kind}, {faces:,} faces"
         if mesh.background is not None and mesh.background.faces is not None:
             self.counts.value += f"; background {len(mesh.background.faces):,} faces"
+        if mesh.normal_image is not None:
+            self.counts.value += "; normal map (see it with Lit)"
+        self.lit.disabled = mesh.faces is None
         self.compare.load(read_export_comparison(path))
         return True
 
@@ -128,16 +146,26 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         if self.material is not None and hasattr(self.material, "wireframe"):
             self.material.wireframe = bool(change["new"])
 
+    def _restyle(self) -> None:
+        """The object's material for the Lit toggle (unlit baked colour, or lit with the normal map)."""
+        if self.mesh is None or self.mesh.faces is None or self.object is None:
+            return
+        self.material = _material(self.mesh, self.wireframe.value, lit=self.lit.value, maps=self._maps)
+        self.object.material = self.material
+
     def _renderer(self, mesh: LoadedMesh) -> Any:
         import pythreejs as p3
 
+        self.mesh = mesh
+        self._maps = _maps(mesh)  # made once: a toggle does not send the images to the browser again
         self.geometry = _geometry(mesh)
         if mesh.faces is None:
             self.material = p3.PointsMaterial(size=0.005, vertexColors="VertexColors" if mesh.colors is not None else "NoColors")
             obj: Any = p3.Points(self.geometry, self.material)
         else:
-            self.material = _material(mesh, self.wireframe.value)
+            self.material = _material(mesh, self.wireframe.value, lit=self.lit.value, maps=self._maps)
             obj = p3.Mesh(self.geometry, self.material)
+        self.object = obj
         center = (mesh.verts.min(0) + mesh.verts.max(0)) / 2
         radius = float(np.linalg.norm(mesh.verts.max(0) - mesh.verts.min(0))) / 2 or 1.0
         far = radius * 100
@@ -148,9 +176,11 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
             self.background_mesh = p3.Mesh(_geometry(mesh.background), material)
             children.append(self.background_mesh)
             far = max(far, 4 * float(np.linalg.norm(mesh.background.verts - center, axis=1).max()))
+        headlight = p3.DirectionalLight(position=[0.0, 0.0, 1.0], intensity=0.6)  # lights Lit from the camera
         camera = p3.PerspectiveCamera(position=(center + np.array([0.0, 0.5, 2.2]) * radius).tolist(), fov=45,
-                                      aspect=self.width / self.height, near=radius / 100, far=far)
-        scene = p3.Scene(children=[*children, camera, p3.AmbientLight(intensity=1.0)], background="#ffffff")
+                                      aspect=self.width / self.height, near=radius / 100, far=far, children=[headlight])
+        # unlit materials ignore lights; Lit ones get a soft fill and the headlight
+        scene = p3.Scene(children=[*children, camera, p3.AmbientLight(intensity=0.5)], background="#ffffff")
         controls = p3.OrbitControls(controlling=camera, target=center.tolist())
         camera.lookAt(center.tolist())
         return p3.Renderer(camera=camera, scene=scene, controls=[controls], width=self.width, height=self.height)
@@ -210,6 +240,8 @@ def _geometry(mesh: LoadedMesh) -> Any:
     import pythreejs as p3
 
     attrs = {"position": p3.BufferAttribute(array=mesh.verts, normalized=False)}
+    if mesh.normals is not None:
+        attrs["normal"] = p3.BufferAttribute(array=mesh.normals, normalized=False)
     if mesh.uv is not None:
         attrs["uv"] = p3.BufferAttribute(array=mesh.uv, normalized=False)
     if mesh.colors is not None:
@@ -219,14 +251,34 @@ def _geometry(mesh: LoadedMesh) -> Any:
     return p3.BufferGeometry(attributes=attrs)
 
 
-def _material(mesh: LoadedMesh, wireframe: bool, side: str = "DoubleSide") -> Any:
+def _texture(image: np.ndarray) -> Any:
     import pythreejs as p3
 
-    if mesh.image is not None:
-        rgba = np.concatenate([mesh.image, np.full((*mesh.image.shape[:2], 1), 255, np.uint8)], axis=2)
-        texture = p3.DataTexture(data=np.ascontiguousarray(rgba[::-1]), format="RGBAFormat", type="UnsignedByteType",
-                                 magFilter="LinearFilter", minFilter="LinearFilter")
-        return p3.MeshBasicMaterial(map=texture, wireframe=wireframe, side=side)
+    rgba = np.concatenate([image, np.full((*image.shape[:2], 1), 255, np.uint8)], axis=2)
+    return p3.DataTexture(data=np.ascontiguousarray(rgba[::-1]), format="RGBAFormat", type="UnsignedByteType",
+                          magFilter="LinearFilter", minFilter="LinearFilter")
+
+
+def _maps(mesh: LoadedMesh) -> dict[str, Any]:
+    """The mesh's textures as three.js material slots: "map" (colour) and "normalMap"."""
+    maps = {"map": _texture(mesh.image)} if mesh.image is not None and mesh.uv is not None else {}
+    if mesh.normal_image is not None and mesh.uv is not None:
+        maps["normalMap"] = _texture(mesh.normal_image)
+    return maps
+
+
+def _material(mesh: LoadedMesh, wireframe: bool, side: str = "DoubleSide", lit: bool = False,
+              maps: dict[str, Any] | None = None) -> Any:
+    import pythreejs as p3
+
+    maps = _maps(mesh) if maps is None else maps
+    if lit:  # three.js builds the tangent frame from the UVs' screen derivatives: +Y along +v, as the map's
+        extra = dict(maps)
+        if "map" not in maps and mesh.colors is not None:
+            extra["vertexColors"] = "VertexColors"
+        return p3.MeshStandardMaterial(roughness=1.0, metalness=0.0, wireframe=wireframe, side=side, **extra)
+    if "map" in maps:
+        return p3.MeshBasicMaterial(map=maps["map"], wireframe=wireframe, side=side)
     if mesh.colors is not None:
         return p3.MeshBasicMaterial(vertexColors="VertexColors", wireframe=wireframe, side=side)
     return p3.MeshNormalMaterial(wireframe=wireframe, side=side)
