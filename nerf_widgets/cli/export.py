@@ -19,14 +19,19 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nerf_widgets.export.request import BAKE_MODES, COMPRESSIONS, FORMATS, TEXTURE_FORMATS, ExportRequest
+    from nerf_widgets.export.request import BAKE_MODES, COMPRESSIONS, FORMATS, PRESETS, TEXTURE_FORMATS, ExportRequest
 
     parser.add_argument("run", type=Path, help="trained run folder (runs/<job_id>/ with config.json, checkpoints/)")
     parser.add_argument("--format", required=True, choices=list(FORMATS), help="output format")
     parser.add_argument("--out", required=True, type=Path, help="output file (suffix must match the format)")
     parser.add_argument("--resolution", type=int, default=ExportRequest.resolution, help="density grid cells along the longest side")
-    parser.add_argument("--faces", type=int, default=ExportRequest.faces, help="target face count after decimation")
-    parser.add_argument("--texture", type=int, default=ExportRequest.texture, help="texture side in texels (0 = vertex colours)")
+    parser.add_argument("--preset", choices=list(PRESETS), default=None,
+                        help="sizes named for their use: " + ", ".join(f"{n} {v['faces'] // 1000}k faces"
+                                                                     for n, v in PRESETS.items()))
+    parser.add_argument("--faces", type=int, default=None,
+                        help=f"target face count after decimation (default: the preset's, else {ExportRequest.faces})")
+    parser.add_argument("--texture", type=int, default=None,
+                        help=f"texture side in texels, 0 = vertex colours (default: the preset's, else {ExportRequest.texture})")
     parser.add_argument("--texture-format", choices=TEXTURE_FORMATS, default="auto", help="auto: JPEG when compressing")
     parser.add_argument("--compress", choices=COMPRESSIONS, default="none", help="glTF/GLB geometry compression")
     parser.add_argument("--iso", type=float, default=None, help="density iso-level (default: automatic)")
@@ -49,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="add the scene beyond the box (walls, floor, far things) as a textured shell around the "
                            "cameras (default: for a real capture exported whole)")
     back.add_argument("--no-background", dest="background", action="store_false", help="the box's mesh only")
+    bumps = parser.add_mutually_exclusive_group()
+    bumps.add_argument("--normal-map", dest="normal_map", action="store_true", default=None,
+                       help="bake the full mesh's normals onto the decimated one (a lit material, for engines and "
+                            "Blender; default: with --preset game)")
+    bumps.add_argument("--no-normal-map", dest="normal_map", action="store_false", help="no normal map")
     parser.add_argument("--refine-minutes", type=float, default=None,
                         help="texture refinement against the run's training photos (default: a minute; 0 = off)")
     parser.add_argument("--compare", type=int, default=None,
@@ -57,11 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    keys = ("resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
-            "remove_floor", "keep_largest", "watertight", "refine_minutes", "compare", "background")
+    keys = ("preset", "resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
+            "remove_floor", "keep_largest", "watertight", "refine_minutes", "compare", "background",
+            "normal_map")
     options = {k: getattr(args, k) for k in keys}
-    if options["compare"] is None:  # the request's default
-        del options["compare"]
+    for key in ("faces", "texture", "compare"):
+        if options[key] is None:  # the preset's or the request's default
+            del options[key]
     return options
 
 

@@ -1,6 +1,8 @@
 """ExportPanel: format and options, progress by stage, cancel, a download link and a MeshViewer of the result.
 
 Size: "Size" fills faces, texture and refinement minutes from a preset named for its use (web, game, archive);
+"Normal map" (auto: as the size says, which is a map for "game"; with; without) bakes the full mesh's detail onto
+the decimated one for lit viewers and engines;
 "Refine" is the minutes the texture is fitted to the training photos after the bake (0 keeps the bake; it
 applies to textured formats; left at the preset's or default value it is skipped when the run has no photos,
 any other value asks for them).
@@ -39,7 +41,9 @@ _REGION = {"auto": "auto", "yes": True, "no": None}
 _FLOOR = {"region": None, "cut": True, "keep": False}
 # the scene beyond the exported box (a room's walls, what is far away) as a shell around the cameras
 BACKGROUND_CHOICES = [("auto (a real capture, whole)", "auto"), ("with", "with"), ("without", "without")]
-_BACKGROUND = {"auto": None, "with": True, "without": False}
+_CHOICE = {"auto": None, "with": True, "without": False}  # the Background and Normal map dropdowns
+NORMAL_MAP_CHOICES = [("auto (as the size says)", "auto"), ("with", "with"), ("without", "without")]
+SIZE_FIELDS = ("faces", "texture", "refine_minutes")  # what a preset fills in the panel
 
 
 class ExportPanel(PanelMixin, ipywidgets.VBox):
@@ -70,6 +74,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.keep_largest = ipywidgets.Checkbox(False, description="Largest part only", indent=False)
         self.watertight = ipywidgets.Checkbox(False, description="Watertight (to print)", indent=False)
         self.background = ipywidgets.Dropdown(options=BACKGROUND_CHOICES, value="auto", description="Background")
+        self.normal_map = ipywidgets.Dropdown(options=NORMAL_MAP_CHOICES, value="auto", description="Normal map")
         self.refine = ipywidgets.BoundedFloatText(choices.default_refine_minutes, min=0.0, max=60.0, step=0.5,
                                                   description="Refine (min)")
         self.region.observe(lambda _c: self._region_changed(), names="value")
@@ -94,7 +99,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                                    ipywidgets.HBox([self.resolution, self.faces]),
                                    ipywidgets.HBox([self.size, self.refine]),
                                    ipywidgets.HBox([self.texture, self.texture_format]),
-                                   ipywidgets.HBox([self.background]),
+                                   ipywidgets.HBox([self.background, self.normal_map]),
                                    ipywidgets.HBox([self.region, self.floor, self.keep_largest, self.watertight])])
         controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
         super().__init__([options, controls, self.notice, self.download, self.viewer])
@@ -108,7 +113,8 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                 "zip": self.format.value in self._multi_file, "region": _REGION[self.region.value],
                 "remove_floor": None if self.region.value == "no" else _FLOOR[self.floor.value],
                 "keep_largest": self.keep_largest.value, "watertight": self.watertight.value,
-                "background": _BACKGROUND[self.background.value],
+                "background": _CHOICE[self.background.value],
+                "normal_map": _CHOICE[self.normal_map.value] if self._is_textured() else None,
                 "preset": None if self.size.value == "custom" else self.size.value}  # recorded with the export
 
     def _is_textured(self) -> bool:
@@ -137,12 +143,12 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
 
     def _sizes_edited(self) -> None:
         """A size edited away from the chosen preset's makes it "custom"; no texture, nothing to refine."""
-        self.refine.disabled = not self._is_textured()
+        self.refine.disabled = self.normal_map.disabled = not self._is_textured()
         preset = self._presets.get(self.size.value)
         if self._applying or preset is None:
             return
         shown = {"faces": self.faces.value, "texture": self.texture.value, "refine_minutes": self.refine.value}
-        if any(float(shown[k]) != float(v) for k, v in preset.items() if k != "refine_minutes" or self._is_textured()):
+        if any(float(shown[k]) != float(preset[k]) for k in SIZE_FIELDS if k != "refine_minutes" or self._is_textured()):
             self.size.value = "custom"
 
     def start(self) -> threading.Event:

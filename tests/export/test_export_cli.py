@@ -61,3 +61,16 @@ def test_a_real_capture_exports_with_its_background(tmp_path, capsys):
               for m in (shell[1], plain[1])]
     voxel = float((box[1] - box[0]).max()) / 32
     assert beyond[1] < voxel < 4 * voxel < beyond[0]
+    # the game preset bakes a normal map (its sizes overridden by the flags given), --no-normal-map leaves it out
+    from tests.export.export_helpers import validate_gltf
+
+    maps = {}
+    for flag in ("--normal-map", "--no-normal-map"):
+        out = tmp_path / flag.strip("-") / "m.glb"
+        assert main(["export", str(tmp_path / "run"), *common, "--preset", "game", *([flag] if flag != "--normal-map"
+                                                                                        else []), "--out", str(out)]) == 0
+        maps[flag] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert maps[flag]["faces"] <= 1000 + maps[flag]["background"]["faces"]  # --faces wins over the preset's
+    assert maps["--normal-map"]["normal_map"] and not maps["--no-normal-map"]["normal_map"]
+    report = validate_gltf(tmp_path / "normal-map" / "m.glb")
+    assert report["numErrors"] == 0, report["messages"]  # zero normals at zero-area faces were 2 errors here

@@ -44,3 +44,27 @@ def test_without_a_texture_nothing_is_refined() -> None:
     panel.texture.value = 0  # per-vertex colours
     assert panel.refine.disabled and panel.options()["refine_minutes"] == 0.0 and panel.size.value == "custom"
     panel.close()
+
+
+def test_the_normal_map_choice_reaches_the_request() -> None:
+    """auto follows the size (the game preset makes one); with / without ask; no texture, no choice."""
+    from nerf_widgets.export.request import make_request
+
+    box = [[-1, -1, -1], [1, 1, 1]]
+    panel = ExportPanel()
+
+    def request():  # type: ignore[no-untyped-def]
+        options = {k: v for k, v in panel.options().items() if k != "region"}
+        return make_request(panel.format.value, f"model.{panel.format.value}", box, **options)
+
+    assert panel.options()["normal_map"] is None and not request().wants_normal_map()
+    panel.size.value = "game"
+    assert request().wants_normal_map()
+    panel.normal_map.value = "without"
+    assert not request().wants_normal_map() and panel.size.value == "game"  # not a size: the preset stays
+    panel.size.value = "custom"
+    panel.normal_map.value = "with"
+    assert request().wants_normal_map()
+    panel.format.value = "ply"
+    assert panel.normal_map.disabled and panel.options()["normal_map"] is None and not request().wants_normal_map()
+    panel.close()
