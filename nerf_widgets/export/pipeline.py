@@ -132,20 +132,20 @@ def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.nda
     return verts, faces, iso, fine.voxel
 
 
-Mesh = tuple[np.ndarray, np.ndarray]  # vertices [V,3], faces [F,3]
+OrientedPoints = tuple[np.ndarray, np.ndarray]  # the full mesh's vertices and their normals [V,3] (normal_map)
 
 
 def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, voxel: float,
-             st: _Stages) -> tuple[np.ndarray, np.ndarray, Mesh | None]:
-    """Oriented, small parts dropped, smoothed, decimated (and closed when asked); also the full mesh before
-    decimation when a normal map is to be baked from it."""
+             st: _Stages) -> tuple[np.ndarray, np.ndarray, OrientedPoints | None]:
+    """Oriented, small parts dropped, smoothed, decimated (and closed when asked); also the full mesh's vertices
+    and normals, before decimation, when a normal map is to be baked from them."""
     st.start("cleanup")
     faces = mesh.orient_outward(verts, faces)
     verts, faces = mesh.keep_large_components(verts, faces, 1.0 if req.keep_largest else req.min_component)
     verts = mesh.taubin_smooth(verts, faces, req.smooth)
     if req.format == "points":
         return verts, faces, None
-    full = (verts, faces) if req.wants_normal_map() else None
+    full = normal_map.oriented_points(verts, faces) if req.wants_normal_map() else None
     verts, faces = mesh.decimate(verts, faces, req.faces)
     if req.watertight:
         verts, faces = manifold.make_watertight(verts, faces, NUDGE_VOXELS * voxel)
@@ -154,7 +154,7 @@ def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, voxel: fl
 
 def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces: np.ndarray, reach: float,
                 st: _Stages, views: list[PhotoView] | None = None, layer: LayerTracer | None = None,
-                full: Mesh | None = None) -> tuple[formats.MeshData, str, dict | None, dict | None]:
+                full: OrientedPoints | None = None) -> tuple[formats.MeshData, str, dict | None, dict | None]:
     """Texture through a UV layout when the format carries one, else vertex colours; a normal map from the
     ``full`` mesh when given; the background shell when ``layer`` draws one; the texture then refined against
     ``views`` (the background's with it).
@@ -175,7 +175,8 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
                             jpeg_quality=req.jpeg_quality)
     if full is not None:
         st.start("normals")
-        normals_image, tangents = normal_map.bake_normal_map(v, layout.faces, layout.uv, n, req.texture, *full, st.report)
+        normals_image, tangents = normal_map.bake_normal_map(v, layout.faces, layout.uv, n, req.texture, *full,
+                                                             st.report, st.should_stop)
         data = replace(data, normal_image=normals_image, tangents=tangents)
     data, summary = _background(req, data, layer, views, st)
     stats = None

@@ -1,7 +1,7 @@
 """MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs, and what it lost.
 
-Textured meshes are drawn unlit (the colour is baked, as in the file's KHR_materials_unlit material),
-vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. "Lit" shades the
+Textured meshes are drawn unlit (the colour is baked, as the file's KHR_materials_unlit material says unless
+it carries a normal map), vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. "Lit" shades the
 mesh with a light that follows the camera and, when the file carries one (``normalTexture``), its normal map:
 what an engine or Blender will show of its shape. A real capture's
 background (the file's part named "background") is drawn front faces only, so from the starting view, outside
@@ -69,6 +69,9 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
             back = parts[BACKGROUND]
             main.background = _with_appearance(back, np.asarray(back.vertices, np.float32))
             return main
+        if len(parts) == 1 and _untransformed(scene):  # the file's own normals (force="mesh" recomputes them:
+            (only,) = parts.values()  # copies of a vertex along a UV seam then disagree, and Lit shows creases)
+            return _with_appearance(only, np.asarray(only.vertices, np.float32))
     loaded: Any = trimesh.load(path, force="mesh" if not is_ply else None)
     verts = np.asarray(loaded.vertices, np.float64)
     verts = (_z_up_to_y_up(verts) if is_ply else verts).astype(np.float32)
@@ -76,6 +79,11 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
         colors = np.asarray(loaded.colors)[:, :3] / 255.0 if len(loaded.colors) else None
         return LoadedMesh(verts, None, colors=None if colors is None else colors.astype(np.float32))
     return _with_appearance(loaded, verts)
+
+
+def _untransformed(scene: Any) -> bool:
+    """Whether every geometry of a trimesh Scene sits where its node puts it without a transform."""
+    return all(np.allclose(scene.graph.get(node)[0], np.eye(4)) for node in scene.graph.nodes_geometry)
 
 
 def _with_appearance(mesh: Any, verts: np.ndarray) -> LoadedMesh:

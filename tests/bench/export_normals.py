@@ -85,7 +85,7 @@ def main() -> None:
 
     from nerf_widgets.engine import load_dataset, load_field
     from nerf_widgets.export import mesh, pipeline, uv
-    from nerf_widgets.export.normal_map import bake_normal_map
+    from nerf_widgets.export.normal_map import bake_normal_map, oriented_points
     from nerf_widgets.export.query import FieldQuery
     from nerf_widgets.export.request import make_request
     from nerf_widgets.jobs.export_photos import photo_views
@@ -98,16 +98,18 @@ def main() -> None:
     verts, faces, _, _ = pipeline._surface(req, FieldQuery(field.density, field.color), st)
     faces = mesh.orient_outward(verts, faces)
     verts, faces = mesh.keep_large_components(verts, faces, req.min_component)
+    verts = mesh.taubin_smooth(verts, faces, req.smooth)  # as the export's cleanup does (0 = off by default)
     high_n = mesh.vertex_normals(verts, faces)
     emit(stage="full mesh", faces=len(faces), seconds=round(time.perf_counter() - t0, 1))
     reference = [shade(verts, faces, high_n, v) for v in views]
+    full = oriented_points(verts, faces)
     for target, size in zip(args.faces, args.texture, strict=False):
         lv, lf = mesh.decimate(verts, faces, target)
         layout = uv.unwrap(lv, lf, size, "auto")
         v, f = lv[layout.vmap], layout.faces
         n = mesh.vertex_normals(lv, lf)[layout.vmap]
         t0 = time.perf_counter()
-        image, tan = bake_normal_map(v, f, layout.uv, n, size, verts, faces)
+        image, tan = bake_normal_map(v, f, layout.uv, n, size, *full)
         seconds = time.perf_counter() - t0
         flat_deg, flat_db = scores([shade(v, f, n, view) for view in views], reference)
         mapped_deg, mapped_db = scores([shade(v, f, n, view, image, layout.uv, tan) for view in views], reference)

@@ -60,7 +60,7 @@ def test_the_map_gives_back_the_bumps_decimation_smoothed_away() -> None:
     """At random points of a 600-face sphere, the decoded normal is the bumpy surface's (analytic) normal, where
     the low mesh's own normals miss the bumps."""
     v, f, t, n = low_mesh()
-    image, tan = nm.bake_normal_map(v, f, t, n, 512, *bumpy_sphere(6))
+    image, tan = nm.bake_normal_map(v, f, t, n, 512, *nm.oriented_points(*bumpy_sphere(6)))
     rng = np.random.default_rng(1)
     fid = rng.integers(0, len(f), 4000)
     bary = rng.dirichlet([1, 1, 1], 4000).astype(np.float32)
@@ -107,7 +107,7 @@ def test_a_tilted_surface_decodes_to_its_tilt_on_plain_and_mirrored_charts(mirro
     uvs = np.stack([1 - verts[:, 0], verts[:, 1]], 1) if mirrored else verts[:, :2].copy()
     top, back = sheet(41, 0.002, (0.3, -0.3)), sheet(41, -0.004, (0.3, -0.3), flip=True)  # crossing z = 0 at x = y
     high = (np.concatenate([top[0], back[0]]), np.concatenate([top[1], back[1] + len(top[0])]))
-    image, tan = nm.bake_normal_map(verts, faces, uvs, normals, 64, *high)
+    image, tan = nm.bake_normal_map(verts, faces, uvs, normals, 64, *nm.oriented_points(*high))
     bary = np.array([[0.5, 0.05, 0.45], [0.5, 0.45, 0.05]], np.float32)  # (0.5, 0.45) and (0.45, 0.5)
     # read as glTF says a viewer reads it: bitangent = w * normal x tangent, from the file's attributes
     t = np.tile(tan[0, :3], (2, 1))
@@ -120,7 +120,7 @@ def test_a_tilted_surface_decodes_to_its_tilt_on_plain_and_mirrored_charts(mirro
 def test_a_flat_map_on_the_mesh_it_came_from_decodes_to_its_own_normals() -> None:
     """Baked from itself, the map is (nearly) flat: (0.5, 0.5, 1) and decoding gives the interpolated normals."""
     v, f, t, n = low_mesh(256)
-    image, tan = nm.bake_normal_map(v, f, t, n, 256, v, f)
+    image, tan = nm.bake_normal_map(v, f, t, n, 256, *nm.oriented_points(v, f))
     assert np.median(image[..., 2]) >= 250 and abs(float(np.median(image[..., 0])) - 128) <= 2
 
 
@@ -133,6 +133,59 @@ def bumped(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
                               normal_map=True, **SMALL)
             for fmt, suffix in (("glb", ".glb"), ("gltf", ".gltf"), ("obj", ".obj"))}
     return field, made
+
+
+@pytest.mark.parametrize("layout", ["plain", "mirrored u", "mirrored v", "turned"])
+def test_a_glb_decoded_as_the_gltf_spec_says_gives_the_tilt(tmp_path: Path, layout: str) -> None:
+    """From the written file alone, as a glTF viewer reads it: NORMAL, TANGENT (bitangent = cross(normal,
+    tangent) * w), TEXCOORD_0 (v down) and the PNG (row 0 at v = 0), bilinear. Every chart orientation gives the
+    tilted surface's normal (Y-up), where the flat quad's own normal is 30 degrees off."""
+    from nerf_widgets.export import formats
+
+    verts = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], np.float64)
+    faces = np.array([[0, 1, 2], [0, 2, 3]])
+    normals = np.tile([0.0, 0.0, 1.0], (4, 1))
+    x, y = verts[:, 0], verts[:, 1]
+    uvs = {"plain": np.stack([x, y], 1), "mirrored u": np.stack([1 - x, y], 1), "mirrored v": np.stack([x, 1 - y], 1),
+           "turned": np.stack([y, 1 - x], 1)}[layout]
+    image, tan = nm.bake_normal_map(verts, faces, uvs, normals, 64, *nm.oriented_points(*sheet(81, 0.002, (0.3, -0.5))))
+    data = formats.MeshData(verts, faces, normals, uv=uvs, image=np.full((64, 64, 3), 128, np.uint8),
+                            normal_image=image, tangents=tan)
+    path = tmp_path / "quad.glb"
+    formats.write_glb(data, path)
+    doc = glb_json(path)
+    prim = doc["meshes"][0]["primitives"][0]
+    n, t, uv = (glb_accessor(path, prim["attributes"][k]) for k in ("NORMAL", "TANGENT", "TEXCOORD_0"))
+    stored = glb_image(path, doc["materials"][0]["normalTexture"]["index"]).astype(np.float64) / 255.0
+    rng = np.random.default_rng(0)
+    tri = faces[rng.integers(0, 2, 300)]
+    w = rng.dirichlet([1, 1, 1], 300)[..., None]
+    nn, tt = (n[tri] * w).sum(1), (t[tri, :3] * w).sum(1)
+    bb = np.cross(nn, tt) * t[tri[:, 0], 3:]
+    u, v = ((uv[tri] * w).sum(1) * [64, 64] - 0.5).T  # texel coordinates, row 0 at v = 0 (glTF)
+    x0, y0 = np.clip(np.floor(u).astype(int), 0, 62), np.clip(np.floor(v).astype(int), 0, 62)
+    fx, fy = (u - x0).clip(0, 1)[:, None], (v - y0).clip(0, 1)[:, None]
+    m = (stored[y0, x0] * (1 - fx) * (1 - fy) + stored[y0, x0 + 1] * fx * (1 - fy)
+         + stored[y0 + 1, x0] * (1 - fx) * fy + stored[y0 + 1, x0 + 1] * fx * fy) * 2 - 1
+    decoded = m[:, :1] * tt + m[:, 1:2] * bb + m[:, 2:] * nn
+    decoded /= np.linalg.norm(decoded, axis=1, keepdims=True)
+    truth = formats.z_up_to_y_up(np.array([[-0.3, 0.5, 1.0]]) / np.linalg.norm([-0.3, 0.5, 1.0]))
+    assert angles(decoded, np.tile(truth, (300, 1))).max() < 1.5
+    assert angles(nn / np.linalg.norm(nn, axis=1, keepdims=True), np.tile(truth, (300, 1))).min() > 25
+
+
+def glb_image(path: Path, texture: int) -> np.ndarray:
+    """A GLB's embedded image of a texture, as stored (row 0 = top)."""
+    import io
+
+    from PIL import Image
+
+    data = path.read_bytes()
+    length = struct.unpack("<I", data[12:16])[0]
+    doc, blob = json.loads(data[20 : 20 + length]), data[20 + length + 8 :]
+    view = doc["bufferViews"][doc["images"][doc["textures"][texture]["source"]]["bufferView"]]
+    start = view.get("byteOffset", 0)
+    return np.asarray(Image.open(io.BytesIO(blob[start : start + view["byteLength"]])).convert("RGB"))
 
 
 def glb_json(path: Path) -> dict:
@@ -167,7 +220,7 @@ def test_obj_material_names_the_normal_map_for_blender(bumped) -> None:  # type:
     _, made = bumped
     res = made["obj"]
     mtl = res.path.with_suffix(".mtl").read_text()
-    assert "norm model_normal.png" in mtl and "map_Bump model_normal.png" in mtl
+    assert "norm model_normal.png" in mtl and "map_Bump -bm 1 model_normal.png" in mtl
     image = np.asarray(Image.open(res.path.with_name("model_normal.png")))
     assert image.shape == (256, 256, 3)
 
@@ -197,13 +250,13 @@ def test_a_placed_region_turns_the_tangents_with_the_normals(tmp_path: Path) -> 
 
 
 def glb_accessor(path: Path, index: int) -> np.ndarray:
-    """A float VEC3/VEC4 accessor of a GLB, as written."""
+    """A float VEC2/VEC3/VEC4 accessor of a GLB, as written."""
     data = path.read_bytes()
     length = struct.unpack("<I", data[12:16])[0]
     doc, blob = json.loads(data[20 : 20 + length]), data[20 + length + 8 :]
     acc = doc["accessors"][index]
     view = doc["bufferViews"][acc["bufferView"]]
-    width = {"VEC3": 3, "VEC4": 4}[acc["type"]]
+    width = {"VEC2": 2, "VEC3": 3, "VEC4": 4}[acc["type"]]
     start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
     return np.frombuffer(blob, np.float32, acc["count"] * width, start).reshape(acc["count"], width)
 
@@ -246,7 +299,9 @@ def test_the_mesh_viewer_shows_the_map_when_lit(bumped) -> None:  # type: ignore
     lit = viewer.object.material
     assert type(lit).__name__ == "MeshStandardMaterial" and lit.map is unlit.map  # the same texture, not re-sent
     assert lit.normalMap is not None and lit.normalMap.data.shape == (256, 256, 4)
-    assert "normal" in viewer.geometry.attributes
+    attrs = glb_json(made["glb"].path)["meshes"][0]["primitives"][0]["attributes"]
+    written = glb_accessor(made["glb"].path, attrs["NORMAL"])  # the file's, not recomputed (creases at UV seams)
+    assert np.allclose(viewer.geometry.attributes["normal"].array, written, atol=1e-5)
     viewer.wireframe.value = True
     assert viewer.object.material.wireframe is True
     viewer.lit.value = False
@@ -266,3 +321,37 @@ def test_fbx_embeds_the_map_blender_read_as_a_normal_map(tmp_path: Path) -> None
     info = assimp_info(res.path)
     assert info["Textures (embed.)"] == "2" and res.normal_map
     assert any("Normals" in value for key, value in info.items() if "tex.file" in key)
+    # read back by Blender: a Normal Map node of strength 1 on a Non-Color image (without -bm 1, strength 0)
+    import subprocess
+
+    from nerf_widgets.export.tools import blender_command
+
+    script = tmp_path / "read.py"
+    script.write_text(BLENDER_READ.format(path=str(res.path)))
+    out = subprocess.run([*blender_command(), str(script)], capture_output=True, text=True, timeout=300).stdout
+    (line,) = [x for x in out.splitlines() if x.startswith("NORMAL_MAP")]
+    assert line.split()[1:] == ["1.0", "Non-Color"], out
+
+
+BLENDER_READ = """
+import bpy
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.import_scene.fbx(filepath={path!r})
+for material in bpy.data.materials:
+    for node in material.node_tree.nodes:
+        if node.type == "NORMAL_MAP":
+            image = [link.from_node.image for link in node.inputs["Color"].links][0]
+            print("NORMAL_MAP", node.inputs["Strength"].default_value, image.colorspace_settings.name)
+"""
+
+
+def test_cancel_while_baking_the_map_stops_in_that_stage_and_leaves_nothing(tmp_path: Path) -> None:
+    from nerf_widgets.core.errors import CancelledError
+
+    field = SphereBoxField(floater=False)
+    baking = []
+    with pytest.raises(CancelledError) as err:
+        export_field(field.density, field.color, field.aabb, tmp_path / "m.glb", format="glb", normal_map=True,
+                     progress=lambda e: baking.append(e.stage == "normals"), should_stop=lambda: any(baking), **SMALL)
+    assert err.value.details["stage"] == "normals"  # asked inside the stage, not only before the next one
+    assert list(tmp_path.iterdir()) == []
