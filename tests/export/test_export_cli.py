@@ -65,12 +65,12 @@ def test_a_real_capture_exports_with_its_background(tmp_path, capsys):
     from tests.export.export_helpers import validate_gltf
 
     maps = {}
-    for flag in ("--normal-map", "--no-normal-map"):
-        out = tmp_path / flag.strip("-") / "m.glb"
-        assert main(["export", str(tmp_path / "run"), *common, "--preset", "game", *([flag] if flag != "--normal-map"
-                                                                                        else []), "--out", str(out)]) == 0
-        maps[flag] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-        assert maps[flag]["faces"] <= 1000 + maps[flag]["background"]["faces"]  # --faces wins over the preset's
-    assert maps["--normal-map"]["normal_map"] and not maps["--no-normal-map"]["normal_map"]
-    report = validate_gltf(tmp_path / "normal-map" / "m.glb")
+    for name, flags in (("game", ["--preset", "game"]), ("asked", ["--normal-map"]),
+                        ("game-without", ["--preset", "game", "--no-normal-map"])):
+        out = tmp_path / name / "m.glb"
+        assert main(["export", str(tmp_path / "run"), *common, *flags, "--out", str(out)]) == 0
+        maps[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert maps[name]["faces"] <= 1000 + maps[name]["background"]["faces"]  # --faces wins over the preset's
+    assert maps["game"]["normal_map"] and maps["asked"]["normal_map"] and not maps["game-without"]["normal_map"]
+    report = validate_gltf(tmp_path / "game" / "m.glb")
     assert report["numErrors"] == 0, report["messages"]  # zero normals at zero-area faces were 2 errors here
