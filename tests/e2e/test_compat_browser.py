@@ -9,11 +9,15 @@
 
 from __future__ import annotations
 
+import io
+import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.e2e.compat_harness import (
     COMPAT_PYTHON,
@@ -162,6 +166,19 @@ def training_curves_and_mesh(page: Any, server: Any) -> None:
     assert "vertices" in viewer.inner_text()
     viewer.scroll_into_view_if_needed()
     viewer.screenshot(path=str(ARTIFACTS / "compat_classic_mesh.png"))
+    # Lit swaps in three.js' standard material and a light on the camera: it must draw under ipywidgets 7 too
+    canvas = viewer.locator("canvas").first
+    page.wait_for_timeout(500)
+    unlit = screenshot(canvas)
+    viewer.locator("button", has_text="Lit").click()
+    deadline = time.monotonic() + 60
+    while np.abs(screenshot(canvas) - unlit).mean() < 2.0:
+        assert time.monotonic() < deadline, "the Lit mesh was not drawn within 60 s"
+        page.wait_for_timeout(200)
+
+
+def screenshot(locator: Any) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.float64)
 
 
 def test_wheel_in_jupyterlab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
