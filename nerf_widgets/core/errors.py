@@ -6,6 +6,7 @@ shown with a short "internal error" line while the traceback goes to the log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -50,3 +51,9 @@ class ResourceUnavailableError(NerfWidgetsError):
 
 class CancelledError(NerfWidgetsError):
     """Work stopped because a person (or the runner) asked it to."""
+
+
+def stop_if_asked(should_stop: Callable[[], bool] | None, message: str, **details: Any) -> None:
+    """Raise ``CancelledError(message, **details)`` when ``should_stop`` says so: long loops ask it between steps."""
+    if should_stop is not None and should_stop():
+        raise CancelledError(message, **details)

@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from nerf_widgets.core.errors import CancelledError, ValidationError
+from nerf_widgets.core.errors import ValidationError, stop_if_asked
 from nerf_widgets.export.formats import MeshData
 from nerf_widgets.export.raster import project
 from nerf_widgets.export.views import PhotoView
 
 __all__ = ["MIN_OPACITY", "Packed", "RayTrace", "Shell", "attach", "build_shell", "cube_directions", "pack", "unpack"]
 
+STOPPED = "export cancelled while drawing its background"
 # origins [N,3], unit directions [N,3] -> colour [N,3], opacity [N], distance along the ray [N] (world units)
 RayTrace = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 MIN_OPACITY = 0.5  # a vertex whose ray the field leaves more transparent than this is not background
@@ -53,11 +54,6 @@ def cube_directions(face: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     r = np.cross(f, u)
     d = f[None] + a[:, None] * r[None] + b[:, None] * u[None]
     return d / np.linalg.norm(d, axis=1, keepdims=True)
-
-
-def _check(should_stop: Callable[[], bool] | None) -> None:
-    if should_stop is not None and should_stop():
-        raise CancelledError("export cancelled while drawing its background", stage="background")
 
 
 def _seen(points: np.ndarray, views: Sequence[PhotoView]) -> np.ndarray:
@@ -97,7 +93,7 @@ def build_shell(trace: RayTrace, centre: np.ndarray, side: int, views: Sequence[
     cells = _grid_faces(n)
     kept: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for k in range(6):
-        _check(should_stop)
+        stop_if_asked(should_stop, STOPPED, stage="background")
         dirs = cube_directions(k, a.reshape(-1), b.reshape(-1))
         rgb, acc, dist = trace(np.broadcast_to(centre, dirs.shape).astype(np.float32), dirs.astype(np.float32))
         pts = centre + dirs * np.asarray(dist, np.float64)[:, None]
@@ -122,7 +118,7 @@ def build_shell(trace: RayTrace, centre: np.ndarray, side: int, views: Sequence[
     for t, (k, pts, rgb, tris, ab) in enumerate(kept):
         y0, x0 = (t // cols) * tile, (t % cols) * tile
         if textured:
-            _check(should_stop)
+            stop_if_asked(should_stop, STOPPED, stage="background")
             dirs = cube_directions(k, ta.reshape(-1), tb.reshape(-1))
             colour, _, _ = trace(np.broadcast_to(centre, dirs.shape).astype(np.float32), dirs.astype(np.float32))
             face_img = (np.asarray(colour).reshape(side, side, 3).clip(0, 1) * 255 + 0.5).astype(np.uint8)

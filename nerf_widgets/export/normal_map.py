@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerf_widgets.core.errors import CancelledError
+from nerf_widgets.core.errors import stop_if_asked
 from nerf_widgets.export.bake import dilate, rasterize_uv
 from nerf_widgets.export.mesh import vertex_normals
 
@@ -121,8 +121,7 @@ def bake_normal_map(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normal
     where = np.nonzero(covered.reshape(-1))[0]
     flat = image.reshape(-1, 3)
     for s in range(0, len(where), CHUNK):
-        if should_stop is not None and should_stop():
-            raise CancelledError("export cancelled while baking the normal map", stage="normals")
+        stop_if_asked(should_stop, "export cancelled while baking the normal map", stage="normals")
         cells = where[s : s + CHUNK]
         p, t, b, n = frames(verts, faces, normals, tan, face_id.reshape(-1)[cells], bary.reshape(-1, 3)[cells])
         h = _high_normals(tree, high_normals, p, n)

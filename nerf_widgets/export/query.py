@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nerf_widgets.core.errors import CancelledError
+from nerf_widgets.core.errors import stop_if_asked
 
 __all__ = ["FieldQuery"]
 
@@ -42,8 +42,7 @@ class FieldQuery:
         out = np.empty((n, width) if width > 1 else (n,), np.float32)
         with torch.no_grad():
             for start in range(0, n, self.chunk):
-                if self.should_stop is not None and self.should_stop():
-                    raise CancelledError("export cancelled")
+                stop_if_asked(self.should_stop, "export cancelled")
                 parts = [torch.from_numpy(np.ascontiguousarray(a[start : start + self.chunk], np.float32)) for a in arrays]
                 res = _to_numpy(fn(*parts))
                 out[start : start + self.chunk] = res.reshape(out[start : start + self.chunk].shape)

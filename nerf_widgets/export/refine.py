@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from nerf_widgets.core.errors import CancelledError, ValidationError
+from nerf_widgets.core.errors import ValidationError, stop_if_asked
 from nerf_widgets.export.bake import dilate
 from nerf_widgets.export.raster import project, rasterize
 from nerf_widgets.export.texture import corners, lookup
@@ -344,8 +344,7 @@ def _fit(table: np.ndarray, samples: Samples, shape: Shape, budget_s: float, clo
     every = max(1, math.ceil(n / batch) // CHECKS_PER_EPOCH)
     stopped = watch.check(table, shape)  # the bake's own score: refinement has to beat it
     while steps < max_steps and not stopped:
-        if should_stop is not None and should_stop():
-            raise CancelledError("export cancelled during texture refinement", stage="refine")
+        stop_if_asked(should_stop, "export cancelled during texture refinement", stage="refine")
         frac = max((clock() - t0) / budget_s if budget_s > 0 else 1.0, steps / max_steps)
         if frac >= 1.0:
             break

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nerf_widgets.core.errors import CancelledError
+from nerf_widgets.core.errors import CancelledError, stop_if_asked
 from nerf_widgets.poses.types import StopFn
 
 __all__ = [
@@ -174,8 +174,7 @@ def _cancellable(stage: str, token: Any) -> Iterator[None]:
 
 
 def check_stop(should_stop: StopFn | None, stage: str) -> None:
-    if should_stop is not None and should_stop():
-        raise CancelledError(f"pose estimation cancelled during {stage}", stage=stage)
+    stop_if_asked(should_stop, f"pose estimation cancelled during {stage}", stage=stage)
 
 
 def extract_features(pc: ModuleType, db_path: Path, stage: Path, groups: list[list[InputImage]], camera_model: str,
