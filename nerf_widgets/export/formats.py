@@ -113,9 +113,10 @@ class _GltfBuilder:
         return len(self.doc["accessors"]) - 1
 
 
-def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = ()) -> tuple[dict, bytes]:
-    """glTF JSON + binary buffer, one node and mesh per part; a part's image goes in the buffer unless
-    ``image_uris`` names a side file for it."""
+def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = (),
+                normal_uris: tuple[str | None, ...] = ()) -> tuple[dict, bytes]:
+    """glTF JSON + binary buffer, one node and mesh per part; a part's image (and normal map) goes in the buffer
+    unless ``image_uris`` (``normal_uris``) names a side file for it, by the part's position."""
     b = _GltfBuilder()
     materials: list[dict] = []
     meshes: list[dict] = []
@@ -128,7 +129,7 @@ def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = ()) -> tupl
         if part.uv is not None and part.image is not None:
             uv = np.stack([part.uv[:, 0], 1.0 - part.uv[:, 1]], 1).astype(np.float32)  # glTF: v down
             attrs["TEXCOORD_0"] = b.accessor(uv, "VEC2", 34962)
-            uri = image_uris[k] if k < len(image_uris) else None
+            uri = image_uris[k] if image_uris else None
             mime = "image/jpeg" if part.image_format == "jpeg" else "image/png"
             images.append({"uri": uri} if uri else
                           {"bufferView": b.view(encode_image(part.image, part.image_format, part.jpeg_quality)),
@@ -137,7 +138,7 @@ def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = ()) -> tupl
             if part.normal_image is not None and part.tangents is not None:
                 lit = np.concatenate([z_up_to_y_up(part.tangents[:, :3]), part.tangents[:, 3:]], 1)
                 attrs["TANGENT"] = b.accessor(lit.astype(np.float32), "VEC4", 34962)
-                normal_uri = image_uris[len(mesh.parts()) + k] if len(mesh.parts()) + k < len(image_uris) else None
+                normal_uri = normal_uris[k] if normal_uris else None
                 images.append({"uri": normal_uri} if normal_uri else
                               {"bufferView": b.view(encode_image(part.normal_image, "png")), "mimeType": "image/png"})
                 material["normalTexture"] = {"index": len(images) - 1}
@@ -185,7 +186,7 @@ def write_gltf(mesh: MeshData, path: Path) -> list[Path]:
     """name.gltf + name.bin + name_texture.png|jpg (and name_background.png|jpg) beside it."""
     files = [path, path.with_suffix(".bin")]
     uris: list[str | None] = []
-    normals: list[str | None] = []  # after every part's colour image: (colour..., normal...)
+    normals: list[str | None] = []
     for name, part in mesh.parts():
         uri = _image_name(path, name, part) if part.uv is not None and part.image is not None else None
         uris.append(uri)
@@ -196,8 +197,7 @@ def write_gltf(mesh: MeshData, path: Path) -> list[Path]:
         if normals[-1] is not None and part.normal_image is not None:
             files.append(path.with_name(normals[-1]))
             files[-1].write_bytes(encode_image(part.normal_image, "png"))
-    uris += normals
-    doc, blob = _build_gltf(mesh, tuple(uris))
+    doc, blob = _build_gltf(mesh, tuple(uris), tuple(normals))
     doc["buffers"] = [{"byteLength": len(blob), "uri": files[1].name}]
     files[1].write_bytes(blob)
     path.write_text(json.dumps(doc, indent=1))

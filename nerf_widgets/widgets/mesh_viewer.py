@@ -1,11 +1,11 @@
 """MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs, and what it lost.
 
-Textured meshes are drawn unlit (the colour is baked, as the file's KHR_materials_unlit material says unless
-it carries a normal map), vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts. "Lit" shades the
-mesh with a light that follows the camera and, when the file carries one (``normalTexture``), its normal map:
-what an engine or Blender will show of its shape. A real capture's
-background (the file's part named "background") is drawn front faces only, so from the starting view, outside
-it, the object shows, and the camera frames the object; orbiting into the shell shows the room around. When the export
+Textured meshes are drawn unlit (the colour is baked, as the file's KHR_materials_unlit material says unless it
+carries a normal map), vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts.
+"Lit" shades the mesh with a light that follows the camera and, when the file carries one (``normalTexture``),
+its normal map: what an engine or Blender will show of its shape. A real capture's background (the file's part
+named "background") is drawn front faces only, so from the starting view, outside it, the object shows, and the
+camera frames the object; orbiting into the shell shows the room around. When the export
 left a comparison beside the file (``export.compare``: ``model.compare/``), the photo, the field's render
 and the mesh's render of the same view are shown side by side with both PSNRs, one view at a time. Works
 on its own (``MeshViewer("model.glb")``) or inside ``StudioApp`` (``show(path)`` from the ExportPanel).
@@ -62,16 +62,17 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
     if not is_ply:
         scene = trimesh.load(path)
         parts = getattr(scene, "geometry", {})
-        if BACKGROUND in parts and len(parts) > 1:  # written by export.formats: no node transforms to apply
-            rest = [g for name, g in parts.items() if name != BACKGROUND]
+        # as written by export.formats (no node transforms): the parts as they are, with the file's own normals
+        # (force="mesh" below recomputes them: copies of a vertex along a UV seam then disagree, and Lit shows
+        # creases), and the background apart
+        if parts and _untransformed(scene):
+            back = parts.get(BACKGROUND) if len(parts) > 1 else None
+            rest = [g for g in parts.values() if g is not back]
             obj: Any = rest[0] if len(rest) == 1 else trimesh.util.concatenate(rest)
             main = _with_appearance(obj, np.asarray(obj.vertices, np.float32))
-            back = parts[BACKGROUND]
-            main.background = _with_appearance(back, np.asarray(back.vertices, np.float32))
+            if back is not None:
+                main.background = _with_appearance(back, np.asarray(back.vertices, np.float32))
             return main
-        if len(parts) == 1 and _untransformed(scene):  # the file's own normals (force="mesh" recomputes them:
-            (only,) = parts.values()  # copies of a vertex along a UV seam then disagree, and Lit shows creases)
-            return _with_appearance(only, np.asarray(only.vertices, np.float32))
     loaded: Any = trimesh.load(path, force="mesh" if not is_ply else None)
     verts = np.asarray(loaded.vertices, np.float64)
     verts = (_z_up_to_y_up(verts) if is_ply else verts).astype(np.float32)

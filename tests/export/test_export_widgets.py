@@ -60,3 +60,19 @@ def test_mesh_viewer_frames_the_object_and_culls_the_background_from_outside(exp
     assert np.linalg.norm(camera.position) < 0.5 * reach < camera.far  # framed on the object, the shell drawn
     plain_viewer = MeshViewer(plain.path)
     assert plain_viewer.background_mesh is None
+
+
+def test_a_file_with_node_transforms_is_shown_where_its_nodes_put_it(tmp_path):
+    """Files from other tools may place meshes by node transforms: those apply (an export's are identity, and its
+    parts are read as they are, with the file's normals)."""
+    import numpy as np
+    import trimesh
+
+    from nerf_widgets.widgets.mesh_viewer import load_mesh_file
+
+    box = trimesh.creation.box(extents=(1, 1, 1))
+    scene = trimesh.Scene()
+    scene.add_geometry(box, node_name="moved", transform=trimesh.transformations.translation_matrix([5.0, 0, 0]))
+    scene.export(tmp_path / "moved.glb")
+    loaded = load_mesh_file(tmp_path / "moved.glb")
+    np.testing.assert_allclose(loaded.verts.mean(0), [5.0, 0, 0], atol=1e-5)
