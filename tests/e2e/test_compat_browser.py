@@ -168,7 +168,10 @@ def training_curves_and_mesh(page: Any, server: Any) -> None:
     viewer.screenshot(path=str(ARTIFACTS / "compat_classic_mesh.png"))
     # Lit swaps in three.js' standard material and a light on the camera: it must draw under ipywidgets 7 too
     canvas = viewer.locator("canvas").first
-    page.wait_for_timeout(500)
+    deadline = time.monotonic() + 60
+    while (screenshot(canvas).min(2) < 245).sum() < 2000:  # the unlit ball drawn (not the white background)
+        assert time.monotonic() < deadline, "the mesh was not drawn within 60 s"
+        page.wait_for_timeout(200)
     unlit = screenshot(canvas)
     viewer.locator("button", has_text="Lit").click()
     deadline = time.monotonic() + 60

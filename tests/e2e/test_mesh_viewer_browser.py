@@ -68,18 +68,24 @@ def test_lit_shades_the_mesh_with_its_normal_map_and_unlit_gives_back_the_baked_
             canvas.wait_for(timeout=60_000)
         canvases["bumped"].scroll_into_view_if_needed()
         assert "normal map" in viewers["bumped"].inner_text() and "normal map" not in viewers["plain"].inner_text()
-        for k, canvas in canvases.items():
-            wait_for(page, lambda canvas=canvas: drawn(picture(canvas)) > 2000, 60, f"the unlit {k} mesh")
-        page.wait_for_timeout(500)
-        unlit = {k: picture(c) for k, c in canvases.items()}
-        assert diff(unlit["bumped"], unlit["plain"]) < 0.5  # the same mesh and colours
+        unlit: dict[str, np.ndarray] = {}
+
+        def both_unlit_alike() -> bool:  # both drawn, and the same picture: the same mesh and colours
+            unlit.update({k: picture(c) for k, c in canvases.items()})
+            return min(drawn(p) for p in unlit.values()) > 2000 and diff(unlit["bumped"], unlit["plain"]) < 0.5
+
+        wait_for(page, both_unlit_alike, 60, "both unlit meshes, alike")
         for k, viewer in viewers.items():
             viewer.locator("button", has_text="Lit").click()
             wait_for(page, lambda k=k: diff(picture(canvases[k]), unlit[k]) > 2.0, 60, f"the lit {k} mesh")
-        page.wait_for_timeout(500)
-        lit = {k: picture(c) for k, c in canvases.items()}
+        lit: dict[str, np.ndarray] = {}
+
+        def map_shows() -> bool:  # the map changes the shading (1.3 grey levels here; unlit: 0.0)
+            lit.update({k: picture(c) for k, c in canvases.items()})
+            return diff(lit["bumped"], lit["plain"]) > 0.5
+
+        wait_for(page, map_shows, 60, "the normal map in the lit picture")
         assert drawn(lit["bumped"]) > 0.8 * drawn(unlit["bumped"])  # the same object, now shaded
-        assert diff(lit["bumped"], lit["plain"]) > 0.5  # the map changes the shading (1.3 levels here; unlit: 0.0)
         viewers["bumped"].screenshot(path=str(REPO / "tests" / "artifacts" / "e2e_mesh_viewer_lit.png"))
         viewers["bumped"].locator("button", has_text="Lit").click()
         wait_for(page, lambda: diff(picture(canvases["bumped"]), unlit["bumped"]) < 0.5, 60,
