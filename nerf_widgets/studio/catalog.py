@@ -8,6 +8,9 @@ the comparison beside an export read for display. Widgets ask here rather than r
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from numpy.typing import NDArray
 from nerf_widgets.poses.types import PoseProgress, PoseReport
 
 __all__ = ["ExportChoices", "PoseFolder", "PoseProgress", "PoseReport", "TrainingChoices", "export_choices",
-           "read_export_comparison", "read_pose_folder", "training_choices"]
+           "read_export_comparison", "read_pose_folder", "readable_mesh_file", "training_choices"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +106,19 @@ def read_export_comparison(path: str | Path) -> dict[str, Any] | None:
     from nerf_widgets.export.compare import read_comparison, sidecar
 
     return read_comparison(sidecar(path))
+
+
+@contextmanager
+def readable_mesh_file(path: str | Path) -> Iterator[Path]:
+    """``path`` itself, or while the block runs a plain copy of a Draco / meshopt glTF (trimesh reads no
+    compressed meshes: Draco gave all-zero vertices, meshopt an IndexError)."""
+    from nerf_widgets.export.tools import decompress_gltf, gltf_compression
+
+    path = Path(path)
+    if gltf_compression(path) is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="nw-plain-") as tmp:
+        plain = Path(tmp) / f"plain{path.suffix.lower()}"
+        decompress_gltf(path, plain)
+        yield plain

@@ -1,5 +1,8 @@
 """MeshViewer: an exported GLB / glTF / OBJ / PLY (mesh or point cloud) in pythreejs, and what it lost.
 
+Files are read with trimesh, each part where its glTF node puts it; a Draco or meshopt glTF, which trimesh cannot
+decode, is read from a plain copy gltf-transform makes (the tool that compressed it).
+
 Textured meshes are drawn unlit (the colour is baked, as the file's KHR_materials_unlit material says unless it
 carries a normal map), vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts.
 "Lit" shades the mesh with a light that follows the camera and, when the file carries one (``normalTexture``),
@@ -21,7 +24,7 @@ import ipywidgets
 import numpy as np
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
-from nerf_widgets.studio.catalog import read_export_comparison
+from nerf_widgets.studio.catalog import read_export_comparison, readable_mesh_file
 from nerf_widgets.widgets.common import Notice, error_message, esc
 from nerf_widgets.widgets.panel import PanelMixin
 
@@ -50,28 +53,34 @@ def _z_up_to_y_up(v: np.ndarray) -> np.ndarray:
 
 
 def load_mesh_file(path: str | Path) -> LoadedMesh:
-    """Read a file with trimesh; PLY (written Z-up) is turned to Y-up like glTF/OBJ."""
-    import trimesh
-
+    """Read a file with trimesh (a Draco / meshopt glTF through a plain copy); PLY (written Z-up) is turned to
+    Y-up like glTF/OBJ."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no file at {str(path)!r}")
     if path.suffix.lower() not in VIEWABLE:
         raise ValidationError(f"MeshViewer shows {', '.join(VIEWABLE)} files, not {path.suffix!r}")
+    with readable_mesh_file(path) as readable:
+        return _load(readable)
+
+
+def _load(path: Path) -> LoadedMesh:
+    import trimesh
+
     is_ply = path.suffix.lower() == ".ply"
     if not is_ply:
-        scene = trimesh.load(path)
-        parts = getattr(scene, "geometry", {})
-        # as written by export.formats (no node transforms): the parts as they are, with the file's own normals
-        # (force="mesh" below recomputes them: copies of a vertex along a UV seam then disagree, and Lit shows
-        # creases), and the background apart
-        if parts and _untransformed(scene):
-            back = parts.get(BACKGROUND) if len(parts) > 1 else None
-            rest = [g for g in parts.values() if g is not back]
-            obj: Any = rest[0] if len(rest) == 1 else trimesh.util.concatenate(rest)
-            main = _with_appearance(obj, np.asarray(obj.vertices, np.float32))
-            if back is not None:
-                main.background = _with_appearance(back, np.asarray(back.vertices, np.float32))
+        parts = _placed_parts(trimesh.load(path))
+        # each part where its node puts it, with the file's own normals (force="mesh" below recomputes them:
+        # copies of a vertex along a UV seam then disagree, and Lit shows creases), and the background apart
+        if parts:
+            back = parts.pop(BACKGROUND) if len(parts) > 1 and BACKGROUND in parts else None
+            if len(parts) == 1:
+                main = _placed(*next(iter(parts.values())))
+            else:  # several parts of another tool's file: one mesh (trimesh joins their textures)
+                moved = [mesh.copy().apply_transform(transform) for mesh, transform in parts.values()]
+                joined: Any = trimesh.util.concatenate(moved)
+                main = _with_appearance(joined, np.asarray(joined.vertices, np.float32))
+            main.background = None if back is None else _placed(*back)
             return main
     loaded: Any = trimesh.load(path, force="mesh" if not is_ply else None)
     verts = np.asarray(loaded.vertices, np.float64)
@@ -82,9 +91,30 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
     return _with_appearance(loaded, verts)
 
 
-def _untransformed(scene: Any) -> bool:
-    """Whether every geometry of a trimesh Scene sits where its node puts it without a transform."""
-    return all(np.allclose(scene.graph.get(node)[0], np.eye(4)) for node in scene.graph.nodes_geometry)
+def _placed_parts(scene: Any) -> dict[str, tuple[Any, np.ndarray]]:
+    """name -> (trimesh mesh, its node's 4x4 transform) of a Scene; empty unless it is a Scene of triangle meshes."""
+    import trimesh
+
+    parts: dict[str, tuple[Any, np.ndarray]] = {}
+    for node in getattr(getattr(scene, "graph", None), "nodes_geometry", []):
+        transform, name = scene.graph.get(node)
+        if not isinstance(scene.geometry[name], trimesh.Trimesh) or name in parts:
+            return {}
+        parts[name] = (scene.geometry[name], np.asarray(transform, np.float64))
+    return parts
+
+
+def _placed(mesh: Any, transform: np.ndarray) -> LoadedMesh:
+    """A part turned by its node's transform, normals by the inverse transpose (a decoded meshopt file carries
+    its quantisation there; an export's own transforms are identity)."""
+    turn, shift = transform[:3, :3], transform[:3, 3]
+    part = _with_appearance(mesh, (np.asarray(mesh.vertices, np.float64) @ turn.T + shift).astype(np.float32))
+    if part.normals is not None and not np.allclose(turn, np.eye(3)):
+        normals = part.normals.astype(np.float64) @ np.linalg.inv(turn)
+        part.normals = (normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    if np.linalg.det(turn) < 0 and part.faces is not None:  # a mirror turns the faces inside out
+        part.faces = np.ascontiguousarray(part.faces[:, ::-1])
+    return part
 
 
 def _with_appearance(mesh: Any, verts: np.ndarray) -> LoadedMesh:

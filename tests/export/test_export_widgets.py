@@ -76,3 +76,62 @@ def test_a_file_with_node_transforms_is_shown_where_its_nodes_put_it(tmp_path):
     scene.export(tmp_path / "moved.glb")
     loaded = load_mesh_file(tmp_path / "moved.glb")
     np.testing.assert_allclose(loaded.verts.mean(0), [5.0, 0, 0], atol=1e-5)
+
+    # turned and stretched: the normals turn with the node (inverse transpose) and stay outward, and a mirror
+    # keeps the faces facing out
+    for name, transform in (("turned", trimesh.transformations.rotation_matrix(np.pi / 2, [0, 0, 1]) @ np.diag([3.0, 1, 1, 1])),
+                            ("mirrored", np.diag([-1.0, 1, 1, 1]))):
+        scene = trimesh.Scene()
+        scene.add_geometry(box, node_name=name, transform=transform)
+        scene.export(tmp_path / f"{name}.glb")
+        loaded = load_mesh_file(tmp_path / f"{name}.glb")
+        assert loaded.faces is not None and loaded.normals is not None
+        outward = loaded.verts / np.linalg.norm(loaded.verts, axis=1, keepdims=True)
+        assert ((loaded.normals * outward).sum(1) > 0.3).all(), name
+        corners = loaded.verts[loaded.faces.astype(np.int64)]
+        wound = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        assert ((wound * corners.mean(1)).sum(1) > 0).all(), name
+
+
+@pytest.mark.parametrize("method", ["draco", "meshopt"])
+def test_a_compressed_export_shows_as_its_plain_twin(exported, method, tmp_path, monkeypatch):
+    """trimesh reads no compressed meshes (Draco gave all-zero vertices, meshopt an IndexError): the viewer
+    decodes a copy with gltf-transform and shows the same mesh, its background apart and its texture, with the
+    file's own normals turned by the node that meshopt's quantisation leaves."""
+    import tempfile
+
+    import numpy as np
+
+    from tests.export.test_background import room_trace
+
+    plain = exported("glb-background", "glb", ".glb", layer=lambda hide: room_trace)
+    res = exported(f"glb-background-{method}", "glb", ".glb", layer=lambda hide: room_trace, compress=method)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the plain copy goes, to see it removed
+    viewer = MeshViewer(res.path)
+    twin = MeshViewer(plain.path)
+    assert viewer.notice.value == "" and viewer.mesh is not None and twin.mesh is not None
+    got, want = viewer.mesh, twin.mesh
+    assert got.faces is not None and want.faces is not None and len(got.faces) == len(want.faces)
+    extent = float(np.ptp(want.verts, 0).max())
+    assert np.ptp(got.verts, 0).max() > 0.5 * extent  # not Draco's placeholder zeros
+    from scipy.spatial import cKDTree
+
+    gap, near = cKDTree(want.verts).query(got.verts)  # Draco welds and reorders vertices; both quantise
+    assert gap.max() < 2e-3 * extent and cKDTree(got.verts).query(want.verts)[0].max() < 2e-3 * extent
+    assert got.image is not None and got.image.shape == (want.image.shape if want.image is not None else None)
+    assert got.background is not None and want.background is not None
+    assert got.background.faces is not None and want.background.faces is not None
+    assert len(got.background.faces) == len(want.background.faces)
+    # each vertex's normal agrees with the plain file's normal at the nearest vertex
+    assert got.normals is not None and want.normals is not None
+    cos = (got.normals * want.normals[near]).sum(1)
+    assert np.median(cos) > 0.999 and np.linalg.norm(got.normals, axis=1).min() > 0.999
+    assert list(tmp_path.glob("nw-plain-*")) == []  # the plain copy is gone
+
+
+def test_a_compressed_file_without_gltf_transform_says_what_to_install(exported, monkeypatch):
+    res = exported("glb-meshopt", "glb", ".glb", compress="meshopt")
+    monkeypatch.setenv("NERF_WIDGETS_GLTF_TRANSFORM", "/nonexistent/gltf-transform")
+    viewer = MeshViewer(res.path)
+    assert viewer.mesh is None and "gltf-transform" in viewer.notice.value
+    assert "Internal error" not in viewer.notice.value
