@@ -14,8 +14,10 @@ import struct
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
-from nerf_widgets.core.errors import NerfWidgetsError, ResourceUnavailableError
+from nerf_widgets.core.errors import NerfWidgetsError, ResourceUnavailableError, ValidationError
 
 __all__ = ["blender_command", "compress_gltf", "decompress_gltf", "gltf_compression", "gltf_transform_command",
            "run_blender_fbx"]
@@ -51,7 +53,11 @@ def blender_command() -> list[str]:
 def gltf_transform_command(purpose: str = "Draco/meshopt compression needs") -> list[str]:
     """Argv prefix for the gltf-transform CLI (npm package @gltf-transform/cli); ``purpose`` starts the message
     when it is missing."""
-    found = os.environ.get("NERF_WIDGETS_GLTF_TRANSFORM") or shutil.which("gltf-transform")
+    chosen = os.environ.get("NERF_WIDGETS_GLTF_TRANSFORM")
+    if chosen and not shutil.which(chosen):
+        raise ResourceUnavailableError(f"NERF_WIDGETS_GLTF_TRANSFORM is {chosen!r}, which is not a program here: "
+                                       "point it at the gltf-transform command, or unset it")
+    found = chosen or shutil.which("gltf-transform")
     local = _ROOT / "tools" / "node_modules" / ".bin" / "gltf-transform"
     if not found and local.exists():
         found = str(local)
@@ -88,13 +94,14 @@ def compress_gltf(src: Path, dst: Path, method: str, timeout: float = 600) -> No
     _run([*gltf_transform_command(), method, str(src), str(dst)], f"gltf-transform {method}", timeout)
 
 
-# glTF extensions whose meshes a reader without the decoder cannot use (trimesh: zeros for Draco, a crash for meshopt)
-COMPRESSIONS = {"KHR_draco_mesh_compression": "draco", "EXT_meshopt_compression": "meshopt"}
+# glTF encodings trimesh cannot read (Draco: all-zero vertices; meshopt: an IndexError; quantised integers: sizes
+# in the tens of thousands), in the order they are named; gltf-transform decodes all three
+ENCODINGS = {"KHR_draco_mesh_compression": "Draco", "EXT_meshopt_compression": "meshopt",
+             "KHR_mesh_quantization": "quantised"}
 
 
-def gltf_compression(path: Path) -> str | None:
-    """"draco" or "meshopt" when a .glb / .gltf file's meshes are compressed, else None (also for files that are
-    not glTF, or whose header cannot be read: their reader reports those)."""
+def _gltf_json(path: Path) -> dict[str, Any] | None:
+    """The JSON of a .glb (by its magic) or .gltf file; None when it cannot be read as one."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(20)
@@ -104,15 +111,64 @@ def gltf_compression(path: Path) -> str | None:
                 doc = json.loads(head + fh.read())
             else:
                 return None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    used = doc.get("extensionsUsed", []) if isinstance(doc, dict) else []
-    return next((COMPRESSIONS[name] for name in used if name in COMPRESSIONS), None)
+    return doc if isinstance(doc, dict) else None
+
+
+def _names(value: Any) -> set[str]:
+    """Extension names in a list of names or in an ``extensions`` object (anything else: none)."""
+    if isinstance(value, dict):
+        return {k for k in value if isinstance(k, str)}
+    return {k for k in value if isinstance(k, str)} if isinstance(value, list) else set()
+
+
+def _encodings(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(extension names the file declares, names its primitives and buffer views use)."""
+    declared = _names(doc.get("extensionsUsed")) | _names(doc.get("extensionsRequired"))
+    used: set[str] = set()
+    meshes = doc.get("meshes")
+    for mesh in meshes if isinstance(meshes, list) else []:
+        primitives = mesh.get("primitives") if isinstance(mesh, dict) else None
+        for primitive in primitives if isinstance(primitives, list) else []:
+            used |= _names(primitive.get("extensions")) if isinstance(primitive, dict) else set()
+    views = doc.get("bufferViews")
+    for view in views if isinstance(views, list) else []:
+        used |= _names(view.get("extensions")) if isinstance(view, dict) else set()
+    return declared, used
+
+
+def gltf_compression(path: Path) -> str | None:
+    """"Draco", "meshopt" or "quantised" when a .glb / .gltf file's meshes are encoded so, else None (also for
+    files that are not glTF or cannot be read: their reader reports those). Looks at the declared extensions
+    and at the primitives and buffer views themselves (a file that does not declare them is still encoded)."""
+    doc = _gltf_json(path)
+    if doc is None:
+        return None
+    declared, used = _encodings(doc)
+    return next((label for name, label in ENCODINGS.items() if name in declared | used), None)
 
 
 def decompress_gltf(src: Path, dst: Path, timeout: float = 600) -> None:
-    """A Draco or meshopt glTF as a plain one, float accessors (gltf-transform decodes both as it reads, and
-    ``dequantize`` turns meshopt's quantised integers back to floats)."""
+    """A Draco, meshopt or quantised glTF as a plain one with float accessors (gltf-transform decodes them as it
+    reads, and ``dequantize`` turns quantised integers back to floats), written as ``dst`` (+ side files).
+
+    A .gltf whose side files lie outside its folder is refused: gltf-transform writes them again by the same
+    relative names, which would put them outside ``dst``'s folder, over the originals in the worst case."""
+    src = Path(src)
     kind = gltf_compression(src) or "compressed"
-    command = gltf_transform_command(f"{Path(src).name} is {kind}-compressed; showing it needs")
-    _run([*command, "dequantize", str(src), str(dst)], "gltf-transform dequantize", timeout)
+    doc = _gltf_json(src) or {}
+    declared, used = _encodings(doc)
+    for name in sorted((used - declared) & set(ENCODINGS)):
+        raise ValidationError(f"{src.name} uses {name} without declaring it in extensionsUsed, against the glTF "
+                              "spec: no reader decodes it as it is")
+    items = [item for key in ("buffers", "images") if isinstance(doc.get(key), list) for item in doc[key]]
+    for item in items:
+        uri = item.get("uri") if isinstance(item, dict) else None
+        if isinstance(uri, str) and not uri.startswith("data:"):
+            target = (src.parent / unquote(uri)).resolve()
+            if not target.is_relative_to(src.parent.resolve()):
+                raise ValidationError(f"{src.name} refers to {uri!r}, outside its folder: move the file and what it "
+                                      "refers to into one folder")
+    command = gltf_transform_command(f"{src.name} is {kind}-encoded; showing it needs")
+    _run([*command, "dequantize", str(src), str(dst)], f"decoding {src.name} ({kind}) with gltf-transform", timeout)

@@ -110,8 +110,8 @@ def read_export_comparison(path: str | Path) -> dict[str, Any] | None:
 
 @contextmanager
 def readable_mesh_file(path: str | Path) -> Iterator[Path]:
-    """``path`` itself, or while the block runs a plain copy of a Draco / meshopt glTF (trimesh reads no
-    compressed meshes: Draco gave all-zero vertices, meshopt an IndexError)."""
+    """``path`` itself, or while the block runs a plain copy of a Draco / meshopt / quantised glTF (trimesh reads
+    none of them: Draco gave all-zero vertices, meshopt an IndexError)."""
     from nerf_widgets.export.tools import decompress_gltf, gltf_compression
 
     path = Path(path)

@@ -129,9 +129,105 @@ def test_a_compressed_export_shows_as_its_plain_twin(exported, method, tmp_path,
     assert list(tmp_path.glob("nw-plain-*")) == []  # the plain copy is gone
 
 
-def test_a_compressed_file_without_gltf_transform_says_what_to_install(exported, monkeypatch):
+def test_a_compressed_file_without_gltf_transform_says_what_to_install(exported, monkeypatch, tmp_path):
+    from nerf_widgets.export import tools
+
     res = exported("glb-meshopt", "glb", ".glb", compress="meshopt")
-    monkeypatch.setenv("NERF_WIDGETS_GLTF_TRANSFORM", "/nonexistent/gltf-transform")
+    monkeypatch.delenv("NERF_WIDGETS_GLTF_TRANSFORM", raising=False)
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
+    monkeypatch.setattr(tools, "_ROOT", tmp_path)  # no tools/node_modules there
     viewer = MeshViewer(res.path)
-    assert viewer.mesh is None and "gltf-transform" in viewer.notice.value
-    assert "Internal error" not in viewer.notice.value
+    assert viewer.mesh is None and "Internal error" not in viewer.notice.value
+    assert f"{res.path.name} is meshopt-encoded; showing it needs gltf-transform" in viewer.notice.value
+    assert "npm install -g @gltf-transform/cli" in viewer.notice.value
+    monkeypatch.setenv("NERF_WIDGETS_GLTF_TRANSFORM", str(tmp_path / "nothing"))
+    assert MeshViewer(res.path).mesh is None
+    assert "NERF_WIDGETS_GLTF_TRANSFORM is" in MeshViewer(res.path).notice.value
+
+
+def _glb_json(path, edit):  # type: ignore[no-untyped-def]
+    """Rewrite a GLB's JSON chunk with ``edit(doc)`` (padded to 4 bytes as the spec asks)."""
+    import json
+    import struct
+
+    data = path.read_bytes()
+    size = struct.unpack("<I", data[12:16])[0]
+    doc = json.loads(data[20 : 20 + size])
+    edit(doc)
+    chunk = json.dumps(doc).encode()
+    chunk += b" " * (-len(chunk) % 4)
+    rest = data[20 + size :]
+    path.write_bytes(b"glTF" + struct.pack("<II", 2, 20 + len(chunk) + len(rest)) + struct.pack("<I", len(chunk))
+                     + b"JSON" + chunk + rest)
+
+
+def test_encodings_are_found_where_they_are_used_and_odd_headers_are_not_errors(exported, tmp_path):
+    import shutil
+
+    from nerf_widgets.export.tools import gltf_compression
+    from nerf_widgets.widgets.mesh_viewer import load_mesh_file
+
+    draco = exported("glb-draco", "glb", ".glb", compress="draco")
+    undeclared = tmp_path / "undeclared.glb"  # against the spec, but the primitives still carry Draco
+    shutil.copy(draco.path, undeclared)
+    _glb_json(undeclared, lambda doc: [doc.pop(k, None) for k in ("extensionsUsed", "extensionsRequired")])
+    assert gltf_compression(undeclared) == "Draco"
+    viewer = MeshViewer(undeclared)  # said, instead of shown as placeholder zeros
+    assert viewer.mesh is None and "uses KHR_draco_mesh_compression without declaring it" in viewer.notice.value
+
+    plain = exported("glb", "glb", ".glb")
+    for name, edit in (("null", lambda doc: doc.update(extensionsUsed=None)),
+                       ("dicts", lambda doc: doc.update(extensionsUsed=[{"a": 1}]))):
+        odd = tmp_path / f"{name}.glb"
+        shutil.copy(plain.path, odd)
+        _glb_json(odd, edit)
+        assert gltf_compression(odd) is None
+        assert len(load_mesh_file(odd).verts) == plain.vertices
+    for name, text in (("deep.gltf", "[" * 100_000), ("empty.glb", ""), ("list.gltf", "[1]")):
+        (tmp_path / name).write_text(text)
+        assert gltf_compression(tmp_path / name) is None
+
+
+def test_a_gltf_whose_side_files_lie_outside_its_folder_is_refused_and_left_alone(exported, tmp_path):
+    import json
+    import shutil
+
+    res = exported("gltf-draco", "gltf", ".gltf", compress="draco")
+    folder, shared = tmp_path / "model", tmp_path / "shared"
+    folder.mkdir(), shared.mkdir()
+    doc = json.loads(res.path.read_text())
+    for buffer in doc["buffers"]:
+        shutil.copy(res.path.parent / buffer["uri"], shared / buffer["uri"])
+        buffer["uri"] = f"../shared/{buffer['uri']}"
+    for image in doc.get("images", []):
+        shutil.copy(res.path.parent / image["uri"], folder / image["uri"])
+    (folder / "m.gltf").write_text(json.dumps(doc))
+    before = {f.name: f.read_bytes() for f in shared.iterdir()}
+    viewer = MeshViewer(folder / "m.gltf")
+    assert viewer.mesh is None and "outside its folder" in viewer.notice.value
+    assert {f.name: f.read_bytes() for f in shared.iterdir()} == before
+
+
+def test_several_parts_of_another_tools_file_keep_its_normals(tmp_path):
+    """Two meshes whose file normals are not their faces' (a smooth-shaded model's are not): joined, they keep
+    them instead of normals recomputed from the faces."""
+    import numpy as np
+    import trimesh
+
+    from nerf_widgets.widgets.mesh_viewer import load_mesh_file
+
+    rng = np.random.default_rng(0)
+    scene, given = trimesh.Scene(), []
+    for name, shift in (("a", -2.0), ("b", 2.0)):
+        ball = trimesh.creation.icosphere(subdivisions=1)
+        normals = ball.vertices + rng.normal(0, 0.3, ball.vertices.shape)
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        given.append(normals)
+        scene.add_geometry(trimesh.Trimesh(ball.vertices + [shift, 0, 0], ball.faces, vertex_normals=normals,
+                                           process=False), geom_name=name)
+    scene.export(tmp_path / "two.glb")
+    loaded = load_mesh_file(tmp_path / "two.glb")
+    assert loaded.normals is not None and len(loaded.verts) == 2 * 42
+    left = loaded.verts[:, 0] < 0
+    assert (loaded.normals[left] * given[0]).sum(1).min() > 0.999
+    assert (loaded.normals[~left] * given[1]).sum(1).min() > 0.999
