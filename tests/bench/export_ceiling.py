@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def load_glb(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     """(verts [V,3] world Z-up, faces [F,3], uv [V,2], texture [H,W,3] float32) of a single-part GLB."""
     import trimesh
 
-    mesh = trimesh.load(path, force="mesh")
+    mesh: Any = trimesh.load(path, force="mesh")
     v = np.asarray(mesh.vertices, np.float64)
     verts = np.stack([v[:, 0], -v[:, 2], v[:, 1]], 1)  # glTF Y-up -> the world's Z-up
     image = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"), np.float32) / 255.0
@@ -118,7 +119,7 @@ def main() -> None:
                    "point": along_rays(query, points, dirs, dirs, 0.0)}
         photo = view.on_background()
         h, w_ = cov.shape
-        covered = cov.reshape(h // SAMPLES, SAMPLES, w_ // SAMPLES, SAMPLES).any((1, 3))
+        covered = np.asarray(cov.reshape(h // SAMPLES, SAMPLES, w_ // SAMPLES, SAMPLES).any((1, 3)))
         split = classes(view.image[..., 3] / 255.0 if view.image.shape[2] == 4 else np.ones(photo.shape[:2]), covered)
         for name, colour in colours.items():
             canvas = np.ones((h, w_, 3), np.float32)
