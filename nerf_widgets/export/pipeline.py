@@ -147,6 +147,8 @@ def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, voxel: fl
         return verts, faces, None
     full = normal_map.oriented_points(verts, faces) if req.wants_normal_map() else None
     verts, faces = mesh.decimate(verts, faces, req.faces)
+    if req.region is not None:  # a merged vertex's quadric optimum can lie past the box's face: the cut stays flat
+        verts = roi.clamp_to_region(verts, req.region, req.cut_floor)
     if req.watertight:
         verts, faces = manifold.make_watertight(verts, faces, NUDGE_VOXELS * voxel)
     return verts, faces, full
