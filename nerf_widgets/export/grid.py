@@ -18,7 +18,7 @@ import numpy as np
 from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.export.query import FieldQuery
 
-__all__ = ["DensityGrid", "auto_iso", "occupied_box", "sample_grid"]
+__all__ = ["DensityGrid", "auto_iso", "crossings", "occupied_box", "sample_grid"]
 
 ProgressFn = Callable[[float], None]
 LN2 = float(np.log(2.0))
@@ -56,24 +56,25 @@ def sample_grid(query: FieldQuery, lo: np.ndarray, hi: np.ndarray, resolution: i
     return DensityGrid(values, np.asarray(lo, np.float64), voxel)
 
 
-def _crossing_density(lines: np.ndarray, step: float) -> np.ndarray:
-    """lines [L, n] densities along rays -> density where optical depth first reaches ln 2 (NaN if never).
+def crossings(lines: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lines [L, n] densities along rays -> (rows of the lines that become opaque, the density where their
+    optical depth first reaches ln 2, and where: a node index along the line, fractional).
 
-    Trapezoid integration; inside the crossing segment density is linear, so the crossing solves a quadratic.
+    Opaque: optical depth 2 ln 2 by the line's end. Trapezoid integration; inside the crossing segment density
+    is linear, so the crossing solves a quadratic.
     """
     seg = 0.5 * (lines[:, 1:] + lines[:, :-1]) * step
     tau = np.concatenate([np.zeros((len(lines), 1), np.float32), np.cumsum(seg, axis=1)], axis=1)
-    hit = tau[:, -1] >= 2 * LN2
-    k = np.argmax(tau >= LN2, axis=1)[hit]  # first node past the crossing (k >= 1)
-    rows = np.nonzero(hit)[0]
+    rows = np.nonzero(tau[:, -1] >= 2 * LN2)[0]
+    k = np.argmax(tau[rows] >= LN2, axis=1)  # first node past the crossing (k >= 1)
     a, b = lines[rows, k - 1].astype(np.float64), lines[rows, k].astype(np.float64)
     need = (LN2 - tau[rows, k - 1]) / step  # = a*s + (b-a)*s^2/2, s in (0, 1]
     slope = b - a
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(np.abs(slope) > 1e-9, (-a + np.sqrt(np.maximum(a * a + 2 * slope * need, 0))) / slope, need / a)
-    out = np.full(len(lines), np.nan)
-    out[rows] = a + slope * np.clip(s, 0, 1)
-    return out
+    ok = np.isfinite(s)  # 0/0: no density in the segment (rounding); such lines are left out
+    s = np.clip(s[ok], 0, 1)
+    return rows[ok], a[ok] + slope[ok] * s, k[ok] - 1 + s
 
 
 def auto_iso(grid: DensityGrid) -> float:
@@ -84,8 +85,7 @@ def auto_iso(grid: DensityGrid) -> float:
         sub = grid.values[tuple(slice(None) if a == axis else slice(None, None, stride) for a in range(3))]
         lines = np.moveaxis(sub, axis, -1).reshape(-1, grid.values.shape[axis])
         for direction in (lines, lines[:, ::-1]):
-            found = _crossing_density(direction, grid.voxel)
-            samples.append(found[np.isfinite(found)])
+            samples.append(crossings(direction, grid.voxel)[1])
     levels = np.concatenate(samples)
     if len(levels) == 0:
         raise ValidationError(EMPTY_FIELD)

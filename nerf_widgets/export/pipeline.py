@@ -25,6 +25,7 @@ import numpy as np
 from nerf_widgets.core.errors import CancelledError, ValidationError
 from nerf_widgets.export import background, bake, compare, formats, grid, manifold, mesh, normal_map, refine, tools, uv
 from nerf_widgets.export import region as roi
+from nerf_widgets.export.levels import raise_levels
 from nerf_widgets.export.query import FieldQuery
 from nerf_widgets.export.request import STAGES, ExportRequest, make_request
 from nerf_widgets.export.views import PhotoView, check_views
@@ -126,6 +127,8 @@ def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.nda
     fine = grid.sample_grid(query, box[0], box[1], req.resolution, lambda f: st.report(0.1 + 0.9 * f))
     st.start("mesh")
     iso = float(req.iso) if req.iso is not None else grid.auto_iso(fine)
+    if req.iso is None:  # automatic: hard surfaces at their own level (a level given is used as it is)
+        raise_levels(fine, iso)
     verts, faces = mesh.extract_surface(fine, iso, lo, hi)
     if req.region is not None:
         verts = roi.clamp_to_region(verts, req.region, req.cut_floor)

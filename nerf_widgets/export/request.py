@@ -100,7 +100,7 @@ class ExportRequest:
     texture_format: str = "auto"
     jpeg_quality: int = 90
     compress: str = "none"
-    iso: float | None = None  # density level; None = calibrated from the grid (see grid.auto_iso)
+    iso: float | None = None  # density level; None = calibrated from the grid (grid.auto_iso), raised per region (levels)
     smooth: int = 0  # Taubin iterations (0 = off)
     min_component: float = 0.05  # drop components with fewer faces than this fraction of the largest
     bake: str = "rays"
