@@ -63,18 +63,19 @@ def crossings(lines: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, n
     Opaque: optical depth 2 ln 2 by the line's end. Trapezoid integration; inside the crossing segment density
     is linear, so the crossing solves a quadratic.
     """
-    seg = 0.5 * (lines[:, 1:] + lines[:, :-1]) * step
-    tau = np.concatenate([np.zeros((len(lines), 1), np.float32), np.cumsum(seg, axis=1)], axis=1)
+    tau = np.zeros(lines.shape, np.float32)  # optical depth at each node; filled in place (a large grid's lines)
+    np.cumsum(0.5 * (lines[:, 1:] + lines[:, :-1]) * step, axis=1, out=tau[:, 1:])
     rows = np.nonzero(tau[:, -1] >= 2 * LN2)[0]
-    k = np.argmax(tau[rows] >= LN2, axis=1)  # first node past the crossing (k >= 1)
+    k = np.argmax(tau >= LN2, axis=1)[rows]  # first node past the crossing (k >= 1)
     a, b = lines[rows, k - 1].astype(np.float64), lines[rows, k].astype(np.float64)
     need = (LN2 - tau[rows, k - 1]) / step  # = a*s + (b-a)*s^2/2, s in (0, 1]
-    slope = b - a
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf, x / 0: dropped below
+        slope = b - a
         s = np.where(np.abs(slope) > 1e-9, (-a + np.sqrt(np.maximum(a * a + 2 * slope * need, 0))) / slope, need / a)
-    ok = np.isfinite(s)  # 0/0: no density in the segment (rounding); such lines are left out
-    s = np.clip(s[ok], 0, 1)
-    return rows[ok], a[ok] + slope[ok] * s, k[ok] - 1 + s
+    s = np.clip(s, 0, 1)
+    level = a + slope * s
+    ok = np.isfinite(level)  # a segment with no density (x/0) or infinite ones: such lines are left out
+    return rows[ok], level[ok], (k - 1 + s)[ok]
 
 
 def auto_iso(grid: DensityGrid) -> float:

@@ -29,7 +29,7 @@ __all__ = ["BLOCK", "CAP", "block_levels", "raise_levels"]
 
 BLOCK = 8  # nodes per block side
 CAP = 2.0  # a block's level is at most this many times the global one
-MIN_CROSSINGS = 4  # a block with fewer keeps the global level
+MIN_CROSSINGS = 4  # a block with fewer takes its neighbours' highest level (the global one when none is raised)
 STRIDE = 2  # every STRIDE-th line across each direction (a block side still gets BLOCK / STRIDE of them)
 
 
@@ -71,17 +71,16 @@ def block_levels(grid: DensityGrid, iso: float) -> np.ndarray:
 def raise_levels(grid: DensityGrid, iso: float) -> float:
     """Divide ``grid`` (in place) by its regions' levels over ``iso``, so marching cubes at ``iso`` meets each
     region's own level; returns the share of blocks raised. Levels are interpolated in log between block
-    centres, one slab along x at a time (no second full grid in memory)."""
+    centres, one x slab at a time (no second grid in memory: a slab of levels, float32)."""
     levels = block_levels(grid, iso)
     raised = float((levels > iso * (1 + 1e-9)).mean())
     if raised == 0.0:
         return 0.0
-    log = np.log(levels / iso)
-    for axis in (2, 1):  # along z, then y: [bx, Y, Z], small next to the grid
-        log = _stretch(log, axis, grid.values.shape[axis])
+    log = _stretch(np.log(levels / iso).astype(np.float32), 2, grid.values.shape[2])  # [bx, by, Z]: small
     lo, hi, frac = _between(grid.values.shape[0], log.shape[0])
     for i in range(grid.values.shape[0]):
-        grid.values[i] *= np.exp(-((1 - frac[i]) * log[lo[i]] + frac[i] * log[hi[i]])).astype(np.float32)
+        plane = _stretch((1 - frac[i]) * log[lo[i]] + frac[i] * log[hi[i]], 0, grid.values.shape[1])  # [Y, Z]
+        grid.values[i] *= np.exp(-plane)
     return raised
 
 
@@ -94,8 +93,9 @@ def _between(n: int, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _stretch(values: np.ndarray, axis: int, n: int) -> np.ndarray:
+    """``values`` per block along ``axis`` -> per node (linear between block centres), keeping its dtype."""
     lo, hi, frac = _between(n, values.shape[axis])
-    shape = [1, 1, 1]
+    shape = [1] * values.ndim
     shape[axis] = n
-    w = frac.reshape(shape)
+    w = frac.reshape(shape).astype(values.dtype)
     return np.take(values, lo, axis=axis) * (1 - w) + np.take(values, hi, axis=axis) * w

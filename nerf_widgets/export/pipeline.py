@@ -376,7 +376,8 @@ def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | 
     density(points[N,3]) -> [N] and color(points[N,3], dirs[N,3]) -> [N,3] take float32 torch tensors;
     aabb [2,3] bounds the export (world units, Z up). Options: resolution=512, faces=200_000,
     texture=2048 (0 = vertex colours), texture_format="auto"|"png"|"jpeg", compress="none"|"draco"|"meshopt",
-    iso=None (automatic), smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"tiles"|"pairs",
+    iso=None (automatic: hard surfaces raised per region, export.levels; the result's iso is the global level),
+    smooth=0, min_component=0.05, bake="rays"|"surface", unwrap="auto"|"xatlas"|"tiles"|"pairs",
     points=500_000, zip=False, region=None (a box: center, size, rotation, floor_cut; the mesh is made inside it
     only and placed with its floor at height 0), remove_floor=None, keep_largest=False, place=True,
     refine_minutes=None (texture fitted to ``views``, the training photos as ``PhotoView``; None = a default

@@ -75,3 +75,54 @@ def test_levels_only_rise_and_stop_at_the_cap() -> None:
     fog = DensityGrid(np.full((20, 20, 20), 0.1, np.float32), AABB[0].copy(), 0.1)  # no line turns opaque
     assert (block_levels(fog, 0.05) == 0.05).all() and raise_levels(fog, 0.05) == 0.0
     assert (fog.values == np.float32(0.1)).all()
+
+
+def _corner_cube_grid() -> DensityGrid:
+    """40^3 nodes: a hard box on nodes x 2..7, y 16..23, z 3..10 (density 100) and a soft slab on x >= 24
+    (density 2, opaque across): the slab's lines set the global level, the box's cross far above it, half a node
+    outside its first and last nodes along each axis, rounded to them (x 2: block 0, its far side hidden by the
+    slab; y 16 and 23: block 2; z 3 and 10: blocks 0, 1)."""
+    values = np.zeros((40, 40, 40), np.float32)
+    values[2:8, 16:24, 3:11] = 100.0
+    values[24:, :, :] = 2.0
+    return DensityGrid(values, np.zeros(3), 0.05)
+
+
+def test_the_blocks_raised_are_the_hard_box_s_and_the_empty_ones_beside_them() -> None:
+    grid = _corner_cube_grid()
+    iso = auto_iso(grid)
+    levels = block_levels(grid, iso)
+    assert levels.shape == (5, 5, 5) and abs(iso - 2.0) < 0.2
+    own = np.zeros(levels.shape, bool)
+    own[:1, 2:3, :2] = True
+    beside = np.zeros(levels.shape, bool)
+    beside[:2, 1:4, :3] = True  # the empty blocks next to those take their level
+    np.testing.assert_allclose(levels[own], CAP * iso)
+    assert (levels[beside & ~own] == CAP * iso).all() and (levels[~beside] == iso).all()
+    for order in ((1, 0, 2), (2, 1, 0), (0, 2, 1)):  # the axes play no favourites
+        turned = DensityGrid(np.ascontiguousarray(grid.values.transpose(order)), grid.origin, grid.voxel)
+        np.testing.assert_array_equal(block_levels(turned, iso), levels.transpose(order))
+
+
+def test_levels_are_interpolated_between_block_centres() -> None:
+    """Node 11 lies between the centres of x blocks 0 and 1 (3.5, 11.5), both raised: divided by CAP; node 12
+    lies 1/16 of the way from block 1's centre to block 2's, which keeps the global level: CAP ** (15/16)."""
+    grid = _corner_cube_grid()
+    iso = auto_iso(grid)
+    grid.values[11:13, 20, 3] = 1e-3  # faint probes in empty space (never opaque)
+    raise_levels(grid, iso)
+    np.testing.assert_allclose(grid.values[11:13, 20, 3], [1e-3 / CAP, 1e-3 / CAP ** (15 / 16)], rtol=1e-5)
+
+
+def test_a_crossing_is_where_the_optical_depth_reaches_ln2() -> None:
+    from nerf_widgets.export.grid import LN2, crossings
+
+    lines = np.stack([np.full(50, 2.0), np.r_[np.zeros(10), np.full(40, 5.0)], np.full(50, 0.1)]).astype(np.float32)
+    rows, level, at = crossings(lines, 0.05)
+    assert list(rows) == [0, 1]  # the third never becomes opaque
+    np.testing.assert_allclose(level, [2.0, 5.0], rtol=1e-5)
+    np.testing.assert_allclose(at[0], LN2 / (2.0 * 0.05), rtol=1e-4)  # constant density: depth = c * x
+    first = 0.5 * 5.0 * 0.05  # the ramp from node 9 to 10, then the plateau
+    np.testing.assert_allclose(at[1], 10 + (LN2 - first) / (5.0 * 0.05), rtol=1e-4)
+    rows, level, _ = crossings(np.array([[np.inf, np.inf, 1.0, 1.0]], np.float32), 0.05)
+    assert len(rows) == 0 and np.isfinite(level).all()
