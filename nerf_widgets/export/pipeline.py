@@ -135,6 +135,12 @@ def _surface(req: ExportRequest, query: FieldQuery, st: _Stages) -> tuple[np.nda
     return verts, faces, iso, fine.voxel
 
 
+def _in_region(req: ExportRequest, verts: np.ndarray) -> np.ndarray:
+    """Vertices moved back onto the region's box: smoothing and decimation (a merged vertex's quadric optimum)
+    can put them past its faces, and a cut must stay flat on the box."""
+    return verts if req.region is None else roi.clamp_to_region(verts, req.region, req.cut_floor)
+
+
 OrientedPoints = tuple[np.ndarray, np.ndarray]  # the full mesh's vertices and their normals [V,3] (normal_map)
 
 
@@ -145,13 +151,12 @@ def _cleanup(req: ExportRequest, verts: np.ndarray, faces: np.ndarray, voxel: fl
     st.start("cleanup")
     faces = mesh.orient_outward(verts, faces)
     verts, faces = mesh.keep_large_components(verts, faces, 1.0 if req.keep_largest else req.min_component)
-    verts = mesh.taubin_smooth(verts, faces, req.smooth)
+    verts = _in_region(req, mesh.taubin_smooth(verts, faces, req.smooth))
     if req.format == "points":
         return verts, faces, None
     full = normal_map.oriented_points(verts, faces) if req.wants_normal_map() else None
     verts, faces = mesh.decimate(verts, faces, req.faces)
-    if req.region is not None:  # a merged vertex's quadric optimum can lie past the box's face: the cut stays flat
-        verts = roi.clamp_to_region(verts, req.region, req.cut_floor)
+    verts = _in_region(req, verts)
     if req.watertight:
         verts, faces = manifold.make_watertight(verts, faces, NUDGE_VOXELS * voxel)
     return verts, faces, full

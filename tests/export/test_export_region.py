@@ -97,3 +97,14 @@ def test_glb_of_a_region_is_y_up_with_the_floor_at_zero(room, tmp_path) -> None:
 def test_bad_region_options_are_refused(options, match, tmp_path) -> None:
     with pytest.raises(ValidationError, match=match):
         make_request("glb", tmp_path / "m.glb", [[-1, -1, -1], [1, 1, 1]], **options)
+
+
+@pytest.mark.parametrize("fmt,extra", [("ply", {}), ("points", {"points": 5000})])
+def test_a_cut_stays_flat_on_the_box_after_smoothing(room, tmp_path, fmt, extra) -> None:
+    """Smoothing and decimation move vertices; where the box cuts the ball, none may end up past its faces."""
+    box = {"center": [0.1, -0.05, 0.3], "size": [0.3, 0.3, 0.3], "yaw_deg": 20.0}
+    res = export_field(room.density, room.color, room.aabb, tmp_path / f"{fmt}.ply", format=fmt, region=box,
+                       smooth=20, **{**SMALL, **extra})
+    verts = np.asarray(trimesh.load(res.path, process=False).vertices)
+    local = verts - np.array([0.0, 0.0, 0.15])  # placed: centred over the origin, its floor at height 0
+    assert len(verts) > 100 and np.abs(local).max() <= 0.15 + 1e-6, np.abs(local).max() - 0.15
