@@ -4,16 +4,17 @@ The automatic iso-level (``grid.auto_iso``) is a low quantile of the densities a
 reach half transmittance, low so that soft parts (dark, thin, fuzzy) are not holes. Where the surface is hard,
 every line crosses at a far higher density, and the global level puts the mesh outside it: colour seen from
 different photos then lands on different texels (parallax), and thin gaps close. Here the grid is cut into
-blocks of ``BLOCK`` nodes; a block whose own crossings' ``grid.ISO_QUANTILE`` lies above the global level gets
+blocks of ``BLOCK`` nodes; a block whose own crossings' ``QUANTILE`` lies above the global level gets
 that level, up to ``CAP`` times the global one, and the grid is divided by the levels (interpolated between
 block centres), so marching cubes at the global level meets each region's own. Levels are only ever raised:
 lowering them where crossings are softer measured worse (the fat surface fills holes and silhouettes).
 
 Blocks no line turns opaque in (the fog itself, a block out from the surface) take their neighbours' highest
-level. Measured, mesh-render PSNR with the bake only (no refinement): 30-minute lego (25 test views) 26.66 ->
-27.13 dB; fern, 5-minute run, 3 held-out photos with the background: 17.94 -> 18.45; fountain, 3 minutes:
-16.95 -> 17.26. Tried on lego (a first version without the neighbours' fill, every line): cap 1.5: 26.97,
-2: 27.02, 4: 26.78; blocks of 16: 26.70; the blocks' median instead of the low quantile: 26.82. Lowering soft
+level. Measured, mesh-render PSNR with the texture refined for the default minute, before -> quantile 0.2 ->
+0.1 (kept): 30-minute lego (25 test views) 27.40 -> 27.73 -> 27.88 dB; fern, 5-minute run, 3 held-out photos
+with the background: 22.81 -> 22.74 -> 22.80; fountain, 3 minutes: 19.79 -> 20.18 -> 20.18. Bake only, lego:
+26.66 -> 27.13 -> 27.20; cap 1.5: 27.13, 3: 26.73; quantile 0.35: 26.85. Tried on lego in a first version
+(no neighbours' fill, every line): cap 1.5: 26.97, 2: 27.02, 4: 26.78; blocks of 16: 26.70. Lowering soft
 blocks' levels as well: 23.74 (their 0.2 quantile), 26.61 (median, at least 0.3 of the global level); on fern
 16.88 and 17.89.
 """
@@ -23,19 +24,21 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
-from nerf_widgets.export.grid import ISO_QUANTILE, DensityGrid, crossings
+from nerf_widgets.export.grid import DensityGrid, crossings
 
-__all__ = ["BLOCK", "CAP", "block_levels", "raise_levels"]
+__all__ = ["BLOCK", "CAP", "QUANTILE", "block_levels", "raise_levels"]
 
 BLOCK = 8  # nodes per block side
 CAP = 2.0  # a block's level is at most this many times the global one
+QUANTILE = 0.1  # of a block's crossing densities: its level (lower than the global one's 0.2: a block's few soft
+# lines, an edge or a dark patch, keep it from rising past them)
 MIN_CROSSINGS = 4  # a block with fewer takes its neighbours' highest level (the global one when none is raised)
 STRIDE = 2  # every STRIDE-th line across each direction (a block side still gets BLOCK / STRIDE of them)
 
 
 def block_levels(grid: DensityGrid, iso: float) -> np.ndarray:
     """Level per block [ceil(shape / BLOCK)]: ``iso``, or where the block's crossings are harder, their
-    ``ISO_QUANTILE`` up to ``CAP * iso``."""
+    ``QUANTILE`` up to ``CAP * iso``."""
     shape = np.array(grid.values.shape)
     blocks = -(-shape // BLOCK)
     ids, found = [], []
@@ -59,7 +62,7 @@ def block_levels(grid: DensityGrid, iso: float) -> np.ndarray:
         block, level = block[order], level[order]
         which, start, count = np.unique(block, return_index=True, return_counts=True)
         enough = count >= MIN_CROSSINGS
-        quantile = level[start + np.floor(ISO_QUANTILE * (count - 1)).astype(np.int64)]
+        quantile = level[start + np.floor(QUANTILE * (count - 1)).astype(np.int64)]
         out[which[enough]] = np.clip(quantile[enough], iso, CAP * iso)
         known[which[enough]] = True
     # a block no line becomes opaque in (fog in front of a hard surface, empty space) takes its neighbours' highest

@@ -57,7 +57,7 @@ def test_the_fog_before_a_hard_surface_is_left_out_and_a_soft_surface_kept(tmp_p
     hard_auto, soft_auto = radii(auto.path)
     hard_given, soft_given = radii(given.path)
     assert np.median(hard_given) > RADIUS + 0.8 * FOG  # the fog's outside, at the global level
-    assert np.median(hard_auto) < RADIUS + 0.5 * FOG and np.percentile(hard_auto, 95) < RADIUS + 0.6 * FOG
+    assert np.median(hard_auto) < RADIUS + 0.5 * FOG and np.percentile(hard_auto, 95) < RADIUS + 0.7 * FOG
     assert abs(np.median(soft_auto) - np.median(soft_given)) < 0.01  # the soft ball where the global level puts it
 
 
