@@ -118,9 +118,7 @@ def _gltf_json(path: Path) -> dict[str, Any] | None:
 
 def _names(value: Any) -> set[str]:
     """Extension names in a list of names or in an ``extensions`` object (anything else: none)."""
-    if isinstance(value, dict):
-        return {k for k in value if isinstance(k, str)}
-    return {k for k in value if isinstance(k, str)} if isinstance(value, list) else set()
+    return {k for k in value if isinstance(k, str)} if isinstance(value, (dict, list)) else set()
 
 
 def _encodings(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -143,9 +141,10 @@ def gltf_compression(path: Path) -> str | None:
     files that are not glTF or cannot be read: their reader reports those). Looks at the declared extensions
     and at the primitives and buffer views themselves (a file that does not declare them is still encoded)."""
     doc = _gltf_json(path)
-    if doc is None:
-        return None
-    declared, used = _encodings(doc)
+    return None if doc is None else _encoding(*_encodings(doc))
+
+
+def _encoding(declared: set[str], used: set[str]) -> str | None:
     return next((label for name, label in ENCODINGS.items() if name in declared | used), None)
 
 
@@ -156,12 +155,13 @@ def decompress_gltf(src: Path, dst: Path, timeout: float = 600) -> None:
     A .gltf whose side files lie outside its folder is refused: gltf-transform writes them again by the same
     relative names, which would put them outside ``dst``'s folder, over the originals in the worst case."""
     src = Path(src)
-    kind = gltf_compression(src) or "compressed"
     doc = _gltf_json(src) or {}
     declared, used = _encodings(doc)
-    for name in sorted((used - declared) & set(ENCODINGS)):
-        raise ValidationError(f"{src.name} uses {name} without declaring it in extensionsUsed, against the glTF "
-                              "spec: no reader decodes it as it is")
+    kind = _encoding(declared, used) or "compressed"
+    undeclared = sorted((used - declared) & set(ENCODINGS))
+    if undeclared:
+        raise ValidationError(f"{src.name} uses {undeclared[0]} without declaring it in extensionsUsed, against the "
+                              "glTF spec: no reader decodes it as it is")
     items = [item for key in ("buffers", "images") if isinstance(doc.get(key), list) for item in doc[key]]
     for item in items:
         uri = item.get("uri") if isinstance(item, dict) else None

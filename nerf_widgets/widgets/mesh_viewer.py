@@ -77,8 +77,7 @@ def _load(path: Path) -> LoadedMesh:
             if len(parts) == 1:
                 main = _placed(*next(iter(parts.values())))
             else:  # several parts of another tool's file: one mesh (trimesh joins their textures)
-                moved = [mesh.copy(include_cache=True).apply_transform(transform) for mesh, transform in parts.values()]
-                joined: Any = trimesh.util.concatenate(moved)
+                joined: Any = trimesh.util.concatenate([_moved(*part) for part in parts.values()])
                 main = _with_appearance(joined, np.asarray(joined.vertices, np.float32))
             main.background = None if back is None else _placed(*back)
             return main
@@ -104,17 +103,16 @@ def _placed_parts(scene: Any) -> dict[str, tuple[Any, np.ndarray]]:
     return parts
 
 
+def _moved(mesh: Any, transform: np.ndarray) -> Any:
+    """A copy of a part where its node puts it, with the file's normals turned along (trimesh's
+    ``apply_transform``: the inverse transpose, and faces flipped under a mirror; a decoded meshopt file carries
+    its quantisation there, an export's own transforms are identity)."""
+    return mesh.copy(include_cache=True).apply_transform(transform)
+
+
 def _placed(mesh: Any, transform: np.ndarray) -> LoadedMesh:
-    """A part turned by its node's transform, normals by the inverse transpose (a decoded meshopt file carries
-    its quantisation there; an export's own transforms are identity)."""
-    turn, shift = transform[:3, :3], transform[:3, 3]
-    part = _with_appearance(mesh, (np.asarray(mesh.vertices, np.float64) @ turn.T + shift).astype(np.float32))
-    if part.normals is not None and not np.allclose(turn, np.eye(3)):
-        normals = part.normals.astype(np.float64) @ np.linalg.pinv(turn)  # pinv: a node may flatten
-        part.normals = (normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    if np.linalg.det(turn) < 0 and part.faces is not None:  # a mirror turns the faces inside out
-        part.faces = np.ascontiguousarray(part.faces[:, ::-1])
-    return part
+    moved = _moved(mesh, transform)
+    return _with_appearance(moved, np.asarray(moved.vertices, np.float32))
 
 
 def _with_appearance(mesh: Any, verts: np.ndarray) -> LoadedMesh:

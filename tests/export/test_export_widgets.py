@@ -145,14 +145,16 @@ def test_a_compressed_file_without_gltf_transform_says_what_to_install(exported,
     assert "NERF_WIDGETS_GLTF_TRANSFORM is" in MeshViewer(res.path).notice.value
 
 
-def _glb_json(path, edit):  # type: ignore[no-untyped-def]
+def _rewrite_glb_json(path, edit):  # type: ignore[no-untyped-def]
     """Rewrite a GLB's JSON chunk with ``edit(doc)`` (padded to 4 bytes as the spec asks)."""
     import json
     import struct
 
+    from tests.export.test_normal_map import glb_json
+
     data = path.read_bytes()
     size = struct.unpack("<I", data[12:16])[0]
-    doc = json.loads(data[20 : 20 + size])
+    doc = glb_json(path)
     edit(doc)
     chunk = json.dumps(doc).encode()
     chunk += b" " * (-len(chunk) % 4)
@@ -170,7 +172,7 @@ def test_encodings_are_found_where_they_are_used_and_odd_headers_are_not_errors(
     draco = exported("glb-draco", "glb", ".glb", compress="draco")
     undeclared = tmp_path / "undeclared.glb"  # against the spec, but the primitives still carry Draco
     shutil.copy(draco.path, undeclared)
-    _glb_json(undeclared, lambda doc: [doc.pop(k, None) for k in ("extensionsUsed", "extensionsRequired")])
+    _rewrite_glb_json(undeclared, lambda doc: [doc.pop(k, None) for k in ("extensionsUsed", "extensionsRequired")])
     assert gltf_compression(undeclared) == "Draco"
     viewer = MeshViewer(undeclared)  # said, instead of shown as placeholder zeros
     assert viewer.mesh is None and "uses KHR_draco_mesh_compression without declaring it" in viewer.notice.value
@@ -180,7 +182,7 @@ def test_encodings_are_found_where_they_are_used_and_odd_headers_are_not_errors(
                        ("dicts", lambda doc: doc.update(extensionsUsed=[{"a": 1}]))):
         odd = tmp_path / f"{name}.glb"
         shutil.copy(plain.path, odd)
-        _glb_json(odd, edit)
+        _rewrite_glb_json(odd, edit)
         assert gltf_compression(odd) is None
         assert len(load_mesh_file(odd).verts) == plain.vertices
     for name, text in (("deep.gltf", "[" * 100_000), ("empty.glb", ""), ("list.gltf", "[1]")):
