@@ -186,6 +186,16 @@ def pack(data: MeshData, covered: np.ndarray) -> Packed:
                   np.concatenate([move(data.uv, top, 0), move(part.uv, low, top.shape[0])]))
 
 
+def object_uv(data: MeshData, packed_shape: tuple[int, int], uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the packed atlas's ``uv`` [N,2] fall on the object's texture (``pack``'s layout: top left), and
+    those turned back into the object's own UVs: (mask [N], uv [M,2] float32)."""
+    assert data.image is not None
+    rows, cols = data.image.shape[:2]
+    px, py = uv[:, 0] * packed_shape[1], (1.0 - uv[:, 1]) * packed_shape[0]
+    inside = (px < cols) & (py < rows)
+    return inside, np.stack([px[inside] / cols, 1.0 - py[inside] / rows], 1).astype(np.float32)
+
+
 def unpack(data: MeshData, image: np.ndarray) -> MeshData:
     """``data`` with the textures cut back out of a packed atlas ``image`` (``pack``'s layout)."""
     assert data.image is not None and data.background is not None and data.background.image is not None

@@ -1,8 +1,8 @@
 """What the export lost, in pictures: the mesh and the field drawn from the same photo's camera, both scored.
 
 After the texture is final, each comparison view (a held-out photo when the run has one) is rendered twice:
-the mesh as a glTF viewer draws it (unlit texture, bilinear, 2x2 supersampled; the world frame, before the
-region's placement) and the field by the caller's renderer. Both are scored against the photo (PSNR over
+the mesh as a glTF viewer draws it (unlit texture, bilinear, 2x2 supersampled, plus its view-dependent term as
+the MeshViewer adds it; the world frame, before the region's placement) and the field by the caller's renderer. Both are scored against the photo (PSNR over
 the whole picture, the photo's alpha composited on the same background), and the three pictures with the
 scores go into a folder beside the export (``<stem>.compare/``) that the MeshViewer shows side by side.
 """
@@ -21,6 +21,7 @@ import numpy as np
 from nerf_widgets.export.formats import MeshData
 from nerf_widgets.export.raster import rasterize
 from nerf_widgets.export.texture import sample
+from nerf_widgets.export.view_term import to_file_frame
 from nerf_widgets.export.views import PhotoView
 
 __all__ = ["ViewComparison", "compare_views", "psnr", "read_comparison", "render_mesh", "sidecar",
@@ -65,16 +66,22 @@ def render_mesh(data: MeshData, view: PhotoView, background: tuple[float, float,
     canvas = np.tile(np.asarray(background, np.float32), (*covered.shape, 1))
     for k, part in enumerate(parts):  # each part through its own texture or colours
         hit = covered & (frags.face_id >= first[k]) & (frags.face_id < first[k + 1])
-        canvas[hit] = _shade(part, part.faces[frags.face_id[hit] - first[k]], frags.bary[hit][..., None])
+        canvas[hit] = _shade(part, part.faces[frags.face_id[hit] - first[k]], frags.bary[hit][..., None], view)
     h, w = view.height, view.width
     image = canvas.reshape(h, supersample, w, supersample, 3).mean((1, 3))
     return image.clip(0, 1).astype(np.float32), float(covered.mean())
 
 
-def _shade(part: MeshData, tri: np.ndarray, bary: np.ndarray) -> np.ndarray:
-    """Colours [B,3] of fragments on faces (vertex ids ``tri`` [B,3], barycentrics [B,3,1]) of one part."""
+def _shade(part: MeshData, tri: np.ndarray, bary: np.ndarray, view: PhotoView) -> np.ndarray:
+    """Colours [B,3] of fragments on faces (vertex ids ``tri`` [B,3], barycentrics [B,3,1]) of one part seen from
+    ``view`` (its view-dependent term, when it has one, as the MeshViewer adds it)."""
     if part.image is not None and part.uv is not None:
-        return sample(part.image, (part.uv[tri] * bary).sum(1))
+        uv = (part.uv[tri] * bary).sum(1)
+        if part.view_term is None:
+            return sample(part.image, uv)
+        ray = (part.verts[tri] * bary).sum(1) - np.asarray(view.c2w, np.float64)[:3, 3]
+        ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-20)
+        return np.clip(sample(part.image, uv) + part.view_term.shade(uv, to_file_frame(ray)), 0, 1)
     if part.colors is not None:
         return ((part.colors[tri].astype(np.float32) / 255.0) * bary).sum(1)
     return np.full((len(tri), 3), 0.5, np.float32)

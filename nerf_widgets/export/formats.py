@@ -8,6 +8,9 @@ object's material lit: glTF gets its ``normalTexture`` and a ``TANGENT`` attribu
 ``map_Bump -bm 1`` (what Blender's importer reads as a tangent-space normal map of strength 1, and the FBX
 made from it keeps); it is always PNG: JPEG at quality 90
 (4:2:0) turned the 50k lego mesh's map by 5.9 degrees at the median, 44 at the 99th percentile, dents once lit.
+A view-dependent term (``MeshData.view_term``, see ``view_term``) goes into glTF only, as the object
+material's ``NERFW_view_dependence`` extension: three more PNG textures (with a sampler that skips mipmaps,
+as the term was fitted at the finest level) and their scale; other programs skip it and draw the texture.
 A real capture's background (``MeshData.background``) is its own part:
 a second glTF node and mesh named "background" with its own material and texture, a second OBJ object; PLY has
 no parts, so it is appended there.
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from nerf_widgets.export.view_term import EXTENSION, ViewTerm
 
 __all__ = ["MeshData", "encode_image", "write_glb", "write_gltf", "write_obj", "write_ply", "write_points", "z_up_to_y_up"]
 
@@ -41,6 +46,7 @@ class MeshData:
     background: MeshData | None = None  # the scene beyond the object (export.background), written as its own part
     normal_image: np.ndarray | None = None  # [H,W,3] uint8 tangent-space normal map (export.normal_map), same UVs
     tangents: np.ndarray | None = None  # [V,4] world, Z-up; w = handedness (bitangent = w * normal x tangent)
+    view_term: ViewTerm | None = None  # colour that changes with the view (export.view_term), same UVs; glTF only
 
     def parts(self) -> list[tuple[str, MeshData]]:
         """(name, part) of the object and, when there is one, the background."""
@@ -114,9 +120,10 @@ class _GltfBuilder:
 
 
 def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = (),
-                normal_uris: tuple[str | None, ...] = ()) -> tuple[dict, bytes]:
+                normal_uris: tuple[str | None, ...] = (), view_uris: tuple[str, ...] = ()) -> tuple[dict, bytes]:
     """glTF JSON + binary buffer, one node and mesh per part; a part's image (and normal map) goes in the buffer
-    unless ``image_uris`` (``normal_uris``) names a side file for it, by the part's position."""
+    unless ``image_uris`` (``normal_uris``) names a side file for it, by the part's position; the object's view
+    term's three images likewise (``view_uris``)."""
     b = _GltfBuilder()
     materials: list[dict] = []
     meshes: list[dict] = []
@@ -143,6 +150,14 @@ def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = (),
                               {"bufferView": b.view(encode_image(part.normal_image, "png")), "mimeType": "image/png"})
                 material["normalTexture"] = {"index": len(images) - 1}
                 del material["extensions"]  # lit: the normal map is what lights read
+            if part.view_term is not None:
+                first = len(images)
+                images += [{"uri": view_uris[j]} if view_uris else
+                           {"bufferView": b.view(encode_image(im, "png")), "mimeType": "image/png"}
+                           for j, im in enumerate(part.view_term.images())]
+                material.setdefault("extensions", {})[EXTENSION] = {
+                    "textures": [{"index": first + j} for j in range(3)], "scale": part.view_term.scale,
+                    "basis": "linear", "frame": "file"}
         if part.colors is not None:
             rgba = np.concatenate([part.colors, np.full((len(part.colors), 1), 255, np.uint8)], 1)
             attrs["COLOR_0"] = b.accessor(np.ascontiguousarray(rgba), "VEC4", 34962, normalized=True)
@@ -150,13 +165,16 @@ def _build_gltf(mesh: MeshData, image_uris: tuple[str | None, ...] = (),
         materials.append(material)
         meshes.append({"name": name, "primitives": [{"attributes": attrs, "indices": indices, "material": k}]})
     if images:
-        b.doc.update(images=images, samplers=[{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
-                     textures=[{"source": i, "sampler": 0} for i in range(len(images))])
+        plain = {t["index"] for m in materials for t in m.get("extensions", {}).get(EXTENSION, {}).get("textures", [])}
+        b.doc.update(images=images, samplers=[{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071},
+                                              {"magFilter": 9729, "minFilter": 9729, "wrapS": 33071, "wrapT": 33071}],
+                     textures=[{"source": i, "sampler": int(i in plain)} for i in range(len(images))])
     names = [name for name, _ in mesh.parts()]
     b.doc.update(scene=0, scenes=[{"nodes": list(range(len(names)))}],
                  nodes=[{"mesh": k, "name": name} for k, name in enumerate(names)], materials=materials, meshes=meshes)
-    if any("extensions" in m for m in materials):
-        b.doc["extensionsUsed"] = ["KHR_materials_unlit"]
+    used = sorted({name for m in materials for name in m.get("extensions", {})})
+    if used:
+        b.doc["extensionsUsed"] = used
     return b.doc, bytes(b.blob)
 
 
@@ -197,7 +215,13 @@ def write_gltf(mesh: MeshData, path: Path) -> list[Path]:
         if normals[-1] is not None and part.normal_image is not None:
             files.append(path.with_name(normals[-1]))
             files[-1].write_bytes(encode_image(part.normal_image, "png"))
-    doc, blob = _build_gltf(mesh, tuple(uris), tuple(normals))
+    views: list[str] = []
+    if mesh.view_term is not None and mesh.uv is not None and mesh.image is not None:
+        for j, im in enumerate(mesh.view_term.images()):
+            views.append(f"{path.stem}_view{j}.png")
+            files.append(path.with_name(views[-1]))
+            files[-1].write_bytes(encode_image(im, "png"))
+    doc, blob = _build_gltf(mesh, tuple(uris), tuple(normals), tuple(views))
     doc["buffers"] = [{"byteLength": len(blob), "uri": files[1].name}]
     files[1].write_bytes(blob)
     path.write_text(json.dumps(doc, indent=1))

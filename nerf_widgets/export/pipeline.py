@@ -23,7 +23,20 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.errors import CancelledError, ValidationError
-from nerf_widgets.export import background, bake, compare, formats, grid, manifold, mesh, normal_map, refine, tools, uv
+from nerf_widgets.export import (
+    background,
+    bake,
+    compare,
+    formats,
+    grid,
+    manifold,
+    mesh,
+    normal_map,
+    refine,
+    tools,
+    uv,
+    view_term,
+)
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.levels import raise_levels
 from nerf_widgets.export.query import FieldQuery
@@ -76,6 +89,7 @@ class ExportResult:
     comparison_dir: Path | None = None  # the folder with the pictures (compare.sidecar of the main file)
     background: dict[str, Any] | None = None  # the shell's faces, cube tiles and tile side when one was made
     normal_map: bool = False  # whether the object carries a normal map (and a lit material)
+    view_term: bool = False  # whether the object carries a view-dependent colour (export.view_term)
 
     @property
     def path(self) -> Path:
@@ -193,25 +207,44 @@ def _appearance(req: ExportRequest, query: FieldQuery, verts: np.ndarray, faces:
     minutes = req.refine_budget(bool(views))
     if views and minutes > 0:
         st.start("refine")
-        data, stats = _refine(data, covered, views, minutes, st)
+        data, stats = _refine(data, covered, views, minutes, req.view_term_budget(True), st)
     return data, layout.method, stats, summary
 
 
-def _refine(data: formats.MeshData, covered: np.ndarray, views: list[PhotoView], minutes: float,
+def _refine(data: formats.MeshData, covered: np.ndarray, views: list[PhotoView], minutes: float, view_s: float,
             st: _Stages) -> tuple[formats.MeshData, dict[str, Any]]:
-    """The texture fitted to the photos within ``minutes``; with a background, both on one atlas: its texels are
-    the field's colours seen from the cameras' centre, which the photos correct (fern: 22.31 -> 22.67 dB in the
+    """The texture fitted to the photos within ``minutes``, then the object's view-dependent colour within
+    ``view_s`` seconds (0: none) on the same samples; with a background, both textures on one atlas: its texels
+    are the field's colours seen from the cameras' centre, which the photos correct (fern: 22.31 -> 22.67 dB in the
     same minute), and the object then occludes the background's samples as it does in the photos."""
     assert data.image is not None and data.uv is not None
     part = data.background
-    if part is None or part.image is None:
-        image, result = refine.refine_texture(data.image, covered, data.verts, data.faces, data.uv, views, minutes,
-                                              progress=st.report, should_stop=st.should_stop)
-        return replace(data, image=image), asdict(result)
-    packed = background.pack(data, covered)
-    image, result = refine.refine_texture(packed.image, packed.covered, packed.verts, packed.faces, packed.uv, views,
-                                          minutes, progress=st.report, should_stop=st.should_stop)
-    return background.unpack(data, image), asdict(result)
+    packed = background.pack(data, covered) if part is not None and part.image is not None else None
+    mesh = (data.image, covered, data.verts, data.faces, data.uv) if packed is None else (
+        packed.image, packed.covered, packed.verts, packed.faces, packed.uv)
+    image, result, samples = refine.refine_with_samples(*mesh, views, minutes, progress=st.report,
+                                                        should_stop=st.should_stop)
+    data = replace(data, image=image) if packed is None else background.unpack(data, image)
+    stats = asdict(result)
+    if view_s > 0 and samples is not None:
+        fitted, watched = samples if packed is None else (
+            _object_samples(data, image.shape[:2], s) for s in samples)
+        assert fitted is not None and data.image is not None
+        term, fit = view_term.fit_view_term(data.image, fitted, watched, view_s, refine.CLOCK,
+                                            should_stop=st.should_stop)
+        data, stats["view_term"] = replace(data, view_term=term), {**asdict(fit), "kept": term is not None}
+    return data, stats
+
+
+def _object_samples(data: formats.MeshData, packed_shape: tuple[int, ...],
+                    samples: refine.Samples | None) -> refine.Samples | None:
+    """The samples on the object's part of a packed atlas, in the object's own UVs."""
+    if samples is None:
+        return None
+    inside, obj_uv = background.object_uv(data, (int(packed_shape[0]), int(packed_shape[1])), samples.uv)
+    kept = samples.subset(inside)
+    kept.uv = obj_uv
+    return kept
 
 
 def _background(req: ExportRequest, data: formats.MeshData, layer: LayerTracer | None,
@@ -353,7 +386,7 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
         reach = REACH_VOXELS * voxel
         if req.format == "points":
             files, method, counts = _points(req, query, verts, faces, reach, st, work), "none", (req.points, 0)
-            stats, index, shell, bumped = None, None, None, False
+            stats, index, shell, bumped, shiny = None, None, None, False, False
         else:
             data, method, stats, shell = _appearance(req, query, verts, faces, reach, st, photos, layer, full)
             del full
@@ -361,13 +394,14 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
             if req.region is not None and req.place:
                 data = roi.place_mesh(req.region, data)
             files, counts, bumped = _write(req, data, work, st), data.counts, data.normal_image is not None
+            shiny = data.view_term is not None
         files, archive = _publish(req, files, work, st)
         st.finish()
     sizes = {p.name: p.stat().st_size for p in files + ([archive] if archive else [])}
     texture = req.texture if req.textured else 0
     pictures = compare.sidecar(req.out_path) if index is not None else None
     return ExportResult(req.format, files, sizes, counts[0], counts[1], iso, texture, method, req.compress,
-                        st.seconds, archive, stats, index, pictures, shell, bumped)
+                        st.seconds, archive, stats, index, pictures, shell, bumped, shiny)
 
 
 def export_field(density: Callable, color: Callable, aabb: Any, out_path: str | Path, *, format: str,

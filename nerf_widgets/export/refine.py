@@ -37,7 +37,7 @@ from nerf_widgets.export.raster import project, rasterize
 from nerf_widgets.export.texture import corners, lookup
 from nerf_widgets.export.views import PhotoView, check_views
 
-__all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture"]
+__all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture", "refine_with_samples"]
 
 ProgressFn = Callable[[float], None]
 Shape = tuple[int, int]  # a texture's rows and columns (an object's atlas is square; with its background below, not)
@@ -74,11 +74,13 @@ class Samples:
     weight: np.ndarray
     views: int
     view: np.ndarray | None = None  # [N] which of the gathered views each sample comes from
+    direction: np.ndarray | None = None  # [N,3] float32 unit ray from the camera to the surface point, world frame
 
     def subset(self, rows: np.ndarray) -> Samples:
         """The samples at ``rows`` (a bool mask or indices)."""
         view = None if self.view is None else self.view[rows]
-        return Samples(self.uv[rows], self.rgb[rows], self.weight[rows], self.views, view)
+        direction = None if self.direction is None else self.direction[rows]
+        return Samples(self.uv[rows], self.rgb[rows], self.weight[rows], self.views, view, direction)
 
 
 @dataclass
@@ -149,8 +151,9 @@ def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, shape: Shap
 
 
 def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals: np.ndarray, shape: Shape,
-                  view: PhotoView, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(uv [M,2], rgb uint8 [M,3], weight [M]) of the (sub-)pixels of ``view`` the mesh covers, at most ``cap``."""
+                  view: PhotoView, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """(uv [M,2], rgb uint8 [M,3], weight [M], unit ray [M,3] float32) of the (sub-)pixels of ``view`` the mesh
+    covers, at most ``cap``."""
     scale = _subpixels(verts, faces, uv, shape, view)
     frags = rasterize(verts, faces, view, scale)
     rows, cols = np.nonzero(frags.covered)
@@ -162,12 +165,14 @@ def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals:
     tri = faces[fid]
     px_uv = (uv[tri] * b[..., None]).sum(1)
     points = (verts[tri] * b[..., None]).sum(1)
-    ray = np.asarray(view.c2w, np.float64)[:3, 3] - points
-    cos = np.abs((normals[fid] * ray).sum(1)) / np.maximum(np.linalg.norm(ray, axis=1), 1e-20)
+    ray = points - np.asarray(view.c2w, np.float64)[:3, 3]
+    ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-20)
+    cos = np.abs((normals[fid] * ray).sum(1))
     rgb, alpha = _photo_at(view.image, (cols + 0.5) / scale, (rows + 0.5) / scale)
     weight = (alpha * alpha * cos).astype(np.float32)
     keep = weight > 1e-3
-    return px_uv[keep].astype(np.float32), (np.clip(rgb[keep], 0, 1) * 255 + 0.5).astype(np.uint8), weight[keep]
+    return (px_uv[keep].astype(np.float32), (np.clip(rgb[keep], 0, 1) * 255 + 0.5).astype(np.uint8), weight[keep],
+            ray[keep].astype(np.float32))
 
 
 def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int | Shape, views: Sequence[PhotoView],
@@ -179,7 +184,7 @@ def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: i
     normals = _face_normals(verts, faces)
     rng = np.random.default_rng(seed)
     cap = max(1, MAX_SAMPLES // max(len(views), 1))
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for i, view in enumerate(views):
         if out_of_time is not None and parts and out_of_time():
             break
@@ -188,10 +193,10 @@ def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: i
             progress((i + 1) / len(views))
     if not parts:
         return Samples(np.zeros((0, 2), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32), 0,
-                       np.zeros(0, np.int32))
+                       np.zeros(0, np.int32), np.zeros((0, 3), np.float32))
     which = np.concatenate([np.full(len(p[0]), i, np.int32) for i, p in enumerate(parts)])
-    return Samples(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                   np.concatenate([p[2] for p in parts]), len(parts), which)
+    uv, rgb, weight, ray = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    return Samples(uv, rgb, weight, len(parts), which, ray)
 
 
 def split_watch(samples: Samples, seed: int = 0) -> tuple[Samples, Samples | None]:
@@ -371,20 +376,33 @@ def refine_texture(image: np.ndarray, covered: np.ndarray, verts: np.ndarray, fa
     ``image`` is the bake [H,W,3] uint8 (row 0 = top), ``covered`` [H,W] its texels inside UV triangles.
     ``minutes`` bounds the whole stage by ``clock`` (rasterising included); ``minutes=0`` returns the bake.
     """
+    out, stats, _ = refine_with_samples(image, covered, verts, faces, uv, views, minutes, progress=progress,
+                                        should_stop=should_stop, clock=clock, seed=seed)
+    return out, stats
+
+
+def refine_with_samples(image: np.ndarray, covered: np.ndarray, verts: np.ndarray, faces: np.ndarray,
+                        uv: np.ndarray, views: Sequence[PhotoView], minutes: float, *,
+                        progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
+                        clock: Callable[[], float] | None = None,
+                        seed: int = 0) -> tuple[np.ndarray, RefineStats, tuple[Samples, Samples | None] | None]:
+    """``refine_texture``, and the samples it fitted and watched (None when it gathered none), for a later fit
+    on the same rays (``view_term``)."""
     if not (isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 <= minutes < math.inf):
         raise ValidationError(f"refine_minutes must be a number >= 0, got {minutes!r}", field="refine_minutes")
     views = check_views(views)
     clock = clock or CLOCK
     t0, shape = clock(), (int(image.shape[0]), int(image.shape[1]))
     if minutes == 0:
-        return image, RefineStats(0, 0.0, 0, 0, math.nan, math.nan, 0.0)
+        return image, RefineStats(0, 0.0, 0, 0, math.nan, math.nan, 0.0), None
     budget = minutes * 60.0
     samples = gather_samples(verts, faces, uv, shape, views, None if progress is None else (lambda f: progress(0.1 * f)),
                              out_of_time=lambda: clock() - t0 > GATHER_SHARE * budget, seed=seed)
     if len(samples.uv) == 0:
-        return image, RefineStats(0, 0.0, 0, samples.views, math.nan, math.nan, clock() - t0)
+        return image, RefineStats(0, 0.0, 0, samples.views, math.nan, math.nan, clock() - t0), None
     table = image.reshape(-1, 3).astype(np.float32) / 255.0
     fitted, watched = split_watch(samples, seed)
+    del samples
     watch = _Watch(watched)
     before = _mse(table, fitted, shape)
     steps, epochs, stopped = _fit(table, fitted, shape, budget, clock, t0,
@@ -394,6 +412,6 @@ def refine_texture(image: np.ndarray, covered: np.ndarray, verts: np.ndarray, fa
     after = _mse(table, fitted, shape)
     out = dilate(table.reshape(image.shape), covered | _touched(fitted, shape))
     n_watched = 0 if watched is None or watched.view is None else len(np.unique(watched.view))
-    stats = RefineStats(steps, round(epochs, 2), len(fitted.uv), samples.views, before, after, clock() - t0,
+    stats = RefineStats(steps, round(epochs, 2), len(fitted.uv), fitted.views, before, after, clock() - t0,
                         n_watched, watch.first, kept, stopped)
-    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), stats
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), stats, (fitted, watched)

@@ -53,9 +53,16 @@ def place_points(region: Region, points: np.ndarray, normals: np.ndarray) -> tup
     return region.place(points), np.asarray(normals, np.float64) @ region.rotation
 
 
+Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # formats.z_up_to_y_up as a matrix
+
+
 def place_mesh(region: Region, data: MeshData) -> MeshData:
+    """``data`` placed (``place_points``); its tangents and its view-dependent term turned along."""
     verts, normals = place_points(region, data.verts, data.normals)
+    data = replace(data, verts=verts, normals=normals)
+    if data.view_term is not None:  # rays in the file's frame: d_before = Y_UP R Y_UP^T d_after
+        data = replace(data, view_term=data.view_term.turned(Y_UP @ region.rotation @ Y_UP.T))
     if data.tangents is None:
-        return replace(data, verts=verts, normals=normals)
+        return data
     turned = np.concatenate([np.asarray(data.tangents[:, :3], np.float64) @ region.rotation, data.tangents[:, 3:]], 1)
-    return replace(data, verts=verts, normals=normals, tangents=turned)  # a rotation keeps the handedness
+    return replace(data, tangents=turned)  # a rotation keeps the handedness

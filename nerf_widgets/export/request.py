@@ -26,6 +26,7 @@ __all__ = [
     "PRESETS",
     "STAGES",
     "TEXTURE_FORMATS",
+    "VIEW_TERM_FORMATS",
     "make_request",
 ]
 
@@ -57,17 +58,22 @@ UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "normals", "background", "refine", "compare", "write", "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
+# the view-dependent colour's fit, as a share of the refinement's minutes, on top of them (lego, 30-minute run:
+# 28.08 -> 28.65 dB in 60 s of fitting; see view_term)
+VIEW_TERM_SHARE = 0.5
+VIEW_TERM_FORMATS = ("glb", "gltf")
 # sizes named for their use; options given with a preset override its values. A preset's refine_minutes and
 # normal_map are what an open value (None) means: refinement when the run has its training photos, a normal map
 # when the format carries a texture; never a demand for either
 PRESETS: dict[str, dict[str, Any]] = {
-    "web": {"faces": 10_000, "texture": 1024, "refine_minutes": 0.5},  # a page: small download, quick to draw
+    # a page: small download, quick to draw (no view-dependent colour: three more textures to fetch)
+    "web": {"faces": 10_000, "texture": 1024, "refine_minutes": 0.5, "view_dependence": False},
     # a real-time asset, lit by the engine: the detail 50k faces lose comes back through a normal map (lego,
     # 30-minute run: shading normals 24.2 deg from the full mesh's without it, 8.4 deg with it)
     "game": {"faces": 50_000, "texture": 2048, "refine_minutes": 1.0, "normal_map": True},
     "archive": {"faces": 200_000, "texture": 4096, "refine_minutes": 3.0},  # the most detail the field holds
 }
-OPEN_PRESET_VALUES = ("refine_minutes", "normal_map")  # preset entries that fill an open option, not a size
+OPEN_PRESET_VALUES = ("refine_minutes", "normal_map", "view_dependence")  # preset entries that fill an open option, not a size
 
 # name -> (min, max); texture 0 means "no texture, per-vertex colours".
 LIMITS: dict[str, tuple[float, float]] = {
@@ -119,6 +125,9 @@ class ExportRequest:
     # the full mesh's normals baked onto the decimated one, with a lit material (the colour texture stays the baked
     # radiance); None = the preset's choice (game), else none
     normal_map: bool | None = None
+    # colour that changes with the view (gloss, sheen), fitted to the photos after refinement and stored as a glTF
+    # extension that the MeshViewer draws and other programs skip; None = with refinement, unless the preset says no
+    view_dependence: bool | None = None
     compare: int = 3  # views the mesh and the field are rendered from and scored, when the caller has photos
     preset: str | None = None  # the PRESETS entry the sizes came from (recorded; its values are already applied)
 
@@ -134,6 +143,17 @@ class ExportRequest:
         if self.normal_map is not None:
             return self.normal_map
         return self.textured and bool(self.preset and PRESETS[self.preset].get("normal_map", False))
+
+    def view_term_budget(self, have_photos: bool) -> float:
+        """Seconds for the view-dependent colour's fit (0 = none): it needs refinement and a glTF without
+        compression (gltf-transform drops extensions it does not know)."""
+        minutes = self.refine_budget(have_photos)
+        if minutes == 0 or self.format not in VIEW_TERM_FORMATS or self.compress != "none":
+            return 0.0
+        wanted = self.view_dependence
+        if wanted is None:
+            wanted = bool(PRESETS[self.preset].get("view_dependence", True)) if self.preset else True
+        return 60.0 * VIEW_TERM_SHARE * minutes if wanted else 0.0
 
     def refine_budget(self, have_photos: bool) -> float:
         """Minutes of texture refinement this request gets (0 = keep the bake)."""
@@ -207,6 +227,27 @@ def _check_refine(req: ExportRequest) -> None:
                               field="refine_minutes")
 
 
+def _check_view_dependence(req: ExportRequest) -> None:
+    if req.view_dependence is None:
+        return
+    if not isinstance(req.view_dependence, bool):
+        raise ValidationError(f"view_dependence must be True, False or None, got {req.view_dependence!r}",
+                              field="view_dependence")
+    if not req.view_dependence:
+        return
+    if req.format not in VIEW_TERM_FORMATS or not req.textured:
+        raise ValidationError(f"view_dependence is stored in a glTF file's texture; format {req.format!r} with "
+                              f"texture={req.texture} cannot carry it (use glb or gltf with a texture)",
+                              field="view_dependence")
+    if req.compress != "none":
+        raise ValidationError(f"view_dependence does not survive compression {req.compress!r} (gltf-transform drops "
+                              "extensions it does not know); use compress='none' or view_dependence=False",
+                              field="view_dependence")
+    if req.refine_minutes == 0:
+        raise ValidationError("view_dependence is fitted to the photos after texture refinement; refine_minutes=0 "
+                              "turns that off", field="view_dependence")
+
+
 def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -> ExportRequest:
     """Check every option and return a frozen request; raises ``ValidationError`` on the first bad one."""
     _check_choice("format", format, list(FORMATS))
@@ -253,6 +294,7 @@ def make_request(format: str, out_path: str | Path, aabb: Any, **options: Any) -
     if req.remove_floor is not None and not isinstance(req.remove_floor, bool):
         raise ValidationError(f"remove_floor must be True, False or None, got {req.remove_floor!r}", field="remove_floor")
     _check_refine(req)
+    _check_view_dependence(req)
     region = Region.from_dict(req.region) if req.region is not None else None
     image = req.texture_format if req.texture_format != "auto" else ("png" if req.compress == "none" else "jpeg")
     return replace(req, resolution=int(req.resolution), faces=int(req.faces), texture=int(req.texture), compare=int(req.compare),
