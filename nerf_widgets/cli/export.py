@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="bake the full mesh's normals onto the decimated one (a lit material, for engines and "
                             "Blender; default: with --preset game)")
     bumps.add_argument("--no-normal-map", dest="normal_map", action="store_false", help="no normal map")
+    shine = parser.add_mutually_exclusive_group()
+    shine.add_argument("--view-dependence", dest="view_dependence", action="store_true", default=None,
+                       help="fit the colour that changes with the view (gloss) to the photos and store it in the "
+                            "glb/gltf, for the MeshViewer (default: with refinement, except --preset web)")
+    shine.add_argument("--no-view-dependence", dest="view_dependence", action="store_false",
+                       help="the texture alone")
     parser.add_argument("--refine-minutes", type=float, default=None,
                         help="texture refinement against the run's training photos (default: a minute; 0 = off)")
     parser.add_argument("--compare", type=int, default=None,
@@ -69,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> dict:
     keys = ("preset", "resolution", "faces", "texture", "texture_format", "compress", "iso", "smooth", "bake", "points", "zip",
             "remove_floor", "keep_largest", "watertight", "refine_minutes", "compare", "background",
-            "normal_map")
+            "normal_map", "view_dependence")
     options = {k: getattr(args, k) for k in keys}
     for key in ("faces", "texture", "compare"):
         if options[key] is None:  # the preset's or the request's default

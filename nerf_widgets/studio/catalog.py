@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from nerf_widgets.poses.types import PoseProgress, PoseReport
 
 __all__ = ["ExportChoices", "PoseFolder", "PoseProgress", "PoseReport", "TrainingChoices", "export_choices",
-           "read_export_comparison", "read_pose_folder", "readable_mesh_file", "training_choices"]
+           "read_export_comparison", "read_pose_folder", "read_view_term", "readable_mesh_file", "training_choices"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class ExportChoices:
     presets: dict[str, dict[str, Any]]  # size presets (web, game, archive): faces, texture, refine_minutes
     default_refine_minutes: float
     defaults: dict[str, int]  # what an export gets when a size is not given: resolution, faces, texture
+    view_term: tuple[str, ...] = ("glb", "gltf")  # formats that can carry the view-dependent colour
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def export_choices() -> ExportChoices:
         FORMATS,
         PRESETS,
         TEXTURE_FORMATS,
+        VIEW_TERM_FORMATS,
         ExportRequest,
     )
 
@@ -79,7 +81,7 @@ def export_choices() -> ExportChoices:
                          tuple(name for name, spec in FORMATS.items() if spec.textured),
                          {name: dict(values) for name, values in PRESETS.items()}, DEFAULT_REFINE_MINUTES,
                          {"resolution": ExportRequest.resolution, "faces": ExportRequest.faces,
-                          "texture": ExportRequest.texture})
+                          "texture": ExportRequest.texture}, tuple(VIEW_TERM_FORMATS))
 
 
 def read_pose_folder(folder: str | Path) -> PoseFolder | None:
@@ -106,6 +108,14 @@ def read_export_comparison(path: str | Path) -> dict[str, Any] | None:
     from nerf_widgets.export.compare import read_comparison, sidecar
 
     return read_comparison(sidecar(path))
+
+
+def read_view_term(path: str | Path) -> Any:
+    """The view-dependent colour (``export.view_term.ViewTerm``) of a .glb/.gltf export, or None; ValueError when
+    the file's is broken."""
+    from nerf_widgets.export.gltf_read import read_view_term as read
+
+    return read(path)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 Size: "Size" fills faces, texture and refinement minutes from a preset named for its use (web, game, archive);
 "Normal map" (auto: as the size says, which is a map for "game"; with; without) bakes the full mesh's detail onto
-the decimated one for lit viewers and engines;
+the decimated one for lit viewers and engines; "Shine" (auto: a refined glb/gltf, except for "web"; with;
+without) fits the colour that changes with the view to the photos, which the MeshViewer draws;
 "Refine" is the minutes the texture is fitted to the training photos after the bake (0 keeps the bake; it
 applies to textured formats; left at the preset's or default value it is skipped when the run has no photos,
 any other value asks for them).
@@ -43,6 +44,7 @@ _FLOOR = {"region": None, "cut": True, "keep": False}
 BACKGROUND_CHOICES = [("auto (a real capture, whole)", "auto"), ("with", "with"), ("without", "without")]
 _CHOICE = {"auto": None, "with": True, "without": False}  # the Background and Normal map dropdowns
 NORMAL_MAP_CHOICES = [("auto (as the size says)", "auto"), ("with", "with"), ("without", "without")]
+SHINE_CHOICES = [("auto (glb/gltf, refined)", "auto"), ("with", "with"), ("without", "without")]
 SIZE_FIELDS = ("faces", "texture", "refine_minutes")  # what a preset fills in the panel
 
 
@@ -75,12 +77,14 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         self.watertight = ipywidgets.Checkbox(False, description="Watertight (to print)", indent=False)
         self.background = ipywidgets.Dropdown(options=BACKGROUND_CHOICES, value="auto", description="Background")
         self.normal_map = ipywidgets.Dropdown(options=NORMAL_MAP_CHOICES, value="auto", description="Normal map")
+        self.view_dependence = ipywidgets.Dropdown(options=SHINE_CHOICES, value="auto", description="Shine")
+        self._view_term_formats = choices.view_term
         self.refine = ipywidgets.BoundedFloatText(choices.default_refine_minutes, min=0.0, max=60.0, step=0.5,
                                                   description="Refine (min)")
         self.region.observe(lambda _c: self._region_changed(), names="value")
         self.size.observe(lambda _c: self._size_changed(), names="value")
         self._applying = False
-        for field in (self.faces, self.texture, self.refine, self.format):
+        for field in (self.faces, self.texture, self.refine, self.format, self.compress):
             field.observe(lambda _c: self._sizes_edited(), names="value")
         self.export_button = ipywidgets.Button(description="Export", button_style="primary", icon="download")
         self.cancel_button = ipywidgets.Button(description="Cancel", disabled=True)
@@ -99,7 +103,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                                    ipywidgets.HBox([self.resolution, self.faces]),
                                    ipywidgets.HBox([self.size, self.refine]),
                                    ipywidgets.HBox([self.texture, self.texture_format]),
-                                   ipywidgets.HBox([self.background, self.normal_map]),
+                                   ipywidgets.HBox([self.background, self.normal_map, self.view_dependence]),
                                    ipywidgets.HBox([self.region, self.floor, self.keep_largest, self.watertight])])
         controls = ipywidgets.HBox([self.export_button, self.cancel_button, self.progress, self.stage])
         super().__init__([options, controls, self.notice, self.download, self.viewer])
@@ -115,10 +119,14 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
                 "keep_largest": self.keep_largest.value, "watertight": self.watertight.value,
                 "background": _CHOICE[self.background.value],
                 "normal_map": _CHOICE[self.normal_map.value] if self._is_textured() else None,
+                "view_dependence": _CHOICE[self.view_dependence.value] if self._carries_view_term() else None,
                 "preset": None if self.size.value == "custom" else self.size.value}  # recorded with the export
 
     def _is_textured(self) -> bool:
         return self.format.value in self._textured and self.texture.value > 0
+
+    def _carries_view_term(self) -> bool:
+        return self._is_textured() and self.format.value in self._view_term_formats and self.compress.value == "none"
 
     def _sizes(self) -> dict[str, Any]:
         refine: float | None = float(self.refine.value) if self._is_textured() else 0.0
@@ -144,6 +152,7 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
     def _sizes_edited(self) -> None:
         """A size edited away from the chosen preset's makes it "custom"; no texture, nothing to refine."""
         self.refine.disabled = self.normal_map.disabled = not self._is_textured()
+        self.view_dependence.disabled = not self._carries_view_term()
         preset = self._presets.get(self.size.value)
         if self._applying or preset is None:
             return

@@ -6,7 +6,9 @@ decode, is read from a plain copy gltf-transform makes (the tool that compressed
 Textured meshes are drawn unlit (the colour is baked, as the file's KHR_materials_unlit material says unless it
 carries a normal map), vertex-coloured ones likewise; orbit controls, a wireframe toggle and vertex/face counts.
 "Lit" shades the mesh with a light that follows the camera and, when the file carries one (``normalTexture``),
-its normal map: what an engine or Blender will show of its shape. A real capture's background (the file's part
+its normal map: what an engine or Blender will show of its shape. When the file carries a view-dependent colour
+(``export.view_term``, a glTF extension other programs skip) the unlit mesh is drawn with it by a small shader,
+texture + A(uv) d, d the ray from the camera; "Shine" off shows the texture alone, as other programs do. A real capture's background (the file's part
 named "background") is drawn front faces only, so from the starting view, outside it, the object shows, and the
 camera frames the object; orbiting into the shell shows the room around. When the export
 left a comparison beside the file (``export.compare``: ``model.compare/``), the photo, the field's render
@@ -24,9 +26,10 @@ import ipywidgets
 import numpy as np
 
 from nerf_widgets.core.errors import NotFoundError, ValidationError
-from nerf_widgets.studio.catalog import read_export_comparison, readable_mesh_file
+from nerf_widgets.studio.catalog import read_export_comparison, read_view_term, readable_mesh_file
 from nerf_widgets.widgets.common import Notice, error_message, esc
 from nerf_widgets.widgets.panel import PanelMixin
+from nerf_widgets.widgets.shine import Atlas, shine_material
 
 __all__ = ["LoadedMesh", "MeshViewer", "load_mesh_file"]
 
@@ -46,6 +49,8 @@ class LoadedMesh:
     normals: np.ndarray | None = None  # [V,3] float32 vertex normals (lit shading)
     normal_image: np.ndarray | None = None  # [H,W,3] uint8 tangent-space normal map (+Y along +v), row 0 = top
     background: LoadedMesh | None = None  # the export's background part, when the file has one
+    view_term: Any = None  # the object's view-dependent colour (export.view_term.ViewTerm), same UVs
+    problem: str = ""  # what of the file could not be shown (the rest is)
 
 
 def _z_up_to_y_up(v: np.ndarray) -> np.ndarray:
@@ -61,7 +66,14 @@ def load_mesh_file(path: str | Path) -> LoadedMesh:
     if path.suffix.lower() not in VIEWABLE:
         raise ValidationError(f"MeshViewer shows {', '.join(VIEWABLE)} files, not {path.suffix!r}")
     with readable_mesh_file(path) as readable:
-        return _load(readable)
+        mesh = _load(readable)
+        try:
+            term = read_view_term(readable)
+        except ValueError as err:
+            term, mesh.problem = None, f"{err}; showing the texture alone"
+    if term is not None and mesh.uv is not None and mesh.image is not None:
+        mesh.view_term = term
+    return mesh
 
 
 def _load(path: Path) -> LoadedMesh:
@@ -140,6 +152,10 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         self.wireframe = ipywidgets.ToggleButton(value=False, description="Wireframe", icon="cube")
         self.lit = ipywidgets.ToggleButton(value=False, description="Lit", icon="lightbulb-o",
                                            tooltip="shade with a light (and the file's normal map)")
+        self.shine = ipywidgets.ToggleButton(value=True, description="Shine", icon="sun-o",
+                                             tooltip="colour that changes with the view, as the photos saw it "
+                                                     "(off: the texture alone, as other programs show it)")
+        self.shine.layout.display = "none"
         self.counts = ipywidgets.HTML("")
         self.notice = Notice()
         self.view = ipywidgets.Box()
@@ -151,8 +167,9 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         self._maps: dict[str, Any] = {}
         self.wireframe.observe(self._on_wireframe, "value")
         self.lit.observe(lambda _c: self._restyle(), "value")
+        self.shine.observe(lambda _c: self._restyle(), "value")
         self.compare = ComparisonView()
-        super().__init__([ipywidgets.HBox([self.wireframe, self.lit, self.counts]), self.notice, self.view,
+        super().__init__([ipywidgets.HBox([self.wireframe, self.lit, self.shine, self.counts]), self.notice, self.view,
                           self.compare])
         self.add_class("nw-mesh-viewer")
         self.bind(context)
@@ -167,6 +184,8 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
             self.notice.error(error_message(err))
             return False
         self.notice.clear()
+        if mesh.problem:
+            self.notice.info(mesh.problem)
         self.view.children = [self._renderer(mesh)]
         faces = 0 if mesh.faces is None else len(mesh.faces)
         kind = "points" if mesh.faces is None else "vertices"
@@ -175,7 +194,10 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
             self.counts.value += f"; background {len(mesh.background.faces):,} faces"
         if mesh.normal_image is not None:
             self.counts.value += "; normal map (see it with Lit)"
+        if mesh.view_term is not None:
+            self.counts.value += "; view-dependent colour (Shine)"
         self.lit.disabled = mesh.faces is None
+        self.shine.layout.display = None if mesh.view_term is not None else "none"
         self.compare.load(read_export_comparison(path))
         return True
 
@@ -187,7 +209,8 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
         """The object's material for the Lit toggle (unlit baked colour, or lit with the normal map)."""
         if self.mesh is None or self.mesh.faces is None or self.object is None:
             return
-        self.material = _material(self.mesh, self.wireframe.value, lit=self.lit.value, maps=self._maps)
+        self.material = _material(self.mesh, self.wireframe.value, lit=self.lit.value, maps=self._maps,
+                                  shine=self.shine.value)
         self.object.material = self.material
 
     def _renderer(self, mesh: LoadedMesh) -> Any:
@@ -200,7 +223,8 @@ class MeshViewer(PanelMixin, ipywidgets.VBox):
             self.material = p3.PointsMaterial(size=0.005, vertexColors="VertexColors" if mesh.colors is not None else "NoColors")
             obj: Any = p3.Points(self.geometry, self.material)
         else:
-            self.material = _material(mesh, self.wireframe.value, lit=self.lit.value, maps=self._maps)
+            self.material = _material(mesh, self.wireframe.value, lit=self.lit.value, maps=self._maps,
+                                      shine=self.shine.value)
             obj = p3.Mesh(self.geometry, self.material)
         self.object = obj
         center = (mesh.verts.min(0) + mesh.verts.max(0)) / 2
@@ -297,20 +321,29 @@ def _texture(image: np.ndarray) -> Any:
 
 
 def _maps(mesh: LoadedMesh) -> dict[str, Any]:
-    """The mesh's textures as three.js material slots: "map" (colour) and "normalMap"."""
-    maps = {"map": _texture(mesh.image)} if mesh.image is not None and mesh.uv is not None else {}
+    """The mesh's textures as three.js material slots: "map" (colour) and "normalMap"; with a view term the colour
+    travels in its atlas instead ("atlas", see ``shine``), and "map" is made when Lit first asks for it."""
+    if mesh.view_term is not None and mesh.image is not None and mesh.uv is not None:
+        atlas = Atlas.pack(mesh.image, mesh.view_term.images())
+        maps = {"atlas": atlas, "atlas_texture": _texture(atlas.image)}
+    else:
+        maps = {"map": _texture(mesh.image)} if mesh.image is not None and mesh.uv is not None else {}
     if mesh.normal_image is not None and mesh.uv is not None:
         maps["normalMap"] = _texture(mesh.normal_image)
     return maps
 
 
 def _material(mesh: LoadedMesh, wireframe: bool, side: str = "DoubleSide", lit: bool = False,
-              maps: dict[str, Any] | None = None) -> Any:
+              maps: dict[str, Any] | None = None, shine: bool = True) -> Any:
     import pythreejs as p3
 
     maps = _maps(mesh) if maps is None else maps
+    if not lit and "atlas" in maps:
+        return shine_material(maps["atlas"], maps["atlas_texture"], mesh.view_term, shine, wireframe, side)
+    if lit and "atlas" in maps and "map" not in maps and mesh.image is not None:
+        maps["map"] = _texture(mesh.image)  # kept: the toggle does not send it again
     if lit:  # three.js builds the tangent frame from the UVs' screen derivatives: +Y along +v, as the map's
-        extra = dict(maps)
+        extra = {k: v for k, v in maps.items() if k in ("map", "normalMap")}
         if "map" not in maps and mesh.colors is not None:
             extra["vertexColors"] = "VertexColors"
         return p3.MeshStandardMaterial(roughness=1.0, metalness=0.0, wireframe=wireframe, side=side, **extra)

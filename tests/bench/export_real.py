@@ -5,7 +5,7 @@ background shell (issue 16's real-capture side).
     .venv/bin/python tests/bench/train_lego.py --data ../shared/datasets/fern_llff --minutes 5 --every 1 \
         --run /tmp/fern5 --keep-marks
     .venv/bin/python tests/bench/export_real.py /tmp/fern5/marks/5min [RUN ...] [--background auto off]
-        [--refine-minutes 1] [--out /tmp/export-real]
+        [--view-dependence on off] [--refine-minutes 1] [--out /tmp/export-real]
 
 One JSON line per run and variant: the export's own comparison (mesh and field PSNR on 3 held-out photos at
 320 px, the share of each photo the mesh covers), the background's faces and tiles, seconds per stage, the
@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="trained run folders (config.json, checkpoints/)")
     parser.add_argument("--background", nargs="+", choices=list(CHOICES), default=["auto", "off"])
     parser.add_argument("--refine-minutes", type=float, default=None, help="default: the export's default")
+    parser.add_argument("--view-dependence", nargs="+", choices=list(CHOICES), default=["auto"],
+                        help="the view-dependent colour: each choice is its own export (auto: the default, on)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/export-real"))
     args = parser.parse_args()
 
@@ -38,20 +40,24 @@ def main() -> None:
     for run in args.runs:
         field = load_field(run)
         photos = run_photos(run, training=True, comparison=True)
-        for choice in args.background:
+        for choice, shine in [(b, v) for b in args.background for v in args.view_dependence]:
             options = {} if args.refine_minutes is None else {"refine_minutes": args.refine_minutes}
-            out = args.out / run.name / choice / "model.glb"
+            if CHOICES[shine] is not None:
+                options["view_dependence"] = CHOICES[shine]
+            out = args.out / run.name / f"{choice}-{shine}" / "model.glb"
             t0 = time.perf_counter()
             result = export_field(field.density, field.color, field.aabb, out, format="glb", views=photos.training,
                                   compare_views=photos.comparison, render_field=field_renderer(field),
                                   layer=field_layer(field), background=CHOICES[choice], **options)
             c = result.comparison or {}
             print(json.dumps({
-                "run": str(run), "background": choice, "mesh_psnr": c.get("mesh_psnr"),
+                "run": str(run), "background": choice, "view_dependence": shine, "view_term": result.view_term,
+                "mesh_psnr": c.get("mesh_psnr"),
                 "field_psnr": c.get("field_psnr"), "gap_db": c.get("gap_db"),
                 "coverage": [v["coverage"] for v in c.get("views", [])],
                 "per_view": [[v["name"], v["mesh_psnr"], v["field_psnr"]] for v in c.get("views", [])],
                 "shell": result.background, "faces": result.faces, "bytes": result.sizes.get(out.name),
+                "view_fit": (result.refine or {}).get("view_term"),
                 "seconds": round(time.perf_counter() - t0, 1), "stages": result.seconds,
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
             }), flush=True)

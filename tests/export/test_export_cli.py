@@ -74,3 +74,18 @@ def test_a_real_capture_exports_with_its_background(tmp_path, capsys):
     assert maps["game"]["normal_map"] and maps["asked"]["normal_map"] and not maps["game-without"]["normal_map"]
     report = validate_gltf(tmp_path / "game" / "m.glb")
     assert report["numErrors"] == 0, report["messages"]  # zero normals at zero-area faces were 2 errors here
+    # refined with the background on one atlas: the view term is fitted on the object's samples, in its own UVs
+    from nerf_widgets.export.gltf_read import read_view_term
+
+    shine = {}
+    for flag in ("--view-dependence", "--no-view-dependence"):
+        out = tmp_path / flag.strip("-") / "m.glb"
+        assert main(["export", str(tmp_path / "run"), *common, "--refine-minutes", "0.2", flag, "--out", str(out)]) == 0
+        shine[flag] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert shine[flag]["background"]["faces"] > 100
+    with_term, without = shine["--view-dependence"], shine["--no-view-dependence"]
+    assert "view_term" not in without["refine"] and not without["view_term"]
+    # 8 photos: none held out to watch (refine.HOLDOUT_EVERY), so the term is kept
+    assert with_term["refine"]["view_term"]["samples"] > 0 and with_term["view_term"]
+    term = read_view_term(tmp_path / "view-dependence" / "m.glb")
+    assert term is not None and term.image.shape[:2] == (128, 128)  # the object's 256 texture, not the packed atlas

@@ -68,3 +68,33 @@ def test_the_normal_map_choice_reaches_the_request() -> None:
     panel.format.value = "ply"
     assert panel.normal_map.disabled and panel.options()["normal_map"] is None and not request().wants_normal_map()
     panel.close()
+
+
+def test_the_shine_choice_reaches_the_request() -> None:
+    """auto: a refined glb/gltf gets the view-dependent colour, the web preset not; with / without ask; a format or a
+    compression that cannot carry it disables the choice."""
+    from nerf_widgets.export.request import make_request
+
+    box = [[-1, -1, -1], [1, 1, 1]]
+    panel = ExportPanel()
+
+    def seconds() -> float:
+        options = {k: v for k, v in panel.options().items() if k != "region"}
+        return make_request(panel.format.value, f"model.{panel.format.value}", box, **options).view_term_budget(True)
+
+    assert panel.options()["view_dependence"] is None and seconds() > 0
+    panel.size.value = "web"
+    assert seconds() == 0
+    panel.view_dependence.value = "with"
+    assert seconds() > 0 and panel.size.value == "web"
+    panel.view_dependence.value = "without"
+    panel.size.value = "custom"
+    assert seconds() == 0
+    panel.view_dependence.value = "with"
+    panel.compress.value = "draco"
+    assert panel.view_dependence.disabled and panel.options()["view_dependence"] is None and seconds() == 0
+    panel.compress.value = "none"
+    assert not panel.view_dependence.disabled and seconds() > 0
+    panel.format.value = "obj"
+    assert panel.view_dependence.disabled and panel.options()["view_dependence"] is None and seconds() == 0
+    panel.close()
