@@ -69,7 +69,19 @@ ball = trimesh.creation.icosphere(subdivisions=3)
 ball.visual.vertex_colors = (np.abs(ball.vertices) * 255).astype(np.uint8)
 path = Path(tempfile.mkdtemp()) / "ball.glb"
 ball.export(path)
-MeshViewer(path)
+# a grey ball whose view-dependent colour pulls red down when seen from the viewer's start (test_view_term_browser)
+from nerf_widgets.export.formats import MeshData, write_glb
+from nerf_widgets.export.view_term import ViewTerm
+shiny = trimesh.creation.uv_sphere(radius=0.5, count=[24, 48])
+v = np.asarray(shiny.vertices)
+uv = np.stack([np.arctan2(v[:, 1], v[:, 0]) / (2 * np.pi) + 0.5, np.arccos(np.clip(v[:, 2] / 0.5, -1, 1)) / np.pi], 1)
+rows = np.full((32, 32, 9), 128, np.uint8)
+rows[..., 2] = 255
+world = np.stack([v[:, 0], -v[:, 2], v[:, 1]], 1)
+write_glb(MeshData(world, np.asarray(shiny.faces), world / 0.5, uv=uv, image=np.full((64, 64, 3), 128, np.uint8),
+                   view_term=ViewTerm(rows, 0.45)), path.with_name("shiny.glb"))
+import ipywidgets
+ipywidgets.VBox([MeshViewer(path), MeshViewer(path.with_name("shiny.glb"))])
 """
 
 PSNR_POINTS_JS = """() => {
@@ -161,7 +173,7 @@ def training_curves_and_mesh(page: Any, server: Any) -> None:
     assert ticks.count() > 0 and any(t.strip() for t in ticks.all_text_contents())
     panel.scroll_into_view_if_needed()
     panel.screenshot(path=str(ARTIFACTS / "compat_classic_training.png"))
-    viewer = page.locator(".nw-mesh-viewer").last
+    viewer, shiny = page.locator(".nw-mesh-viewer").nth(-2), page.locator(".nw-mesh-viewer").last
     viewer.locator("canvas").first.wait_for(timeout=60_000)
     assert "vertices" in viewer.inner_text()
     viewer.scroll_into_view_if_needed()
@@ -177,6 +189,16 @@ def training_curves_and_mesh(page: Any, server: Any) -> None:
     deadline = time.monotonic() + 60
     while np.abs(screenshot(canvas) - unlit).mean() < 2.0:
         assert time.monotonic() < deadline, "the Lit mesh was not drawn within 60 s"
+        page.wait_for_timeout(200)
+    # the view-dependent colour's shader (widgets.shine) draws under ipywidgets 7 too: the grey ball turns cyan
+    shiny.scroll_into_view_if_needed()
+    deadline = time.monotonic() + 60
+    while True:
+        picture = screenshot(shiny.locator("canvas").first)
+        drawn = picture[picture.min(2) < 245]
+        if len(drawn) > 2000 and drawn[:, 0].mean() < 0.6 * drawn[:, 1].mean():
+            break
+        assert time.monotonic() < deadline, "the shiny ball was not drawn cyan within 60 s"
         page.wait_for_timeout(200)
 
 
