@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from nerf_widgets.export.formats import MeshData
+from nerf_widgets.export.formats import MeshData, z_up_to_y_up
 from nerf_widgets.export.raster import rasterize
 from nerf_widgets.export.texture import sample
-from nerf_widgets.export.view_term import to_file_frame
 from nerf_widgets.export.views import PhotoView
 
 __all__ = ["ViewComparison", "compare_views", "psnr", "read_comparison", "render_mesh", "sidecar",
@@ -81,7 +80,7 @@ def _shade(part: MeshData, tri: np.ndarray, bary: np.ndarray, view: PhotoView) -
             return sample(part.image, uv)
         ray = (part.verts[tri] * bary).sum(1) - np.asarray(view.c2w, np.float64)[:3, 3]
         ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-20)
-        return np.clip(sample(part.image, uv) + part.view_term.shade(uv, to_file_frame(ray)), 0, 1)
+        return np.clip(sample(part.image, uv) + part.view_term.shade(uv, z_up_to_y_up(ray)), 0, 1)
     if part.colors is not None:
         return ((part.colors[tri].astype(np.float32) / 255.0) * bary).sum(1)
     return np.full((len(tri), 3), 0.5, np.float32)

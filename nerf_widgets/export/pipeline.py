@@ -1,9 +1,10 @@
 """export_field: density/colour callables + bounds -> mesh file(s), stage by stage.
 
-Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> normals -> background -> refine -> compare
--> write -> compress -> package (normals: the full mesh's detail baked onto the decimated one, see ``normal_map``;
+Stages (``request.STAGES``): sample -> mesh -> cleanup -> unwrap -> bake -> normals -> background -> refine -> shine
+-> compare -> write -> compress -> package (normals: the full mesh's detail baked onto the decimated one, see ``normal_map``;
 background: an unbounded capture's scene beyond the box, see ``background``; refine: the
-baked textures fitted to the training photos, when the caller hands them over as ``views``; compare: the mesh
+baked textures fitted to the training photos, when the caller hands them over as ``views``; shine: the object's
+view-dependent colour fitted on the same samples, see ``view_fit``; compare: the mesh
 and the field rendered from ``compare_views`` and scored, see ``compare``).
 Everything is written in a hidden work folder beside the output and moved into place only at the end,
 so a failure or a cancellation leaves nothing half-written.
@@ -35,7 +36,7 @@ from nerf_widgets.export import (
     refine,
     tools,
     uv,
-    view_term,
+    view_fit,
 )
 from nerf_widgets.export import region as roi
 from nerf_widgets.export.levels import raise_levels
@@ -48,7 +49,7 @@ __all__ = ["ExportProgress", "ExportResult", "export_field", "run_export", "zip_
 
 # share of the total wall time each stage usually takes, for an overall fraction
 _WEIGHTS = {"sample": 0.22, "mesh": 0.04, "cleanup": 0.06, "unwrap": 0.06, "bake": 0.16, "normals": 0.04,
-            "background": 0.06, "refine": 0.23, "compare": 0.04, "write": 0.04, "compress": 0.02, "package": 0.03}
+            "background": 0.06, "refine": 0.17, "shine": 0.06, "compare": 0.04, "write": 0.04, "compress": 0.02, "package": 0.03}
 COARSE_RESOLUTION = 64
 SHELL_STRIDE = 8  # texels of the background's tiles between two of its vertices
 # Draws the field with the density inside a world box [2,3] left out (``LoadedField.tracer``)
@@ -227,20 +228,21 @@ def _refine(data: formats.MeshData, covered: np.ndarray, views: list[PhotoView],
     data = replace(data, image=image) if packed is None else background.unpack(data, image)
     stats = asdict(result)
     if view_s > 0 and samples is not None:
-        fitted, watched = samples if packed is None else (
-            _object_samples(data, image.shape[:2], s) for s in samples)
-        assert fitted is not None and data.image is not None
-        term, fit = view_term.fit_view_term(data.image, fitted, watched, view_s, refine.CLOCK,
-                                            should_stop=st.should_stop)
+        fitted, watched = samples
+        del samples  # the packed atlas's samples go as soon as the object's are cut out
+        if packed is not None:
+            fitted = _object_samples(data, image.shape[:2], fitted)
+            watched = None if watched is None else _object_samples(data, image.shape[:2], watched)
+        assert data.image is not None
+        st.start("shine")
+        term, fit = view_fit.fit_view_term(data.image, fitted, watched, view_s, refine.CLOCK,
+                                           should_stop=st.should_stop, progress=st.report)
         data, stats["view_term"] = replace(data, view_term=term), {**asdict(fit), "kept": term is not None}
     return data, stats
 
 
-def _object_samples(data: formats.MeshData, packed_shape: tuple[int, ...],
-                    samples: refine.Samples | None) -> refine.Samples | None:
+def _object_samples(data: formats.MeshData, packed_shape: tuple[int, ...], samples: refine.Samples) -> refine.Samples:
     """The samples on the object's part of a packed atlas, in the object's own UVs."""
-    if samples is None:
-        return None
     inside, obj_uv = background.object_uv(data, (int(packed_shape[0]), int(packed_shape[1])), samples.uv)
     kept = samples.subset(inside)
     kept.uv = obj_uv
@@ -365,6 +367,9 @@ def run_export(req: ExportRequest, density: Callable, color: Callable,
     if photos is None and req.refine_minutes:
         raise ValidationError(f"refine_minutes={req.refine_minutes:g} needs the training photos; none were given",
                               field="refine_minutes")
+    if photos is None and req.view_dependence:
+        raise ValidationError("view_dependence is fitted to the training photos; none were given",
+                              field="view_dependence")
     if req.background and layer is None:
         raise ValidationError("background needs a field that can be drawn with the exported box left out (a "
                               "real capture trained with the fast method); this one cannot", field="background")

@@ -37,7 +37,7 @@ from nerf_widgets.export.raster import project, rasterize
 from nerf_widgets.export.texture import corners, lookup
 from nerf_widgets.export.views import PhotoView, check_views
 
-__all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture", "refine_with_samples"]
+__all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture", "refine_with_samples", "touched_texels"]
 
 ProgressFn = Callable[[float], None]
 Shape = tuple[int, int]  # a texture's rows and columns (an object's atlas is square; with its background below, not)
@@ -47,7 +47,7 @@ LR = 0.01  # texel units (colours in [0, 1]); cosine-decayed to LR_FLOOR * LR ov
 LR_FLOOR = 0.05
 MAX_EPOCHS = 40.0  # a converged fit stops before the budget: passes over all samples
 MAX_SUBPIXELS = 4  # samples per photo pixel side, when texels are smaller than pixels
-MAX_SAMPLES = 12_000_000  # over all views (memory: 15 bytes each)
+MAX_SAMPLES = 12_000_000  # over all views (memory: 31 bytes each, their rays included)
 GATHER_SHARE = 0.5  # at most this share of the budget goes to rasterising views (the rest is fitting)
 # Adam's epsilon, times the batch size (the gradient of a batch's mean scales as 1 / batch): a texel whose
 # samples pull weakly (grazing or half-covered pixels) then moves less than one they pull hard, where plain
@@ -151,7 +151,8 @@ def _subpixels(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, shape: Shap
 
 
 def _view_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, normals: np.ndarray, shape: Shape,
-                  view: PhotoView, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+                  view: PhotoView, cap: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(uv [M,2], rgb uint8 [M,3], weight [M], unit ray [M,3] float32) of the (sub-)pixels of ``view`` the mesh
     covers, at most ``cap``."""
     scale = _subpixels(verts, faces, uv, shape, view)
@@ -184,7 +185,7 @@ def gather_samples(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: i
     normals = _face_normals(verts, faces)
     rng = np.random.default_rng(seed)
     cap = max(1, MAX_SAMPLES // max(len(views), 1))
-    parts: list[tuple[np.ndarray, ...]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for i, view in enumerate(views):
         if out_of_time is not None and parts and out_of_time():
             break
@@ -226,7 +227,7 @@ def _mse(table: np.ndarray, samples: Samples, shape: Shape, chunk: int = 1 << 20
     return total / max(weight, 1e-12)
 
 
-def _touched(samples: Samples, shape: Shape) -> np.ndarray:
+def touched_texels(samples: Samples, shape: Shape) -> np.ndarray:
     """[rows,cols] bool: texels some sample's bilinear footprint reaches (they carry refined colours)."""
     hit = np.zeros(shape[0] * shape[1], bool)
     for s in range(0, len(samples.uv), 1 << 20):
@@ -387,7 +388,7 @@ def refine_with_samples(image: np.ndarray, covered: np.ndarray, verts: np.ndarra
                         clock: Callable[[], float] | None = None,
                         seed: int = 0) -> tuple[np.ndarray, RefineStats, tuple[Samples, Samples | None] | None]:
     """``refine_texture``, and the samples it fitted and watched (None when it gathered none), for a later fit
-    on the same rays (``view_term``)."""
+    on the same rays (``view_fit``)."""
     if not (isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 <= minutes < math.inf):
         raise ValidationError(f"refine_minutes must be a number >= 0, got {minutes!r}", field="refine_minutes")
     views = check_views(views)
@@ -410,7 +411,7 @@ def refine_with_samples(image: np.ndarray, covered: np.ndarray, verts: np.ndarra
                                   watch)
     kept = watch.keep_best(table, shape)
     after = _mse(table, fitted, shape)
-    out = dilate(table.reshape(image.shape), covered | _touched(fitted, shape))
+    out = dilate(table.reshape(image.shape), covered | touched_texels(fitted, shape))
     n_watched = 0 if watched is None or watched.view is None else len(np.unique(watched.view))
     stats = RefineStats(steps, round(epochs, 2), len(fitted.uv), fitted.views, before, after, clock() - t0,
                         n_watched, watch.first, kept, stopped)

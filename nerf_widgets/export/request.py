@@ -55,11 +55,12 @@ TEXTURE_FORMATS = ("auto", "png", "jpeg")  # auto: JPEG when compressing (a smal
 BAKE_MODES = ("rays", "surface")
 UNWRAP_METHODS = ("auto", "xatlas", "tiles", "pairs")
 # Stages in order; progress reports (stage, fraction of that stage) and cancellation is checked between them.
-STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "normals", "background", "refine", "compare", "write", "compress", "package")
+STAGES = ("sample", "mesh", "cleanup", "unwrap", "bake", "normals", "background", "refine", "shine", "compare", "write",
+          "compress", "package")
 # minutes of texture refinement against the training photos when the request leaves it open and photos exist
 DEFAULT_REFINE_MINUTES = 1.0
-# the view-dependent colour's fit, as a share of the refinement's minutes, on top of them (lego, 30-minute run:
-# 28.08 -> 28.65 dB in 60 s of fitting; see view_term)
+# the view-dependent colour's fit (stage "shine"), as a share of the refinement's minutes, on top of them; it also
+# stops after view_fit.MAX_EPOCHS passes (lego, 30-minute run: 28.08 -> 28.66 dB in 30 s; see view_fit)
 VIEW_TERM_SHARE = 0.5
 VIEW_TERM_FORMATS = ("glb", "gltf")
 # sizes named for their use; options given with a preset override its values. A preset's refine_minutes and

@@ -181,7 +181,7 @@ def run_export_job(ctx: JobContext, *, db: Database, loader: FieldLoader = _defa
     summary = {k: v for k, v in result.to_dict().items() if k in ("format", "vertices", "faces", "iso", "texture",
                                                                    "uv_method", "compress", "sizes", "seconds",
                                                                    "refine", "comparison", "background",
-                                                                   "normal_map")}
+                                                                   "normal_map", "view_term")}
     return {**summary, "export_id": p["export_id"], "path": relative, "source_job": source.id}
 
 

@@ -44,7 +44,7 @@ class ExportChoices:
     presets: dict[str, dict[str, Any]]  # size presets (web, game, archive): faces, texture, refine_minutes
     default_refine_minutes: float
     defaults: dict[str, int]  # what an export gets when a size is not given: resolution, faces, texture
-    view_term: tuple[str, ...] = ("glb", "gltf")  # formats that can carry the view-dependent colour
+    view_term: tuple[str, ...]  # formats that can carry the view-dependent colour (uncompressed)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,9 @@ class ExportPanel(PanelMixin, ipywidgets.VBox):
         return self.format.value in self._textured and self.texture.value > 0
 
     def _carries_view_term(self) -> bool:
-        return self._is_textured() and self.format.value in self._view_term_formats and self.compress.value == "none"
+        """A glb/gltf, uncompressed, refined: where a view-dependent colour can be fitted and kept."""
+        return (self._is_textured() and self.format.value in self._view_term_formats and self.compress.value == "none"
+                and self.refine.value > 0)
 
     def _sizes(self) -> dict[str, Any]:
         refine: float | None = float(self.refine.value) if self._is_textured() else 0.0

@@ -32,7 +32,9 @@ void main() {
 @dataclass(frozen=True)
 class Atlas:
     """The colour image [H,W,3] and A's rows [h,w,3] x 3 in one image: colour at the top left, rows 0 and 1
-    side by side below it, row 2 below those. ``rects`` are (column, row, width, height) in texels, row 0 at top."""
+    stacked on its right, row 2 below it (1.5 times the colour's side each way for rows of half its side: 6144
+    texels for a 4096 texture, within WebGL's usual 8192). ``rects`` are (column, row, width, height) in texels,
+    row 0 at the top."""
 
     image: np.ndarray
     rects: tuple[tuple[int, int, int, int], ...]
@@ -40,8 +42,9 @@ class Atlas:
     @classmethod
     def pack(cls, colour: np.ndarray, rows: list[np.ndarray]) -> Atlas:
         (big_h, big_w), (h, w) = colour.shape[:2], rows[0].shape[:2]
-        rects = ((0, 0, big_w, big_h), (0, big_h, w, h), (w, big_h, w, h), (0, big_h + h, w, h))
-        image = np.zeros((big_h + 2 * h, max(big_w, 2 * w), 3), np.uint8)
+        below = max(big_h, 2 * h)
+        rects = ((0, 0, big_w, big_h), (big_w, 0, w, h), (big_w, h, w, h), (0, below, w, h))
+        image = np.zeros((below + h, big_w + w, 3), np.uint8)
         for (x, y, rw, rh), part in zip(rects, [colour, *rows], strict=True):
             image[y : y + rh, x : x + rw] = part[..., :3]
         return cls(image, rects)

@@ -112,11 +112,13 @@ def render_gl(verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, image: np.nd
     tex = ctx.texture((image.shape[1], image.shape[0]), 3, np.ascontiguousarray(np.flipud(image[..., :3])).tobytes())
     tex.build_mipmaps()
     tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+    tex.repeat_x = tex.repeat_y = False  # the file's CLAMP_TO_EDGE (moderngl repeats by default)
     tex.use(0)
     rows = term.images() if term is not None else [np.full((1, 1, 3), 128, np.uint8)] * 3
     extra = [ctx.texture((r.shape[1], r.shape[0]), 3, np.ascontiguousarray(np.flipud(r)).tobytes()) for r in rows]
     for k, t in enumerate(extra):
         t.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        t.repeat_x = t.repeat_y = False
         t.use(k + 1)
         prog[f"a{k}"].value = k + 1
     prog["tex"].value = 0

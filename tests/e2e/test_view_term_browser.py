@@ -1,10 +1,12 @@
 """End to end in a real browser: the MeshViewer draws a file's view-dependent colour with its shader (three.js
 compiles it in Chromium) and the Shine toggle gives back the texture alone.
 
-The file is made here: a grey ball whose term darkens red by 0.45 * d_z, d the ray from the camera in the
-file's frame (its +Z points from the ball towards the viewer's starting camera, so d_z is about -1 there):
-drawn with the term the ball is cyan, with the texture alone grey. A sign or a frame wrong in the shader would
-make it redder, not cyan."""
+The file is made here: a ball whose every vertex has the UV (0.25, 0), the bottom edge of its textures, so every
+pixel reads one known texel of each (through the atlas, where a sample that is not clamped to its picture's texel
+centres blends in the picture below). Its colour is (100, 150, 200) and its term A has rows (0, 0, 0.3),
+(0, 0, -0.3), (0, 0.45, 0) in the file's frame; the viewer's starting camera looks at the ball's centre along
+d = -(0, 0.5, 2.2) / |.|, so the middle pixel must be clip(colour + A d): rows swapped, a scale off, a sign or an
+axis wrong, or an unclamped sample all miss it by more than the tolerance."""
 
 from __future__ import annotations
 
@@ -15,33 +17,46 @@ import numpy as np
 import pytest
 
 from nerf_widgets.export.formats import MeshData, write_glb
-from nerf_widgets.export.view_term import ViewTerm
+from nerf_widgets.export.view_term import STEP, ZERO, ViewTerm
 from tests.e2e.lab_harness import REPO, open_browser, run_notebook, running_lab
-from tests.e2e.test_mesh_viewer_browser import diff, drawn, picture
+from tests.e2e.test_mesh_viewer_browser import diff, picture
 from tests.e2e.test_region_browser import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
+COLOUR = np.array([100, 150, 200], np.uint8)
+A = np.array([[0.0, 0.0, 0.3], [0.0, 0.0, -0.3], [0.0, 0.45, 0.0]])
+SCALE = 0.45
+TOLERANCE = 6  # grey levels
+
 
 def shiny_ball(path: Path) -> None:
-    """A UV sphere with a flat grey texture and a term A whose red row is (0, 0, 0.45) in the file's frame."""
+    """A UV sphere reading texel (0.25, 0) everywhere; the rest of every texture differs from that texel."""
     import trimesh
 
     ball = trimesh.creation.uv_sphere(radius=0.5, count=[24, 48])
     verts = np.asarray(ball.vertices)
-    uv = np.stack([np.arctan2(verts[:, 1], verts[:, 0]) / (2 * np.pi) + 0.5,
-                   np.arccos(np.clip(verts[:, 2] / 0.5, -1, 1)) / np.pi], 1)
-    image = np.full((64, 64, 3), 128, np.uint8)
-    rows = np.full((32, 32, 9), 128, np.uint8)
-    rows[..., 2] = 255  # A[red, z] = (255 - 128) / 127 * scale = 0.45
+    uv = np.tile([0.25, 0.0], (len(verts), 1))
+    image = np.full((64, 64, 3), (250, 20, 20), np.uint8)
+    image[-1] = COLOUR  # the bottom row: v = 0
+    rows = np.full((32, 32, 9), 40, np.uint8)  # A = -0.31 everywhere but the bottom row
+    rows[-1] = np.round(A.reshape(9) / SCALE * STEP) + ZERO
     world = np.stack([verts[:, 0], -verts[:, 2], verts[:, 1]], 1)  # written Z-up: the file's +Z is world -Y
     write_glb(MeshData(world, np.asarray(ball.faces), world / 0.5, uv=uv, image=image,
-                       view_term=ViewTerm(rows, 0.45)), path)
+                       view_term=ViewTerm(rows, SCALE)), path)
 
 
-def mean_colour(image: np.ndarray) -> np.ndarray:
-    on = image.min(2) < 245
-    return image[on].mean(0)
+def expected(shine: bool) -> np.ndarray:
+    """The middle pixel: the viewer's camera sits at the centre + (0, 0.5, 2.2) * the half diagonal."""
+    d = -np.array([0.0, 0.5, 2.2]) / np.linalg.norm([0.0, 0.5, 2.2])
+    a = (np.round(A / SCALE * STEP) / STEP) * SCALE  # as stored
+    colour = COLOUR / 255.0 + (a @ d if shine else 0.0)
+    return np.clip(colour, 0, 1) * 255
+
+
+def middle(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    return image[h // 2 - 2 : h // 2 + 2, w // 2 - 2 : w // 2 + 2].reshape(-1, 3).mean(0)
 
 
 def test_the_viewer_draws_the_view_term_and_shine_off_gives_the_texture(tmp_path: Path) -> None:
@@ -69,22 +84,18 @@ viewer"""), nbformat.v4.new_code_cell('print("ready")')]
         assert "view-dependent colour" in viewer.inner_text()
         shown: dict[str, np.ndarray] = {}
 
-        def cyan() -> bool:  # red pulled down by the term, green and blue the texture's grey
-            shown["shine"] = picture(canvas)
-            if drawn(shown["shine"]) < 2000:
-                return False
-            r, g, b = mean_colour(shown["shine"])
-            return r < 0.6 * g and abs(g - b) < 6 and 115 < g < 141
+        def drawn_as(name: str, shine: bool) -> bool:
+            shown[name] = picture(canvas)
+            return bool(np.abs(middle(shown[name]) - expected(shine)).max() <= TOLERANCE)
 
-        wait_for(page, cyan, 60, "the ball drawn cyan by its view term")
-        viewer.locator("button", has_text="Shine").click()
-
-        def grey() -> bool:
-            shown["plain"] = picture(canvas)
-            r, g, b = mean_colour(shown["plain"])
-            return drawn(shown["plain"]) > 2000 and max(abs(r - g), abs(g - b)) < 6 and 115 < g < 141
-
-        wait_for(page, grey, 60, "the ball grey with the texture alone")
+        try:
+            wait_for(page, lambda: drawn_as("shine", True), 60, "the ball's colour plus its view term")
+            viewer.locator("button", has_text="Shine").click()
+            wait_for(page, lambda: drawn_as("plain", False), 60, "the ball's colour alone")
+        except TimeoutError as err:
+            got = {k: middle(v).round(1).tolist() for k, v in shown.items()}
+            raise AssertionError(f"{err}: middle pixel {got}, expected {expected(True).round(1).tolist()} with the "
+                                 f"term, {expected(False).round(1).tolist()} without") from err
         viewer.screenshot(path=str(REPO / "tests" / "artifacts" / "e2e_view_term_plain.png"))
         viewer.locator("button", has_text="Shine").click()
         wait_for(page, lambda: diff(picture(canvas), shown["shine"]) < 0.5, 60, "the term drawn again")

@@ -15,9 +15,11 @@ from nerf_widgets.core.errors import ValidationError
 from nerf_widgets.core.region import Region
 from nerf_widgets.export import PhotoView, export_field
 from nerf_widgets.export.compare import psnr, render_mesh
-from nerf_widgets.export.formats import MeshData
+from nerf_widgets.export.formats import MeshData, z_up_to_y_up
 from nerf_widgets.export.gltf_read import read_view_term
-from nerf_widgets.export.view_term import EXTENSION, ViewTerm, to_file_frame
+from nerf_widgets.export.refine import Samples
+from nerf_widgets.export.view_fit import fit_view_term
+from nerf_widgets.export.view_term import EXTENSION, ViewTerm
 from tests.export.export_helpers import validate_gltf
 from tests.export.photos import photo, ring_cameras
 from tests.export.test_export_refine import SMALL, FlatField, read_glb, stripes
@@ -90,6 +92,7 @@ def test_the_term_carries_the_sheen_to_views_it_was_not_fitted_to(glossy: dict, 
     with_term, texture_alone = mean_psnr(shiny, held), mean_psnr(MeshData(**{**shiny.__dict__, "view_term": None}), held)
     assert with_term > texture_alone + 0.6, (with_term, texture_alone)  # 26.70 against 25.65 dB
     assert abs(texture_alone - mean_psnr(plain, held)) < 0.5  # the texture is what it was without the term
+    assert glossy["shiny"].seconds["shine"] > 0 and "shine" not in glossy["plain"].seconds  # its own stage
 
 
 def test_the_fitted_term_points_along_the_sheen_in_the_file_frame(glossy: dict) -> None:
@@ -101,7 +104,7 @@ def test_the_fitted_term_points_along_the_sheen_in_the_file_frame(glossy: dict) 
     term = read_view_term(glossy["shiny"].path)
     assert term is not None
     verts, faces, uv, _ = read_glb(glossy["shiny"].path)
-    up, side = to_file_frame(np.array([[0.0, 0.0, 1.0]])), to_file_frame(np.array([[1.0, 0.0, 0.0]]))
+    up, side = z_up_to_y_up(np.array([[0.0, 0.0, 1.0]])), z_up_to_y_up(np.array([[1.0, 0.0, 0.0]]))
     np.testing.assert_allclose(up, [[0.0, 1.0, 0.0]])
     tc = uv[faces].mean(1)  # face centres' UVs
     rise = term.shade(tc, np.repeat(up, len(tc), 0)) - term.shade(tc, -np.repeat(up, len(tc), 0))
@@ -145,10 +148,11 @@ def test_a_turned_term_reads_the_turned_rays_the_same() -> None:
 
 def test_a_placed_region_export_keeps_the_sheen_where_the_views_see_it(flat: FlatField, shots: tuple,
                                                                        tmp_path: Path) -> None:
-    """A region turned 90 degrees about z is placed (turned back) in the file: the term turns with the mesh."""
+    """A region tipped 90 degrees about x is placed (its up made +Z) in the file: the sheen, along world z, lies
+    along another axis there, and the term turns with the mesh."""
     train, held = shots
     box = Region.from_dict({"center": [0.0, 0.0, 0.0], "size": [1.8, 1.8, 1.8],
-                            "rotation": [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]})
+                            "rotation": [[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]})
     res = export_field(flat.density, flat.color, flat.aabb, tmp_path / "m.glb", format="glb", views=train,
                        refine_minutes=30.0, region=box, view_dependence=True, compare=0, **SMALL)
     placed = data_of(res.path)
@@ -170,6 +174,7 @@ def test_a_placed_region_export_keeps_the_sheen_where_the_views_see_it(flat: Fla
     ({"format": "glb", "compress": "draco"}, "compression"),
     ({"format": "glb", "refine_minutes": 0}, "refine_minutes=0"),
     ({"format": "glb", "view_dependence": "yes"}, "True, False or None"),
+    ({"format": "glb"}, "training photos"),  # asked for, and no photos given
 ])
 def test_view_dependence_refused_where_it_cannot_go(flat: FlatField, tmp_path: Path, options: dict,
                                                    words: str) -> None:
@@ -207,3 +212,64 @@ def test_a_broken_extension_is_named(glossy: dict, tmp_path: Path) -> None:
                     + js + rest)
     with pytest.raises(ValueError, match=EXTENSION):
         read_view_term(bad)
+
+
+def test_a_term_the_watched_photos_disagree_with_is_dropped(flat: FlatField, tmp_path: Path) -> None:
+    """Every 8th photo (the ones refinement watches) shows the sheen reversed: what the others teach makes those
+    worse, so the export keeps the texture alone (the file carries no term)."""
+    cams = ring_cameras(32, seed=5)
+    photos = []
+    for k, c in enumerate(cams):
+        sign = -1.0 if k % 8 == 7 else 1.0
+        eye = c[:3, 3]
+
+        def colour(p: np.ndarray, eye: np.ndarray = eye, sign: float = sign) -> np.ndarray:
+            d = (p - eye) / np.linalg.norm(p - eye, axis=1, keepdims=True)
+            return np.clip(stripes(p) + sign * 2 * d[:, 2:3] * SHEEN, 0, 1)
+
+        photos.append(photo(flat, c, 64, 72.0, colour))
+    res = export_field(flat.density, flat.color, flat.aabb, tmp_path / "m.glb", format="glb", views=photos,
+                       refine_minutes=30.0, view_dependence=True, compare=0, **SMALL)
+    stats = res.refine["view_term"]
+    assert not stats["kept"] and not res.view_term and stats["watch_mse_after"] >= stats["watch_mse_before"], stats
+    assert read_view_term(res.path) is None
+
+
+def test_no_watched_samples_fits_the_passes_and_keeps_the_term() -> None:
+    """A watched set the object's texels never see (a packed atlas's background-only photos) is no verdict."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    uv, d = rng.random((n, 2)).astype(np.float32), rng.normal(size=(n, 3)).astype(np.float32)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    rgb = (np.clip(0.5 + 0.3 * d[:, 2:3], 0, 1) * np.ones(3) * 255 + 0.5).astype(np.uint8)
+    fitted = Samples(uv, rgb, np.ones(n, np.float32), 8, np.zeros(n, np.int32), d)
+    base = np.full((16, 16, 3), 128, np.uint8)
+    empty = fitted.subset(np.zeros(n, bool))
+    kept = {name: fit_view_term(base, fitted, w, 60.0, lambda: 0.0) for name, w in (("none", None), ("empty", empty))}
+    for term, stats in kept.values():
+        assert term is not None and stats.epochs >= 2.9, stats
+    np.testing.assert_array_equal(kept["none"][0].image, kept["empty"][0].image)
+
+
+def test_the_object_samples_of_a_packed_atlas_come_back_in_its_own_uvs() -> None:
+    """With a background both textures share one atlas while refining (``background.pack``); the term is fitted on
+    the object's samples only, at the UVs of the object's own texture."""
+    from nerf_widgets.export import background
+    from nerf_widgets.export.pipeline import _object_samples
+
+    rng = np.random.default_rng(1)
+
+    def part(n: int, shape: tuple[int, int]) -> MeshData:
+        verts = rng.normal(size=(n, 3))
+        return MeshData(verts, np.arange(n - n % 3).reshape(-1, 3), verts, uv=rng.random((n, 2)) * 0.98 + 0.01,
+                        image=rng.integers(0, 255, (*shape, 3)).astype(np.uint8))
+
+    obj, back = part(30, (16, 16)), part(24, (8, 24))
+    data = MeshData(**{**obj.__dict__, "background": back})
+    packed = background.pack(data, np.ones((16, 16), bool))
+    n = len(packed.uv)
+    samples = Samples(packed.uv.astype(np.float32), np.zeros((n, 3), np.uint8), np.ones(n, np.float32), 1,
+                      np.arange(n, dtype=np.int32), np.zeros((n, 3), np.float32))
+    mine = _object_samples(data, packed.image.shape[:2], samples)
+    np.testing.assert_array_equal(mine.view, np.arange(30))  # the object's vertices, none of the background's
+    np.testing.assert_allclose(mine.uv, obj.uv, atol=1e-6)

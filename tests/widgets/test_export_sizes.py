@@ -95,6 +95,9 @@ def test_the_shine_choice_reaches_the_request() -> None:
     assert panel.view_dependence.disabled and panel.options()["view_dependence"] is None and seconds() == 0
     panel.compress.value = "none"
     assert not panel.view_dependence.disabled and seconds() > 0
+    panel.refine.value = 0.0  # nothing refined, nothing to fit the term on
+    assert panel.view_dependence.disabled and panel.options()["view_dependence"] is None and seconds() == 0
+    panel.refine.value = 1.0
     panel.format.value = "obj"
     assert panel.view_dependence.disabled and panel.options()["view_dependence"] is None and seconds() == 0
     panel.close()
