@@ -262,6 +262,47 @@ class _LazyAdam:
 
 
 @njit(cache=True, nogil=True)
+def bilinear_corners(u: float, v: float, height: int, width: int, idx: np.ndarray, w: np.ndarray) -> None:  # pragma: no cover
+    """``texture.corners`` for one uv (v up) in numba: the four texel indices into ``idx``, weights into ``w``."""
+    x = u * width - 0.5
+    y = (1.0 - v) * height - 0.5
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = x - x0, y - y0
+    xa, xb = min(max(int(x0), 0), width - 1), min(max(int(x0) + 1, 0), width - 1)
+    ya, yb = min(max(int(y0), 0), height - 1), min(max(int(y0) + 1, 0), height - 1)
+    idx[0], idx[1], idx[2], idx[3] = ya * width + xa, ya * width + xb, yb * width + xa, yb * width + xb
+    w[0], w[1], w[2], w[3] = (1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy
+
+
+@njit(cache=True, nogil=True)
+def mark_rows(idx: np.ndarray, flag: np.ndarray, rows: np.ndarray, touched: int) -> int:  # pragma: no cover
+    """List the rows ``idx`` of the table a batch reaches (once each); returns how many are listed."""
+    for k in range(idx.shape[0]):
+        if not flag[idx[k]]:
+            flag[idx[k]] = True
+            rows[touched] = idx[k]
+            touched += 1
+    return touched
+
+
+@njit(cache=True, nogil=True)
+def adam_rows(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray, flag: np.ndarray, rows: np.ndarray,
+              touched: int, lr: float, b1: float, b2: float, eps: float, bc1: float, bc2: float, low: float,
+              high: float) -> None:  # pragma: no cover
+    """One Adam step on the listed rows of ``table`` (kept within [low, high]); their gradient and flag cleared."""
+    for j in range(touched):
+        r = rows[j]
+        for c in range(table.shape[1]):
+            g = grad[r, c]
+            m[r, c] = b1 * m[r, c] + (1 - b1) * g
+            v[r, c] = b2 * v[r, c] + (1 - b2) * g * g
+            value = table[r, c] - lr * (m[r, c] / bc1) / (np.sqrt(v[r, c] / bc2) + eps)
+            table[r, c] = min(max(value, low), high)
+            grad[r, c] = 0.0
+        flag[r] = False
+
+
+@njit(cache=True, nogil=True)
 def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray, flag: np.ndarray,
                 rows: np.ndarray, uv: np.ndarray, rgb: np.ndarray, weight: np.ndarray, pick: np.ndarray, height: int,
                 width: int, lr: float, b1: float, b2: float, eps: float, bc1: float, bc2: float) -> None:  # pragma: no cover
@@ -276,34 +317,14 @@ def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarra
     w = np.empty(4, np.float32)
     for b in range(pick.shape[0]):
         i = pick[b]
-        x = uv[i, 0] * width - 0.5
-        y = (1.0 - uv[i, 1]) * height - 0.5
-        x0, y0 = np.floor(x), np.floor(y)
-        fx, fy = x - x0, y - y0
-        xa, xb = min(max(int(x0), 0), width - 1), min(max(int(x0) + 1, 0), width - 1)
-        ya, yb = min(max(int(y0), 0), height - 1), min(max(int(y0) + 1, 0), height - 1)
-        idx[0], idx[1], idx[2], idx[3] = ya * width + xa, ya * width + xb, yb * width + xa, yb * width + xb
-        w[0], w[1], w[2], w[3] = (1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy
+        bilinear_corners(uv[i, 0], uv[i, 1], height, width, idx, w)
         for c in range(3):
             pred = w[0] * table[idx[0], c] + w[1] * table[idx[1], c] + w[2] * table[idx[2], c] + w[3] * table[idx[3], c]
             d = scale * weight[i] * (pred - rgb[i, c] / 255.0)
             for k in range(4):
                 grad[idx[k], c] += w[k] * d
-        for k in range(4):
-            if not flag[idx[k]]:
-                flag[idx[k]] = True
-                rows[touched] = idx[k]
-                touched += 1
-    for j in range(touched):
-        r = rows[j]
-        for c in range(3):
-            g = grad[r, c]
-            m[r, c] = b1 * m[r, c] + (1 - b1) * g
-            v[r, c] = b2 * v[r, c] + (1 - b2) * g * g
-            value = table[r, c] - lr * (m[r, c] / bc1) / (np.sqrt(v[r, c] / bc2) + eps)
-            table[r, c] = min(max(value, 0.0), 1.0)
-            grad[r, c] = 0.0
-        flag[r] = False
+        touched = mark_rows(idx, flag, rows, touched)
+    adam_rows(table, m, v, grad, flag, rows, touched, lr, b1, b2, eps, bc1, bc2, 0.0, 1.0)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from numba import njit
 from nerf_widgets.core.errors import stop_if_asked
 from nerf_widgets.export.bake import dilate
 from nerf_widgets.export.formats import z_up_to_y_up
-from nerf_widgets.export.refine import Samples, touched_texels
+from nerf_widgets.export.refine import Samples, adam_rows, bilinear_corners, mark_rows, touched_texels
 from nerf_widgets.export.texture import corners, lookup
 from nerf_widgets.export.view_term import ViewTerm, quantise
 
@@ -139,18 +139,6 @@ def fit_view_term(base: np.ndarray, fitted: Samples, watched: Samples | None, bu
 
 
 @njit(cache=True, nogil=True)
-def _corners(u: float, v: float, height: int, width: int, idx: np.ndarray, w: np.ndarray) -> None:  # pragma: no cover
-    x = u * width - 0.5
-    y = (1.0 - v) * height - 0.5
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = x - x0, y - y0
-    xa, xb = min(max(int(x0), 0), width - 1), min(max(int(x0) + 1, 0), width - 1)
-    ya, yb = min(max(int(y0), 0), height - 1), min(max(int(y0) + 1, 0), height - 1)
-    idx[0], idx[1], idx[2], idx[3] = ya * width + xa, ya * width + xb, yb * width + xa, yb * width + xb
-    w[0], w[1], w[2], w[3] = (1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy
-
-
-@njit(cache=True, nogil=True)
 def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray, flag: np.ndarray,
                 rows: np.ndarray, base: np.ndarray, uv: np.ndarray, rgb: np.ndarray, weight: np.ndarray,
                 direction: np.ndarray, pick: np.ndarray, bh: int, bw: int, height: int, width: int, lr: float,
@@ -169,8 +157,8 @@ def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarra
     for b in range(pick.shape[0]):
         i = pick[b]
         ray[0], ray[1], ray[2] = direction[i, 0], direction[i, 2], -direction[i, 1]  # to the file's frame
-        _corners(uv[i, 0], uv[i, 1], bh, bw, bi, bwt)
-        _corners(uv[i, 0], uv[i, 1], height, width, ci, cw)
+        bilinear_corners(uv[i, 0], uv[i, 1], bh, bw, bi, bwt)
+        bilinear_corners(uv[i, 0], uv[i, 1], height, width, ci, cw)
         for j in range(9):
             a[j] = cw[0] * table[ci[0], j] + cw[1] * table[ci[1], j] + cw[2] * table[ci[2], j] + cw[3] * table[ci[3], j]
         for c in range(3):
@@ -182,17 +170,5 @@ def _adam_batch(table: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarra
                 g = d * ray[k] + scale * weight[i] * ridge * a[3 * c + k]
                 for q in range(4):
                     grad[ci[q], 3 * c + k] += cw[q] * g
-        for q in range(4):
-            if not flag[ci[q]]:
-                flag[ci[q]] = True
-                rows[touched] = ci[q]
-                touched += 1
-    for j in range(touched):
-        r = rows[j]
-        for c in range(9):
-            g = grad[r, c]
-            m[r, c] = b1 * m[r, c] + (1 - b1) * g
-            v[r, c] = b2 * v[r, c] + (1 - b2) * g * g
-            table[r, c] -= lr * (m[r, c] / bc1) / (np.sqrt(v[r, c] / bc2) + eps)
-            grad[r, c] = 0.0
-        flag[r] = False
+        touched = mark_rows(ci, flag, rows, touched)
+    adam_rows(table, m, v, grad, flag, rows, touched, lr, b1, b2, eps, bc1, bc2, -np.inf, np.inf)
