@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -358,28 +358,43 @@ class _Watch:
         return self.best
 
 
+def minibatches(n: int, batch: int, max_steps: int, budget_s: float, clock: Callable[[], float], t0: float,
+                seed: int) -> Iterator[tuple[np.ndarray, float]]:
+    """Shuffled batches of ``n`` rows (sorted: samples of one view sit together in memory) and how far the schedule
+    is, by ``clock`` against ``budget_s`` seconds from ``t0`` or by steps against ``max_steps``, whichever is further;
+    ends when that reaches 1."""
+    rng = np.random.default_rng(seed)
+    order, pos, steps = rng.permutation(n), 0, 0
+    while steps < max_steps:
+        frac = max((clock() - t0) / budget_s if budget_s > 0 else 1.0, steps / max_steps)
+        if frac >= 1.0:
+            return
+        if pos >= n:
+            order, pos = rng.permutation(n), 0
+        yield np.sort(order[pos : pos + batch]), frac
+        pos, steps = pos + batch, steps + 1
+
+
+def cosine_lr(lr: float, floor: float, frac: float) -> float:
+    """``lr`` decayed along a half cosine to ``floor * lr`` as ``frac`` goes from 0 to 1."""
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
 def _fit(table: np.ndarray, samples: Samples, shape: Shape, budget_s: float, clock: Callable[[], float], t0: float,
          progress: ProgressFn | None, should_stop: Callable[[], bool] | None, seed: int,
          watch: _Watch) -> tuple[int, float, bool]:
     """Adam over shuffled minibatches until the budget, MAX_EPOCHS or the watched photos stop improving;
     returns (steps, epochs, stopped early)."""
-    rng = np.random.default_rng(seed)
     n = len(samples.uv)
     batch = min(BATCH, max(256, n // MIN_STEPS_PER_EPOCH))
     opt = _LazyAdam(table, LR, eps=EPS_BATCH / batch)
-    steps, order, pos, max_steps = 0, rng.permutation(n), 0, math.ceil(MAX_EPOCHS * n / batch)
-    every = max(1, math.ceil(n / batch) // CHECKS_PER_EPOCH)
+    every, steps = max(1, math.ceil(n / batch) // CHECKS_PER_EPOCH), 0
     stopped = watch.check(table, shape)  # the bake's own score: refinement has to beat it
-    while steps < max_steps and not stopped:
-        stop_if_asked(should_stop, "export cancelled during texture refinement", stage="refine")
-        frac = max((clock() - t0) / budget_s if budget_s > 0 else 1.0, steps / max_steps)
-        if frac >= 1.0:
+    for pick, frac in minibatches(n, batch, math.ceil(MAX_EPOCHS * n / batch), budget_s, clock, t0, seed):
+        if stopped:
             break
-        if pos >= n:
-            order, pos = rng.permutation(n), 0
-        pick = np.sort(order[pos : pos + batch])  # sorted: samples of one view sit together in memory
-        pos += batch
-        opt.lr = LR * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * frac)))
+        stop_if_asked(should_stop, "export cancelled during texture refinement", stage="refine")
+        opt.lr = cosine_lr(LR, LR_FLOOR, frac)
         opt.step(samples, pick, shape)
         steps += 1
         if steps % every == 0:

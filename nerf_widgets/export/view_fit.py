@@ -21,7 +21,18 @@ from numba import njit
 from nerf_widgets.core.errors import stop_if_asked
 from nerf_widgets.export.bake import dilate
 from nerf_widgets.export.formats import z_up_to_y_up
-from nerf_widgets.export.refine import Samples, adam_rows, bilinear_corners, mark_rows, touched_texels
+from nerf_widgets.export.refine import (
+    EPS_BATCH,
+    LR_FLOOR,
+    MIN_STEPS_PER_EPOCH,
+    Samples,
+    adam_rows,
+    bilinear_corners,
+    cosine_lr,
+    mark_rows,
+    minibatches,
+    touched_texels,
+)
 from nerf_widgets.export.texture import corners, lookup
 from nerf_widgets.export.view_term import ViewTerm, quantise
 
@@ -102,23 +113,17 @@ def fit_view_term(base: np.ndarray, fitted: Samples, watched: Samples | None, bu
     best_table, misses = table.copy(), 0
     m, v, grad = np.zeros_like(table), np.zeros_like(table), np.zeros_like(table)
     flag, rows = np.zeros(len(table), np.bool_), np.empty(len(table), np.int64)
-    rng = np.random.default_rng(seed)
-    batch = min(BATCH, max(256, n // 16))
+    batch = min(BATCH, max(256, n // MIN_STEPS_PER_EPOCH))
     max_steps = max(MIN_STEPS, math.ceil(MAX_EPOCHS * n / batch))
-    every = max(1, math.ceil(n / batch) // CHECKS_PER_EPOCH)
-    order, pos, steps = rng.permutation(n), 0, 0
-    while steps < max_steps and misses < PATIENCE:
-        stop_if_asked(should_stop, "export cancelled while fitting the view-dependent colour", stage="shine")
-        frac = max((clock() - t0) / budget_s if budget_s > 0 else 1.0, steps / max_steps)
-        if frac >= 1.0:
+    every, steps = max(1, math.ceil(n / batch) // CHECKS_PER_EPOCH), 0
+    for pick, frac in minibatches(n, batch, max_steps, budget_s, clock, t0, seed):
+        if misses >= PATIENCE:
             break
-        if pos >= n:
-            order, pos = rng.permutation(n), 0
-        pick = np.sort(order[pos : pos + batch])
-        pos, steps = pos + batch, steps + 1
-        lr = LR * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        stop_if_asked(should_stop, "export cancelled while fitting the view-dependent colour", stage="shine")
+        steps += 1
+        lr = cosine_lr(LR, LR_FLOOR, frac)
         _adam_batch(table, m, v, grad, flag, rows, basef, fitted.uv, fitted.rgb, fitted.weight, fitted.direction, pick,
-                    base_shape[0], base_shape[1], shape[0], shape[1], lr, 0.9, 0.99, 0.2 / batch, 1 - 0.9**steps,
+                    base_shape[0], base_shape[1], shape[0], shape[1], lr, 0.9, 0.99, EPS_BATCH / batch, 1 - 0.9**steps,
                     1 - 0.99**steps, RIDGE)
         if watched is not None and steps % every == 0:
             err = score()
