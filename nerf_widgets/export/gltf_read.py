@@ -1,8 +1,9 @@
-"""Reading back the part of our glTF files trimesh does not: the view-dependent term (``view_term.EXTENSION``).
+"""Reading what trimesh does not in a glTF file: its JSON as written (``tools`` looks for compression there) and
+our view-dependent term (``view_term.EXTENSION``).
 
-The MeshViewer and the benchmarks read meshes through trimesh, which skips extensions it does not know. This
-finds the object's material (the mesh named "nerf", else the first), reads the extension's three images
-(embedded in a GLB's buffer, or side files inside the .gltf's folder) and the scale.
+The MeshViewer and the benchmarks read meshes through trimesh, which skips extensions it does not know. For the
+term this finds the object's material (the mesh named "nerf", else the first), reads the extension's three
+images (embedded in a GLB's buffer, or side files inside the .gltf's folder) and the scale.
 """
 
 from __future__ import annotations
@@ -17,19 +18,31 @@ import numpy as np
 
 from nerf_widgets.export.view_term import EXTENSION, ViewTerm
 
-__all__ = ["read_view_term"]
+__all__ = ["read_json", "read_view_term"]
 
 
-def _document(path: Path) -> tuple[dict[str, Any], bytes]:
-    """(JSON, binary chunk) of a .glb, or (JSON, b"") of a .gltf."""
-    raw = path.read_bytes()
-    if raw[:4] != b"glTF":
-        return json.loads(raw), b""
-    length = struct.unpack("<I", raw[12:16])[0]
-    doc = json.loads(raw[20 : 20 + length])
-    rest = raw[20 + length :]
-    blob = rest[8 : 8 + struct.unpack("<I", rest[:4])[0]] if len(rest) >= 8 and rest[4:8] == b"BIN\x00" else b""
-    return doc, blob
+def _read(path: Path, with_blob: bool) -> tuple[dict[str, Any] | None, bytes]:
+    """(JSON or None when it is not a glTF, binary chunk or b"") of a .glb (by its magic) or .gltf file; the
+    binary chunk read only when asked (a GLB's JSON alone is a few kB of a file of megabytes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(20)
+        if head[:4] == b"glTF" and len(head) == 20 and head[16:20] == b"JSON":
+            doc = json.loads(fh.read(struct.unpack("<I", head[12:16])[0]))
+            chunk = fh.read(8) if with_blob else b""
+            blob = fh.read(struct.unpack("<I", chunk[:4])[0]) if len(chunk) == 8 and chunk[4:8] == b"BIN\x00" else b""
+        elif Path(path).suffix.lower() == ".gltf":
+            doc, blob = json.loads(head + fh.read()), b""
+        else:
+            return None, b""
+    return (doc if isinstance(doc, dict) else None), blob
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """The JSON of a .glb or .gltf file; None when it cannot be read as one."""
+    try:
+        return _read(Path(path), with_blob=False)[0]
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _object_material(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -63,8 +76,10 @@ def read_view_term(path: str | Path) -> ViewTerm | None:
     if path.suffix.lower() not in (".glb", ".gltf"):
         return None
     try:
-        doc, blob = _document(path)
-        material = _object_material(doc) if isinstance(doc, dict) else None
+        doc, blob = _read(path, with_blob=True)
+        if doc is None:
+            raise ValueError("not a glTF file")
+        material = _object_material(doc)
         ext = ((material or {}).get("extensions") or {}).get(EXTENSION)
         if ext is None:
             return None

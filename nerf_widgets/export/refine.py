@@ -37,7 +37,8 @@ from nerf_widgets.export.raster import project, rasterize
 from nerf_widgets.export.texture import corners, lookup
 from nerf_widgets.export.views import PhotoView, check_views
 
-__all__ = ["RefineStats", "Samples", "gather_samples", "refine_texture", "refine_with_samples", "touched_texels"]
+__all__ = ["RefineStats", "Samples", "adam_rows", "bilinear_corners", "cosine_lr", "gather_samples", "mark_rows",
+           "minibatches", "refine_texture", "refine_with_samples", "touched_texels"]
 
 ProgressFn = Callable[[float], None]
 Shape = tuple[int, int]  # a texture's rows and columns (an object's atlas is square; with its background below, not)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nerf_widgets.core.region import FLOOR_SLAB, Region
-from nerf_widgets.export.formats import MeshData
+from nerf_widgets.export.formats import MeshData, z_up_to_y_up
 
 __all__ = ["clamp_to_region", "masked_density", "place_mesh", "place_points"]
 
@@ -53,7 +53,7 @@ def place_points(region: Region, points: np.ndarray, normals: np.ndarray) -> tup
     return region.place(points), np.asarray(normals, np.float64) @ region.rotation
 
 
-Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # formats.z_up_to_y_up as a matrix
+Y_UP = z_up_to_y_up(np.eye(3)).T  # the files' turn from the world's Z-up, as a matrix acting on columns
 
 
 def place_mesh(region: Region, data: MeshData) -> MeshData:

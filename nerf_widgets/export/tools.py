@@ -7,10 +7,8 @@ raise ``ResourceUnavailableError`` with the install line, before any export work
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from nerf_widgets.core.errors import NerfWidgetsError, ResourceUnavailableError, ValidationError
+from nerf_widgets.export.gltf_read import read_json
 
 __all__ = ["blender_command", "compress_gltf", "decompress_gltf", "gltf_compression", "gltf_transform_command",
            "run_blender_fbx"]
@@ -100,22 +99,6 @@ ENCODINGS = {"KHR_draco_mesh_compression": "Draco", "EXT_meshopt_compression": "
              "KHR_mesh_quantization": "quantised"}
 
 
-def _gltf_json(path: Path) -> dict[str, Any] | None:
-    """The JSON of a .glb (by its magic) or .gltf file; None when it cannot be read as one."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(20)
-            if head[:4] == b"glTF" and len(head) == 20 and head[16:20] == b"JSON":
-                doc = json.loads(fh.read(struct.unpack("<I", head[12:16])[0]))
-            elif Path(path).suffix.lower() == ".gltf":
-                doc = json.loads(head + fh.read())
-            else:
-                return None
-    except (OSError, ValueError, RecursionError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 def _names(value: Any) -> set[str]:
     """Extension names in a list of names or in an ``extensions`` object (anything else: none)."""
     return {k for k in value if isinstance(k, str)} if isinstance(value, (dict, list)) else set()
@@ -140,7 +123,7 @@ def gltf_compression(path: Path) -> str | None:
     """"Draco", "meshopt" or "quantised" when a .glb / .gltf file's meshes are encoded so, else None (also for
     files that are not glTF or cannot be read: their reader reports those). Looks at the declared extensions
     and at the primitives and buffer views themselves (a file that does not declare them is still encoded)."""
-    doc = _gltf_json(path)
+    doc = read_json(path)
     return None if doc is None else _encoding(*_encodings(doc))
 
 
@@ -155,7 +138,7 @@ def decompress_gltf(src: Path, dst: Path, timeout: float = 600) -> None:
     A .gltf whose side files lie outside its folder is refused: gltf-transform writes them again by the same
     relative names, which would put them outside ``dst``'s folder, over the originals in the worst case."""
     src = Path(src)
-    doc = _gltf_json(src) or {}
+    doc = read_json(src) or {}
     declared, used = _encodings(doc)
     kind = _encoding(declared, used) or "compressed"
     undeclared = sorted((used - declared) & set(ENCODINGS))

@@ -3,7 +3,7 @@
 One texture carries everything: pythreejs (2.4) hands a ShaderMaterial's texture uniforms to three.js through a
 loop whose callbacks all see its last name, so with two textures, or a texture and a number, the texture lands
 on the wrong name and the shader samples black. The colour texture and A's three rows therefore share one atlas
-(``Atlas``: the colour on top, the rows below), the scale is written into the shader's text, and the atlas is
+(``Atlas``: the colour at the top left, the rows beside and below it), the scale is written into the shader's text, and the atlas is
 the material's only uniform. Each picture is sampled clamped to its own texel centres, as the CPU's lookup
 (``export.texture.corners``) clamps at the edges, so no neighbour bleeds in.
 """
@@ -49,17 +49,10 @@ class Atlas:
             image[y : y + rh, x : x + rw] = part[..., :3]
         return cls(image, rects)
 
-    def where(self, k: int, uv: np.ndarray) -> np.ndarray:
-        """Atlas texel coordinates [B,2] (x right, y down, centres at +0.5) of picture ``k``'s uv [B,2] (v up),
-        clamped to its texel centres: the shader's ``at``."""
-        x, y, w, h = self.rects[k]
-        px = np.clip(uv[:, 0] * w, 0.5, w - 0.5) + x
-        py = np.clip((1.0 - uv[:, 1]) * h, 0.5, h - 0.5) + y
-        return np.stack([px, py], 1)
-
     def glsl(self, zero: float, step: float, shine: bool) -> str:
-        """The fragment shader: ``at`` is ``where`` in three.js' texture space (v up, the data's rows flipped);
-        a byte b of A reads as (b - zero) * step."""
+        """The fragment shader: ``at(k)`` samples picture k at the fragment's uv, clamped to that picture's texel
+        centres, in three.js' texture space (v up: the data's rows are flipped); a byte b of A reads as
+        (b - zero) * step."""
         height, width = self.image.shape[:2]
         pick = "\n".join(f"  if (k == {k}) r = vec4({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f});"
                          for k, (x, y, w, h) in enumerate(self.rects))

@@ -41,8 +41,8 @@ def test_the_mesh_viewer_draws_the_term_with_a_shader_and_shine_off_gives_the_te
     # the atlas read where the shader reads it gives the file's colour and A's rows
     term, image = viewer.mesh.view_term, viewer.mesh.image
     uv = np.random.default_rng(0).random((500, 2))
-    for k, picture in enumerate([image, *term.images()]):
-        p = atlas.where(k, uv)
+    for (x, y, w, h), picture in zip(atlas.rects, [image, *term.images()], strict=True):  # the shader's at(k)
+        p = np.stack([np.clip(uv[:, 0] * w, 0.5, w - 0.5) + x, np.clip((1 - uv[:, 1]) * h, 0.5, h - 0.5) + y], 1)
         atlas_uv = (p / [atlas.image.shape[1], atlas.image.shape[0]]) * [1, -1] + [0, 1]
         np.testing.assert_allclose(sample(atlas.image, atlas_uv), sample(picture, uv), atol=1e-5)
     assert "dot(row(1), d)" in material.fragmentShader
